@@ -1,0 +1,116 @@
+"""The ASGI application: the public endpoint's lean path in front of the FastAPI app."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import anyio.to_thread
+from fastapi import FastAPI
+
+from zyntro import __version__
+from zyntro.api import errors, openapi, ops
+from zyntro.api.public import PATH, Message, PublicEndpoint, Receive, Scope, Send
+from zyntro.observability import Metrics, access_log, configure_logging, log, request_id_from
+from zyntro.service import Service
+from zyntro.settings import Settings, get_settings
+from zyntro.store import Store
+
+USAGE_FLUSH_SECONDS = 5.0
+
+
+class ZyntroApp:
+    """Routes the public path to `PublicEndpoint`, everything else to FastAPI; logs each request."""
+
+    def __init__(self, service: Service, settings: Settings) -> None:
+        self.service = service
+        self.settings = settings
+        self.metrics = Metrics()
+        self.public = PublicEndpoint(service)
+        self.fastapi = _fastapi_app(self)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.fastapi(scope, receive, send)  # lifespan
+            return
+        started = time.perf_counter()
+        request_id = request_id_from(_header(scope, b"x-request-id"))
+        if scope["path"] == PATH:
+            route = PATH
+            status = await self.public(scope, receive, send, request_id)
+        else:
+            status = 500
+            rid = request_id.encode()
+
+            async def send_with_id(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid)]
+                await send(message)
+
+            await self.fastapi(scope, receive, send_with_id)
+            matched = scope.get("route")
+            route = getattr(matched, "path", "unmatched")
+        duration = time.perf_counter() - started
+        self.metrics.observe(route, scope["method"], status, duration)
+        access_log.info(
+            "request",
+            extra={
+                "method": scope["method"],
+                "path": scope["path"],  # never the query string: it may carry a key
+                "status": status,
+                "duration_ms": round(duration * 1000, 3),
+                "request_id": request_id,
+            },
+        )
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _fastapi_app(zyntro: ZyntroApp) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_flush_usage, zyntro.service)
+            yield
+            tasks.cancel_scope.cancel()
+        await anyio.to_thread.run_sync(zyntro.service.usage.flush)
+
+    app = FastAPI(
+        title="Zyntro Audiences",
+        version=__version__,
+        description="Audience segments for brands: the fetchAudiences API and its operations.",
+        lifespan=lifespan,
+    )
+    app.state.service = zyntro.service
+    app.state.metrics = zyntro.metrics
+    errors.install(app)
+    openapi.install(app)
+    app.include_router(ops.router)
+    return app
+
+
+async def _flush_usage(service: Service) -> None:
+    while True:
+        await anyio.sleep(USAGE_FLUSH_SECONDS)
+        try:
+            await anyio.to_thread.run_sync(service.usage.flush)
+        except Exception as exc:  # the database may be away; the uses wait for the next round
+            log.warning("could not record key usage: %s", type(exc).__name__)
+
+
+def create_app(settings: Settings | None = None, service: Service | None = None) -> ZyntroApp:
+    """The application for `settings` (default: the environment)."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    if service is None:
+        service = Service(Store(settings.database_url))
+    return ZyntroApp(service, settings)

@@ -1,0 +1,70 @@
+"""Every error from a FastAPI route leaves in the SPEC's error body."""
+
+from __future__ import annotations
+
+import sqlalchemy.exc
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from zyntro.errors import ServiceUnavailable, ZyntroError
+from zyntro.observability import log
+from zyntro.responses import body_for, error_body
+
+_HTTP_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+JSON = "application/json; charset=utf-8"
+
+
+def error_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
+    return Response(body, status_code=status, media_type=JSON, headers=headers)
+
+
+async def _zyntro_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ZyntroError)
+    headers = {"Retry-After": "5"} if exc.status in (429, 503) else None
+    return error_response(exc.status, body_for(exc), headers)
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else "The request failed."
+    return error_response(exc.status_code, error_body(code, message), exc.headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+    message = (
+        f"{where}: {first.get('msg', 'invalid value')}" if where else "The request is invalid."
+    )
+    return error_response(400, error_body("invalid_request", message))
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return await _zyntro_error(request, ServiceUnavailable())
+
+
+async def _unexpected(_request: Request, exc: Exception) -> Response:
+    log.error("unexpected error", exc_info=exc)
+    return error_response(500, body_for(ZyntroError()))
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(ZyntroError, _zyntro_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(sqlalchemy.exc.OperationalError, _database_error)
+    app.add_exception_handler(Exception, _unexpected)

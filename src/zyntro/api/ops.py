@@ -1,0 +1,42 @@
+"""Operations endpoints: liveness, readiness, metrics (SPEC §5)."""
+
+from __future__ import annotations
+
+import anyio.to_thread
+from fastapi import APIRouter, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+
+from zyntro.errors import ServiceUnavailable
+from zyntro.observability import log
+
+router = APIRouter(tags=["operations"])
+
+_OK = b'{"status":"ok"}'
+JSON = "application/json; charset=utf-8"
+
+
+@router.get("/healthz", summary="Liveness: 200 while the process runs")
+async def healthz() -> Response:
+    return Response(_OK, media_type=JSON)
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: 200 when the database answers, else 503",
+    responses={503: {"description": "The database cannot be reached"}},
+)
+async def readyz(request: Request) -> Response:
+    try:
+        await anyio.to_thread.run_sync(request.app.state.service.store.ping)
+    except Exception as exc:
+        log.warning("readiness check failed: %s", type(exc).__name__)
+        raise ServiceUnavailable() from None
+    return Response(_OK, media_type=JSON)
+
+
+@router.get("/metrics", summary="Prometheus metrics")
+async def metrics(request: Request) -> Response:
+    return Response(
+        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )

@@ -1,0 +1,192 @@
+"""`zyntro org|brand|member|key …`: the account model, as the administrator."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import typer
+
+from zyntro.cli.common import JsonOption, emit, emit_table, handle_errors, service
+from zyntro.domain import Role
+from zyntro.service import SYSTEM
+
+org_app = typer.Typer(help="Organizations.", no_args_is_help=True)
+brand_app = typer.Typer(help="Brands of an organization.", no_args_is_help=True)
+member_app = typer.Typer(help="Members of an organization and their roles.", no_args_is_help=True)
+key_app = typer.Typer(help="API keys of a member (Me > API Keys).", no_args_is_help=True)
+
+
+@org_app.command("create")
+@handle_errors
+def org_create(ctx: typer.Context, name: str, as_json: bool = JsonOption) -> None:
+    """Create an organization."""
+    org = service(ctx).create_org(SYSTEM, name)
+    emit(
+        as_json, {"org_id": org.id, "name": org.name}, f"Created organization {org.id} ({org.name})"
+    )
+
+
+@org_app.command("list")
+@handle_errors
+def org_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """List organizations."""
+    rows = [
+        {"org_id": o.id, "name": o.name, "created_at": o.created_at}
+        for o in service(ctx).list_orgs(SYSTEM)
+    ]
+    emit_table(as_json, rows, ["org_id", "name", "created_at"])
+
+
+@brand_app.command("create")
+@handle_errors
+def brand_create(
+    ctx: typer.Context,
+    name: str,
+    org: str = typer.Option(..., "--org", help="Organization id."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Create a brand in an organization."""
+    brand = service(ctx).create_brand(SYSTEM, org, name)
+    emit(
+        as_json,
+        {"brand_id": brand.id, "org_id": brand.org_id, "name": brand.name},
+        f"Created brand {brand.id} ({brand.name}) in {brand.org_id}",
+    )
+
+
+@brand_app.command("list")
+@handle_errors
+def brand_list(
+    ctx: typer.Context,
+    org: str = typer.Option(..., "--org", help="Organization id."),
+    as_json: bool = JsonOption,
+) -> None:
+    """List the brands of an organization."""
+    rows = [
+        {"brand_id": b.id, "org_id": b.org_id, "name": b.name, "created_at": b.created_at}
+        for b in service(ctx).list_brands(SYSTEM, org)
+    ]
+    emit_table(as_json, rows, ["brand_id", "name", "created_at"])
+
+
+@brand_app.command("rename")
+@handle_errors
+def brand_rename(ctx: typer.Context, brand_id: str, name: str, as_json: bool = JsonOption) -> None:
+    """Rename a brand."""
+    brand = service(ctx).rename_brand(SYSTEM, brand_id, name)
+    emit(
+        as_json,
+        {"brand_id": brand.id, "name": brand.name},
+        f"Renamed brand {brand.id} to {brand.name}",
+    )
+
+
+@brand_app.command("delete")
+@handle_errors
+def brand_delete(ctx: typer.Context, brand_id: str, as_json: bool = JsonOption) -> None:
+    """Delete a brand and its segments."""
+    service(ctx).delete_brand(SYSTEM, brand_id)
+    emit(as_json, {"brand_id": brand_id, "deleted": True}, f"Deleted brand {brand_id}")
+
+
+def _member_row(member: object) -> dict[str, object]:
+    row = asdict(member)  # type: ignore[call-overload]
+    row["member_id"] = row.pop("id")
+    return dict(row)
+
+
+@member_app.command("add")
+@handle_errors
+def member_add(
+    ctx: typer.Context,
+    org: str = typer.Option(..., "--org", help="Organization id."),
+    email: str = typer.Option(..., "--email"),
+    name: str = typer.Option(..., "--name"),
+    role: Role = typer.Option(..., "--role", help="owner, in_charge or member."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Add a member to an organization."""
+    member = service(ctx).add_member(SYSTEM, org, email, name, role)
+    emit(
+        as_json,
+        _member_row(member),
+        f"Added member {member.id} ({member.email}, {member.role.value})",
+    )
+
+
+@member_app.command("list")
+@handle_errors
+def member_list(
+    ctx: typer.Context,
+    org: str = typer.Option(..., "--org", help="Organization id."),
+    as_json: bool = JsonOption,
+) -> None:
+    """List the members of an organization."""
+    rows = [_member_row(m) for m in service(ctx).list_members(SYSTEM, org)]
+    emit_table(as_json, rows, ["member_id", "email", "name", "role", "active"])
+
+
+@member_app.command("set-role")
+@handle_errors
+def member_set_role(
+    ctx: typer.Context, member_id: str, role: Role, as_json: bool = JsonOption
+) -> None:
+    """Change a member's role."""
+    member = service(ctx).set_role(SYSTEM, member_id, role)
+    emit(as_json, _member_row(member), f"Member {member.id} is now {member.role.value}")
+
+
+@member_app.command("deactivate")
+@handle_errors
+def member_deactivate(ctx: typer.Context, member_id: str, as_json: bool = JsonOption) -> None:
+    """Deactivate a member; their API keys stop working at once."""
+    member = service(ctx).deactivate_member(SYSTEM, member_id)
+    emit(as_json, _member_row(member), f"Deactivated member {member.id}")
+
+
+def _key_row(key: object) -> dict[str, object]:
+    row = asdict(key)  # type: ignore[call-overload]
+    row["key_id"] = row.pop("id")
+    return dict(row)
+
+
+@key_app.command("create")
+@handle_errors
+def key_create(
+    ctx: typer.Context,
+    member: str = typer.Option(..., "--member", help="Member id."),
+    label: str = typer.Option("", "--label"),
+    expires_in: int | None = typer.Option(None, "--expires-in", help="Days until it expires."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Create an API key; the key is printed this once and never stored."""
+    key, plain_key = service(ctx).create_key(SYSTEM, member, label, expires_in)
+    emit(
+        as_json,
+        {**_key_row(key), "api_key": plain_key},
+        f"Created key {key.id}: {plain_key}\nStore it now: it is shown only once.",
+    )
+
+
+@key_app.command("list")
+@handle_errors
+def key_list(
+    ctx: typer.Context,
+    member: str = typer.Option(..., "--member", help="Member id."),
+    as_json: bool = JsonOption,
+) -> None:
+    """List a member's keys (prefixes only)."""
+    rows = [_key_row(k) for k in service(ctx).list_keys(SYSTEM, member)]
+    emit_table(
+        as_json,
+        rows,
+        ["key_id", "prefix", "label", "created_at", "last_used_at", "expires_at", "revoked_at"],
+    )
+
+
+@key_app.command("revoke")
+@handle_errors
+def key_revoke(ctx: typer.Context, key_id: str, as_json: bool = JsonOption) -> None:
+    """Revoke a key; every server refuses it within a second."""
+    key = service(ctx).revoke_key(SYSTEM, key_id)
+    emit(as_json, _key_row(key), f"Revoked key {key.id}")

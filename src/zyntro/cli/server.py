@@ -1,0 +1,149 @@
+"""`zyntro db upgrade`, `zyntro serve`, `zyntro demo`, `zyntro audit list`."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+import typer
+from granian import Granian
+from granian.constants import Interfaces
+
+from zyntro.cli.common import JsonOption, console, emit, emit_table, handle_errors, service, state
+from zyntro.demo import DEMO_DATABASE, create_demo_data
+from zyntro.errors import ZyntroError
+from zyntro.service import SYSTEM
+from zyntro.settings import PLACEHOLDER_SECRET, Settings, get_settings
+from zyntro.store import Store, migrate
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+@handle_errors
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply every pending migration (SQLite or PostgreSQL)."""
+    store = Store(state(ctx).settings.database_url)
+    try:
+        migrate.upgrade(store.engine)
+        console.print(f"Database schema is at revision {migrate.current_revision(store.engine)}")
+    finally:
+        store.dispose()
+
+
+@audit_app.command("list")
+@handle_errors
+def audit_list(
+    ctx: typer.Context,
+    org: str = typer.Option(..., "--org", help="Organization id."),
+    limit: int = typer.Option(100, "--limit", min=1, max=10_000),
+    as_json: bool = JsonOption,
+) -> None:
+    """Recent changes in an organization, newest first."""
+    rows = service(ctx).list_audit(SYSTEM, org, limit)
+    emit_table(as_json, rows, ["at", "actor", "action", "target_type", "target_id"])
+
+
+def run_server(settings: Settings) -> None:
+    """Serve the app with granian; worker processes read the same settings from the env."""
+    os.environ["ZYNTRO_DATABASE_URL"] = settings.database_url
+    os.environ["ZYNTRO_HOST"] = settings.host
+    os.environ["ZYNTRO_PORT"] = str(settings.port)
+    os.environ["ZYNTRO_WORKERS"] = str(settings.workers)
+    os.environ["ZYNTRO_DEMO"] = "true" if settings.demo else "false"
+    get_settings.cache_clear()
+    Granian(
+        "zyntro.api.app:create_app",
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        interface=Interfaces.ASGI,
+        log_access=False,  # the app writes its own structured access line
+        backlog=2048,
+    ).serve()
+
+
+def _check_ready(settings: Settings) -> None:
+    store = Store(settings.database_url)
+    try:
+        if store.is_sqlite:
+            migrate.upgrade(store.engine)
+        elif not migrate.is_current(store.engine):
+            raise ZyntroError("The database schema is not up to date: run `zyntro db upgrade`.")
+    finally:
+        store.dispose()
+    if not settings.demo and settings.secret_key == PLACEHOLDER_SECRET:
+        console.print(
+            "warning: ZYNTRO_SECRET_KEY is the placeholder; dashboard sign-in stays disabled",
+            style="yellow",
+        )
+
+
+@handle_errors
+def serve(
+    ctx: typer.Context,
+    host: str | None = typer.Option(None, "--host", help="Default ZYNTRO_HOST or 127.0.0.1."),
+    port: int | None = typer.Option(None, "--port", help="Default ZYNTRO_PORT or 8000."),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Default ZYNTRO_WORKERS or 1."
+    ),
+) -> None:
+    """Serve the HTTP API."""
+    settings = state(ctx).settings
+    overrides = {"host": host, "port": port, "workers": workers}
+    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    _check_ready(settings)
+    run_server(settings)
+
+
+@handle_errors
+def demo(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+    database: Path = typer.Option(Path(DEMO_DATABASE), "--database", help="Demo SQLite file."),
+    no_serve: bool = typer.Option(False, "--no-serve", help="Create the data, then exit."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Create demo data in a fresh local SQLite file, print a ready curl line, and serve."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    url = f"sqlite:///{database.resolve()}"
+    info = create_demo_data(url)
+    endpoint = f"http://{host}:{port}/apis/public/fetchAudiences.php"
+    body = (
+        f'{{"api_key": "{info.api_key}", "org_id": "{info.org_id}", "brand_id": "{info.brand_id}"}}'
+    )
+    curl = f"curl -s -X POST {endpoint} -H 'Content-Type: application/json' -d {shlex.quote(body)}"
+    emit(
+        as_json,
+        {
+            "org_id": info.org_id,
+            "brand_id": info.brand_id,
+            "member_id": info.member_id,
+            "email": info.email,
+            "api_key": info.api_key,
+            "curl": curl,
+            "database": str(database),
+        },
+        "\n".join(
+            [
+                "Zyntro Audiences demo",
+                f"  database   {database}",
+                f"  org_id     {info.org_id}",
+                f"  brand_id   {info.brand_id}",
+                f"  member_id  {info.member_id} ({info.email})",
+                f"  api_key    {info.api_key}",
+                "",
+                "Try it:",
+                f"  {curl}",
+                "",
+            ]
+        ),
+    )
+    if no_serve:
+        return
+    console.print(f"Serving on http://{host}:{port} (Ctrl+C to stop)")
+    run_server(Settings(database_url=url, host=host, port=port, workers=1, demo=True))

@@ -1,0 +1,137 @@
+"""Domain exceptions. Each carries its HTTP status and machine code; one place renders them."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class ZyntroError(Exception):
+    """Root of every error the service reports to a user."""
+
+    code: ClassVar[str] = "internal_error"
+    status: ClassVar[int] = 500
+    default_message: ClassVar[str] = "An unexpected error occurred. Please try again later."
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+
+class MethodNotAllowed(ZyntroError):
+    code = "method_not_allowed"
+    status = 405
+    default_message = "This endpoint only accepts POST requests."
+
+
+class PayloadTooLarge(ZyntroError):
+    code = "payload_too_large"
+    status = 413
+    default_message = "The request body is larger than 16 KiB."
+
+
+class UnsupportedMediaType(ZyntroError):
+    code = "unsupported_media_type"
+    status = 415
+    default_message = (
+        "Send the request body as application/json, "
+        "application/x-www-form-urlencoded or multipart/form-data."
+    )
+
+
+class InvalidJson(ZyntroError):
+    code = "invalid_json"
+    status = 400
+    default_message = "The request body is not a valid JSON object."
+
+
+class MissingParameter(ZyntroError):
+    code = "missing_parameter"
+    status = 400
+
+    def __init__(self, name: str) -> None:
+        self.parameter = name
+        super().__init__(f"The parameter {name} is required.")
+
+
+class InvalidParameter(ZyntroError):
+    code = "invalid_parameter"
+    status = 400
+
+    def __init__(self, name: str, message: str | None = None) -> None:
+        self.parameter = name
+        super().__init__(
+            message or f"The parameter {name} must be a string of at most 256 characters."
+        )
+
+
+class InvalidRequest(ZyntroError):
+    code = "invalid_request"
+    status = 400
+    default_message = "The request is invalid."
+
+
+class InvalidApiKey(ZyntroError):
+    code = "invalid_api_key"
+    status = 401
+    # One message for unknown, malformed, revoked, expired and deactivated: no oracle.
+    default_message = "The API key is invalid, revoked or expired."
+
+
+class Forbidden(ZyntroError):
+    code = "forbidden"
+    status = 403
+    default_message = "Your role does not allow this action."
+
+
+class OrgMismatch(ZyntroError):
+    code = "org_mismatch"
+    status = 403
+    default_message = "The org_id does not match the organization of this API key."
+
+
+class NotFound(ZyntroError):
+    code = "not_found"
+    status = 404
+    default_message = "Not found."
+
+
+class BrandNotFound(NotFound):
+    code = "brand_not_found"
+    default_message = "No brand with this brand_id exists in your organization."
+
+
+class NoSegments(NotFound):
+    code = "no_segments"
+    default_message = (
+        "No audience segments have been defined for your brand yet. "
+        "You can ask your member in-charge to add audiences."
+    )
+
+
+class Conflict(ZyntroError):
+    code = "conflict"
+    status = 409
+    default_message = "The request conflicts with existing data."
+
+
+class ValidationFailed(ZyntroError):
+    """A value that breaks a domain rule (segment fields, names, ids)."""
+
+    code = "invalid_parameter"
+    status = 400
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class RateLimited(ZyntroError):
+    code = "rate_limited"
+    status = 429
+    default_message = "Too many requests. Please slow down and retry later."
+
+
+class ServiceUnavailable(ZyntroError):
+    code = "service_unavailable"
+    status = 503
+    default_message = "The service is temporarily unavailable. Please retry shortly."

@@ -1,0 +1,666 @@
+"""Use cases. The one place that enforces roles and tenancy; every surface calls it."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from zyntro import keys
+from zyntro.domain import (
+    ApiKey,
+    Brand,
+    Member,
+    Organization,
+    Role,
+    Segment,
+    parse_timestamp,
+    utcnow,
+    validate_email,
+    validate_name,
+    validate_segment_fields,
+)
+from zyntro.errors import (
+    BrandNotFound,
+    Conflict,
+    Forbidden,
+    InvalidApiKey,
+    NoSegments,
+    NotFound,
+    OrgMismatch,
+    ValidationFailed,
+)
+from zyntro.ids import is_valid_id, new_id
+from zyntro.responses import success_body
+from zyntro.store import Store, queries
+from zyntro.usage import UsageRecorder
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts: a member (key or session), or the administrator at the CLI (`SYSTEM`)."""
+
+    member_id: str | None
+    org_id: str | None
+    role: Role | None
+
+    @property
+    def is_system(self) -> bool:
+        return self.member_id is None
+
+    @property
+    def name(self) -> str:
+        return self.member_id or "system"
+
+
+SYSTEM = Actor(member_id=None, org_id=None, role=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """What an API key stands for, as the endpoint needs it."""
+
+    key_id: str
+    member_id: str
+    org_id: str
+    role: Role
+    active: bool
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    def usable_at(self, moment: datetime) -> bool:
+        return (
+            self.active
+            and self.revoked_at is None
+            and (self.expires_at is None or moment < self.expires_at)
+        )
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(member_id=self.member_id, org_id=self.org_id, role=self.role)
+
+
+@dataclass(slots=True)
+class ImportResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    segment_ids: list[str] = field(default_factory=list)
+
+
+class Service:
+    """Every use case of the product, over one `Store`."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.usage = UsageRecorder(store)
+        # Called with (kind, entity_id) after a write commits; the caches listen here.
+        self.on_change: list[Callable[[str, str], None]] = []
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _changed(self, conn: sa.Connection, kind: str, entity_id: str, moment: datetime) -> None:
+        queries.record_change(conn, kind, entity_id, moment)
+        pending: list[tuple[str, str]] = conn.info.setdefault("zyntro_changes", [])
+        pending.append((kind, entity_id))
+
+    def _audit(
+        self,
+        conn: sa.Connection,
+        actor: Actor,
+        action: str,
+        target_type: str,
+        target_id: str,
+        org_id: str | None,
+        moment: datetime,
+    ) -> None:
+        queries.record_audit(
+            conn,
+            org_id=org_id,
+            actor=actor.name,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            moment=moment,
+        )
+
+    def _write(self) -> _WriteScope:
+        return _WriteScope(self)
+
+    def _notify(self, changed: Iterable[tuple[str, str]]) -> None:
+        for kind, entity_id in changed:
+            for listener in self.on_change:
+                listener(kind, entity_id)
+
+    @staticmethod
+    def _require_content_role(actor: Actor, org_id: str) -> None:
+        _require_same_org(actor, org_id)
+        if not actor.is_system and not (actor.role and actor.role.manages_content):
+            raise Forbidden("Only an owner or a member in-charge can change brands and segments.")
+
+    def act_as(self, member_id: str) -> Actor:
+        """The actor for an active member (the CLI's `--member`, a dashboard session)."""
+        with self.store.read() as conn:
+            member = queries.get_member(conn, member_id)
+        if member is None:
+            raise NotFound("No such member.")
+        if not member.active:
+            raise Forbidden("This member has been deactivated.")
+        return Actor(member_id=member.id, org_id=member.org_id, role=member.role)
+
+    # --- organizations -------------------------------------------------------------------
+
+    def create_org(self, actor: Actor, name: str) -> Organization:
+        if not actor.is_system:
+            raise Forbidden("Organizations are created by the administrator.")
+        org = Organization(id=new_id("org"), name=validate_name("name", name), created_at=utcnow())
+        with self._write() as conn:
+            queries.insert_org(conn, org)
+            self._audit(conn, actor, "org.create", "org", org.id, org.id, org.created_at)
+        return org
+
+    def get_org(self, actor: Actor, org_id: str) -> Organization:
+        with self.store.read() as conn:
+            org = queries.get_org(conn, org_id)
+        if org is None or not _visible(actor, org.id):
+            raise NotFound("No such organization.")
+        return org
+
+    def list_orgs(self, actor: Actor) -> list[Organization]:
+        with self.store.read() as conn:
+            return [org for org in queries.list_orgs(conn) if _visible(actor, org.id)]
+
+    # --- brands --------------------------------------------------------------------------
+
+    def create_brand(self, actor: Actor, org_id: str, name: str) -> Brand:
+        self.get_org(actor, org_id)
+        self._require_content_role(actor, org_id)
+        brand = Brand(
+            id=new_id("brand"), org_id=org_id, name=validate_name("name", name), created_at=utcnow()
+        )
+        with self._write() as conn:
+            queries.insert_brand(conn, brand)
+            self._changed(conn, "brand", brand.id, brand.created_at)
+            self._audit(conn, actor, "brand.create", "brand", brand.id, org_id, brand.created_at)
+        return brand
+
+    def get_brand(self, actor: Actor, brand_id: str) -> Brand:
+        """A brand the actor may see; another organization's brand is simply not found."""
+        with self.store.read() as conn:
+            brand = queries.get_brand(conn, brand_id)
+        if brand is None or not _visible(actor, brand.org_id):
+            raise BrandNotFound()
+        return brand
+
+    def list_brands(self, actor: Actor, org_id: str) -> list[Brand]:
+        self.get_org(actor, org_id)
+        with self.store.read() as conn:
+            return queries.list_brands(conn, org_id)
+
+    def rename_brand(self, actor: Actor, brand_id: str, name: str) -> Brand:
+        brand = self.get_brand(actor, brand_id)
+        self._require_content_role(actor, brand.org_id)
+        name = validate_name("name", name)
+        now = utcnow()
+        with self._write() as conn:
+            queries.rename_brand(conn, brand.id, name)
+            self._changed(conn, "brand", brand.id, now)
+            self._audit(conn, actor, "brand.rename", "brand", brand.id, brand.org_id, now)
+        return replace(brand, name=name)
+
+    def delete_brand(self, actor: Actor, brand_id: str) -> None:
+        brand = self.get_brand(actor, brand_id)
+        self._require_content_role(actor, brand.org_id)
+        now = utcnow()
+        with self._write() as conn:
+            queries.delete_brand(conn, brand.id)
+            self._changed(conn, "brand", brand.id, now)
+            self._audit(conn, actor, "brand.delete", "brand", brand.id, brand.org_id, now)
+
+    # --- members -------------------------------------------------------------------------
+
+    def add_member(self, actor: Actor, org_id: str, email: str, name: str, role: Role) -> Member:
+        self.get_org(actor, org_id)
+        _require_owner(actor, org_id)
+        member = Member(
+            id=new_id("mem"),
+            org_id=org_id,
+            email=validate_email(email),
+            name=validate_name("name", name),
+            role=Role(role),
+            active=True,
+            created_at=utcnow(),
+        )
+        with self._write() as conn:
+            if queries.get_member_by_email(conn, org_id, member.email) is not None:
+                raise Conflict(f"A member with the email {member.email} already exists.")
+            queries.insert_member(conn, member)
+            self._audit(conn, actor, "member.add", "member", member.id, org_id, member.created_at)
+        return member
+
+    def get_member(self, actor: Actor, member_id: str) -> Member:
+        with self.store.read() as conn:
+            member = queries.get_member(conn, member_id)
+        if member is None or not _visible(actor, member.org_id):
+            raise NotFound("No such member.")
+        return member
+
+    def list_members(self, actor: Actor, org_id: str) -> list[Member]:
+        self.get_org(actor, org_id)
+        with self.store.read() as conn:
+            return queries.list_members(conn, org_id)
+
+    def set_role(self, actor: Actor, member_id: str, role: Role) -> Member:
+        member = self.get_member(actor, member_id)
+        _require_owner(actor, member.org_id)
+        role = Role(role)
+        now = utcnow()
+        with self._write() as conn:
+            queries.update_member(conn, member.id, role=role.value)
+            self._changed(conn, "member", member.id, now)
+            self._audit(conn, actor, "member.set_role", "member", member.id, member.org_id, now)
+        return replace(member, role=role)
+
+    def deactivate_member(self, actor: Actor, member_id: str) -> Member:
+        """The member's keys stop working at once (every process within a second)."""
+        member = self.get_member(actor, member_id)
+        _require_owner(actor, member.org_id)
+        now = utcnow()
+        with self._write() as conn:
+            queries.update_member(conn, member.id, active=False)
+            self._changed(conn, "member", member.id, now)
+            self._audit(conn, actor, "member.deactivate", "member", member.id, member.org_id, now)
+        return replace(member, active=False)
+
+    # --- API keys ------------------------------------------------------------------------
+
+    def create_key(
+        self, actor: Actor, member_id: str, label: str = "", expires_in_days: int | None = None
+    ) -> tuple[ApiKey, str]:
+        """Issue a key; the plain key is returned this once and never stored."""
+        member = self.get_member(actor, member_id)
+        _require_self_or_system(actor, member)
+        if not member.active:
+            raise Forbidden("A deactivated member cannot get API keys.")
+        if len(label) > 200 or "\x00" in label:
+            raise ValidationFailed("label", "must be at most 200 characters")
+        if expires_in_days is not None and not 1 <= expires_in_days <= 3650:
+            raise ValidationFailed("expires_in", "must be 1-3650 days")
+        plain = keys.generate_key()
+        now = utcnow()
+        key = ApiKey(
+            id=new_id("key"),
+            member_id=member.id,
+            prefix=keys.display_prefix(plain),
+            label=label.strip(),
+            created_at=now,
+            last_used_at=None,
+            expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
+            revoked_at=None,
+        )
+        with self._write() as conn:
+            queries.insert_key(conn, key, keys.digest(plain))
+            self._audit(conn, actor, "key.create", "key", key.id, member.org_id, now)
+        return key, plain
+
+    def list_keys(self, actor: Actor, member_id: str) -> list[ApiKey]:
+        member = self.get_member(actor, member_id)
+        _require_self_or_system(actor, member)
+        with self.store.read() as conn:
+            return queries.list_keys(conn, member.id)
+
+    def revoke_key(self, actor: Actor, key_id: str) -> ApiKey:
+        with self.store.read() as conn:
+            key = queries.get_key(conn, key_id)
+            member = queries.get_member(conn, key.member_id) if key else None
+        if key is None or member is None or not _visible(actor, member.org_id):
+            raise NotFound("No such API key.")
+        _require_self_or_system(actor, member)
+        now = utcnow()
+        with self._write() as conn:
+            queries.revoke_key(conn, key.id, now)
+            self._changed(conn, "key", key.id, now)
+            self._audit(conn, actor, "key.revoke", "key", key.id, member.org_id, now)
+        return replace(key, revoked_at=key.revoked_at or now)
+
+    def principal_for_key(self, api_key: str) -> Principal:
+        """The member an API key acts for; one error for every way a key can be wrong."""
+        if not keys.is_well_formed(api_key):
+            raise InvalidApiKey()  # format and checksum: no database touched
+        with self.store.read() as conn:
+            row = queries.principal_by_digest(conn, keys.digest(api_key))
+        if row is None:
+            raise InvalidApiKey()
+        principal = Principal(
+            key_id=row.key_id,
+            member_id=row.member_id,
+            org_id=row.org_id,
+            role=Role(row.role),
+            active=bool(row.active),
+            expires_at=row.expires_at,
+            revoked_at=row.revoked_at,
+            last_used_at=row.last_used_at,
+        )
+        now = utcnow()
+        if not principal.usable_at(now):
+            raise InvalidApiKey()
+        self.usage.record(principal.key_id, now, principal.last_used_at)
+        return principal
+
+    # --- segments ------------------------------------------------------------------------
+
+    def list_segments(self, actor: Actor, brand_id: str) -> list[Segment]:
+        brand = self.get_brand(actor, brand_id)
+        with self.store.read() as conn:
+            return queries.brand_segments(conn, brand.id)
+
+    def get_segment(self, actor: Actor, segment_id: str) -> Segment:
+        with self.store.read() as conn:
+            segment = queries.get_segment(conn, segment_id)
+            brand = queries.get_brand(conn, segment.brand_id) if segment else None
+        if segment is None or brand is None or not _visible(actor, brand.org_id):
+            raise NotFound("No such segment.")
+        return segment
+
+    def add_segment(
+        self,
+        actor: Actor,
+        brand_id: str,
+        values: Mapping[str, Any],
+        initiated_by: str | None = None,
+    ) -> Segment:
+        brand = self.get_brand(actor, brand_id)
+        self._require_content_role(actor, brand.org_id)
+        creator = self._creator(actor, brand, initiated_by)
+        clean = validate_segment_fields(dict(values))
+        now = utcnow()
+        segment = _segment(new_id("seg"), brand.id, creator, clean, now, now)
+        with self._write() as conn:
+            queries.insert_segments(conn, [segment])
+            self._changed(conn, "brand", brand.id, now)
+            self._audit(conn, actor, "segment.create", "segment", segment.id, brand.org_id, now)
+        return segment
+
+    def update_segment(self, actor: Actor, segment_id: str, values: Mapping[str, Any]) -> Segment:
+        segment = self.get_segment(actor, segment_id)
+        brand = self.get_brand(actor, segment.brand_id)
+        self._require_content_role(actor, brand.org_id)
+        clean = validate_segment_fields(dict(values), partial=True)
+        merged = {**_editable(segment), **clean}
+        now = utcnow()
+        updated = _segment(
+            segment.id, brand.id, segment.initiated_by, merged, segment.created_at, now
+        )
+        with self._write() as conn:
+            queries.replace_segment(conn, updated)
+            self._changed(conn, "brand", brand.id, now)
+            self._audit(conn, actor, "segment.update", "segment", segment.id, brand.org_id, now)
+        return updated
+
+    def delete_segment(self, actor: Actor, segment_id: str) -> None:
+        segment = self.get_segment(actor, segment_id)
+        brand = self.get_brand(actor, segment.brand_id)
+        self._require_content_role(actor, brand.org_id)
+        now = utcnow()
+        with self._write() as conn:
+            queries.delete_segment(conn, segment.id)
+            self._changed(conn, "brand", brand.id, now)
+            self._audit(conn, actor, "segment.delete", "segment", segment.id, brand.org_id, now)
+
+    def import_segments(
+        self,
+        actor: Actor,
+        brand_id: str,
+        rows: list[dict[str, Any]],
+        initiated_by: str | None = None,
+        progress: Progress | None = None,
+    ) -> ImportResult:
+        """Upsert rows by segment id: every row is checked before anything is written.
+
+        Rows without an id get one derived from the brand and their content, so importing
+        the same file twice neither duplicates nor loses anything.
+        """
+        brand = self.get_brand(actor, brand_id)
+        self._require_content_role(actor, brand.org_id)
+        creator = self._creator(actor, brand, initiated_by)
+        now = utcnow()
+        planned: list[Segment] = []
+        seen: dict[str, int] = {}
+        for number, row in enumerate(rows, start=1):
+            try:
+                segment = _import_row(row, brand.id, creator, now)
+            except ValidationFailed as exc:
+                raise ValidationFailed(f"row {number}, {exc.field}", _reason(exc)) from None
+            if segment.id in seen:
+                raise ValidationFailed(
+                    f"row {number}, segment_id",
+                    f"repeats row {seen[segment.id]} ({segment.id})",
+                )
+            seen[segment.id] = number
+            planned.append(segment)
+        result = ImportResult()
+        with self._write() as conn:
+            owners = queries.segment_owners(conn, [s.id for s in planned])
+            new: list[Segment] = []
+            for number, segment in enumerate(planned, start=1):
+                owner = owners.get(segment.id)
+                if owner is None:
+                    new.append(segment)
+                    result.created += 1
+                elif owner != brand.id:
+                    raise Conflict(
+                        f"row {number}, segment_id: {segment.id} belongs to another brand"
+                    )
+                else:
+                    existing = queries.get_segment(conn, segment.id)
+                    assert existing is not None
+                    merged = _merge_import(existing, segment, rows[number - 1], now)
+                    if merged is None:
+                        result.unchanged += 1
+                    else:
+                        queries.replace_segment(conn, merged)
+                        result.updated += 1
+                if progress:
+                    progress(1)
+            for start in range(0, len(new), 500):
+                queries.insert_segments(conn, new[start : start + 500])
+            result.segment_ids = [s.id for s in planned]
+            if result.created or result.updated:
+                self._changed(conn, "brand", brand.id, now)
+            self._audit(conn, actor, "segment.import", "brand", brand.id, brand.org_id, now)
+        return result
+
+    def _creator(self, actor: Actor, brand: Brand, initiated_by: str | None) -> str:
+        """The member recorded as initiated_by: the actor, or a member of the brand's org."""
+        if initiated_by is None:
+            if actor.member_id is None:
+                raise ValidationFailed("member", "is required to record who created the segment")
+            return actor.member_id
+        member = self.get_member(actor, initiated_by)
+        if member.org_id != brand.org_id:
+            raise NotFound("No such member.")
+        if not actor.is_system and member.id != actor.member_id:
+            raise Forbidden("Segments are recorded as created by the member who creates them.")
+        return member.id
+
+    # --- the public endpoint -------------------------------------------------------------
+
+    def fetch_audiences(self, api_key: str, org_id: str, brand_id: str) -> bytes:
+        """SPEC §2: the success body for a brand, or the error its checks call for (in order)."""
+        principal = self.principal_for_key(api_key)
+        if org_id != principal.org_id:
+            raise OrgMismatch()
+        return self.brand_body(org_id, brand_id)
+
+    def brand_body(self, org_id: str, brand_id: str) -> bytes:
+        """Pre-encoded success body of a brand of `org_id` (tenancy: other orgs' brands are 404)."""
+        if not is_valid_id(brand_id):
+            raise BrandNotFound()
+        with self.store.read() as conn:
+            brand = queries.get_brand(conn, brand_id)
+            if brand is None or brand.org_id != org_id:
+                raise BrandNotFound()
+            segments = queries.brand_segments(conn, brand_id)
+        if not segments:
+            raise NoSegments()
+        return success_body(segments)
+
+    # --- audit ---------------------------------------------------------------------------
+
+    def list_audit(self, actor: Actor, org_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        self.get_org(actor, org_id)
+        _require_owner(actor, org_id)
+        with self.store.read() as conn:
+            rows = queries.list_audit(conn, org_id, limit)
+        return [
+            {
+                "at": row.at,
+                "actor": row.actor,
+                "action": row.action,
+                "target_type": row.target_type,
+                "target_id": row.target_id,
+                "org_id": row.org_id,
+            }
+            for row in rows
+        ]
+
+
+class _WriteScope:
+    """A write transaction; listeners hear of its changes only once it has committed."""
+
+    def __init__(self, service: Service) -> None:
+        self._service = service
+        self._cm = service.store.write()
+
+    def __enter__(self) -> sa.Connection:
+        self._conn = self._cm.__enter__()
+        self._conn.info["zyntro_changes"] = []
+        return self._conn
+
+    def __exit__(self, *exc: Any) -> None:
+        changed = self._conn.info.pop("zyntro_changes", [])
+        self._cm.__exit__(*exc)
+        if exc[0] is None:
+            self._service._notify(changed)
+
+
+# --- rules -------------------------------------------------------------------------------
+
+
+def _visible(actor: Actor, org_id: str) -> bool:
+    return actor.is_system or actor.org_id == org_id
+
+
+def _require_same_org(actor: Actor, org_id: str) -> None:
+    if not _visible(actor, org_id):
+        raise NotFound("Not found.")
+
+
+def _require_owner(actor: Actor, org_id: str) -> None:
+    _require_same_org(actor, org_id)
+    if not actor.is_system and actor.role is not Role.OWNER:
+        raise Forbidden("Only an owner can manage members.")
+
+
+def _require_self_or_system(actor: Actor, member: Member) -> None:
+    if not actor.is_system and actor.member_id != member.id:
+        raise Forbidden("Members manage their own API keys.")
+
+
+def _editable(segment: Segment) -> dict[str, Any]:
+    public = segment.to_public()
+    return {
+        name: public[name] for name in public if name.startswith("segment_") or name == "reasoning"
+    }
+
+
+def _segment(
+    segment_id: str,
+    brand_id: str,
+    initiated_by: str,
+    clean: Mapping[str, Any],
+    created_at: datetime,
+    updated_at: datetime,
+) -> Segment:
+    return Segment(
+        id=segment_id,
+        brand_id=brand_id,
+        created_at=created_at,
+        updated_at=updated_at,
+        initiated_by=initiated_by,
+        label=clean["segment_label"],
+        tag=clean["segment_tag"],
+        type=clean["segment_type"],
+        decision_drivers=clean["segment_decision_drivers"],
+        pain_points=tuple(clean["segment_pain_points"]),
+        use_cases=tuple(clean["segment_use_cases"]),
+        tone=clean["segment_tone"],
+        reasoning=clean["reasoning"],
+    )
+
+
+_IMPORT_META = ("segment_id", "created_at", "updated_at", "initiated_by")
+
+
+def _import_row(row: Mapping[str, Any], brand_id: str, creator: str, now: datetime) -> Segment:
+    if not isinstance(row, Mapping):
+        raise ValidationFailed("row", "must be an object with the segment fields")
+    editable = {k: v for k, v in row.items() if k not in _IMPORT_META}
+    clean = validate_segment_fields(editable)
+    segment_id = row.get("segment_id") or None
+    if segment_id is not None and (not isinstance(segment_id, str) or not is_valid_id(segment_id)):
+        raise ValidationFailed("segment_id", "must be 1-64 characters of A-Z a-z 0-9 _ -")
+    initiated_by = row.get("initiated_by") or creator
+    if not isinstance(initiated_by, str) or not is_valid_id(initiated_by):
+        raise ValidationFailed("initiated_by", "must be a member id")
+    created_at = _import_time(row, "created_at", now)
+    updated_at = _import_time(row, "updated_at", created_at)
+    if segment_id is None:
+        segment_id = _content_id(brand_id, clean)
+    return _segment(segment_id, brand_id, initiated_by, clean, created_at, updated_at)
+
+
+def _import_time(row: Mapping[str, Any], name: str, default: datetime) -> datetime:
+    value = row.get(name)
+    if value in (None, ""):
+        return default
+    if not isinstance(value, str):
+        raise ValidationFailed(name, "must be a timestamp like 2025-01-15 10:30:00")
+    return parse_timestamp(value, name)
+
+
+def _content_id(brand_id: str, clean: Mapping[str, Any]) -> str:
+    material = repr(
+        (brand_id, sorted((k, tuple(v) if isinstance(v, tuple) else v) for k, v in clean.items()))
+    )
+    return "seg_" + hashlib.sha256(material.encode()).hexdigest()[:26]
+
+
+def _merge_import(
+    existing: Segment, incoming: Segment, row: Mapping[str, Any], now: datetime
+) -> Segment | None:
+    """The segment an import row turns `existing` into, or None when nothing changes.
+
+    Timestamps the row leaves out keep their stored values, so a file without them never
+    rewrites history; a changed row without `updated_at` is stamped now.
+    """
+    if not row.get("created_at"):
+        incoming = replace(incoming, created_at=existing.created_at)
+    if not row.get("updated_at"):
+        incoming = replace(incoming, updated_at=existing.updated_at)
+    if incoming == existing:
+        return None
+    if not row.get("updated_at"):
+        incoming = replace(incoming, updated_at=now)
+    return incoming
+
+
+def _reason(exc: ValidationFailed) -> str:
+    return exc.message.split(": ", 1)[1] if ": " in exc.message else exc.message

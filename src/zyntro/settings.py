@@ -1,0 +1,33 @@
+"""Configuration from `ZYNTRO_*` environment variables (and the same-named CLI options)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRET = "change-me"
+
+
+class Settings(BaseSettings):
+    """Every setting the server reads. Documented in README.md (a test keeps it so)."""
+
+    model_config = SettingsConfigDict(env_prefix="ZYNTRO_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./zyntro.db", description="SQLAlchemy URL; SQLite file or postgresql://"
+    )
+    redis_url: str | None = Field(default=None, description="Redis for shared rate limits")
+    host: str = Field(default="127.0.0.1", description="address `zyntro serve` binds")
+    port: int = Field(default=8000, description="port `zyntro serve` binds")
+    workers: int = Field(default=1, ge=1, description="server processes")
+    rate_limit: str = Field(default="600/minute", description="per-key rate limit")
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+    secret_key: str = Field(default=PLACEHOLDER_SECRET, description="signs dashboard sessions")
+    demo: bool = Field(default=False, description="demo mode (set by `zyntro demo`)")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,41 @@
+"""Storage: the schema, migrations, engines and every query the service runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+from zyntro.store.engine import create_engine, is_sqlite
+
+
+class Store:
+    """One engine and its transactions. All SQL lives in `zyntro.store.queries`."""
+
+    def __init__(self, url: str, **engine_kwargs: object) -> None:
+        self.url = url
+        self.is_sqlite = is_sqlite(url)
+        self.engine = create_engine(url, **engine_kwargs)
+
+    @contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """A transaction that commits on success and rolls back on any error."""
+        with self.engine.connect().execution_options(zyntro_write=True) as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def ping(self) -> None:
+        """Raise when the database does not answer."""
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+__all__ = ["Store"]

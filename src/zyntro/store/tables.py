@@ -1,0 +1,133 @@
+"""The schema, in SQLAlchemy Core. Migrations under `migrations/` build exactly this."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Stores naive UTC (SQLite has no time zones); always hands back aware UTC datetimes."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+
+
+ID = sa.String(64)
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+organizations = sa.Table(
+    "organizations",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+brands = sa.Table(
+    "brands",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    # "brand within org" and the org's brand list.
+    sa.Index(None, "org_id", "id"),
+)
+
+members = sa.Table(
+    "members",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("email", sa.String(254), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.true()),
+    sa.Column("password_hash", sa.String(200), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("org_id", "email"),
+    sa.CheckConstraint("role in ('owner', 'in_charge', 'member')", name="role"),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("member_id", ID, sa.ForeignKey("members.id"), nullable=False, index=True),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),  # SHA-256 hex; never the key
+    sa.Column("prefix", sa.String(8), nullable=False),
+    sa.Column("label", sa.String(200), nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("last_used_at", UTCDateTime(), nullable=True),
+    sa.Column("expires_at", UTCDateTime(), nullable=True),
+    sa.Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+segments = sa.Table(
+    "segments",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("brand_id", ID, sa.ForeignKey("brands.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # No foreign key: imported segments keep the creator id of the account they came from.
+    sa.Column("initiated_by", ID, nullable=False),
+    sa.Column("segment_label", sa.String(200), nullable=False),
+    sa.Column("segment_tag", sa.String(200), nullable=False, server_default=""),
+    sa.Column("segment_type", sa.String(40), nullable=False),
+    sa.Column("segment_decision_drivers", sa.String(1000), nullable=False, server_default=""),
+    sa.Column("segment_pain_points", sa.JSON(), nullable=False),
+    sa.Column("segment_use_cases", sa.JSON(), nullable=False),
+    sa.Column("segment_tone", sa.String(200), nullable=False, server_default=""),
+    sa.Column("reasoning", sa.Text(), nullable=False, server_default=""),
+    # The endpoint's one read: a brand's segments in order.
+    sa.Index(None, "brand_id", "created_at", "id"),
+)
+
+# One row per write, in the writing transaction: what other processes poll to drop cache entries.
+changes = sa.Table(
+    "changes",
+    metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("entity_id", ID, nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("org_id", ID, nullable=True, index=True),
+    sa.Column("actor", sa.String(80), nullable=False),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("target_type", sa.String(20), nullable=False),
+    sa.Column("target_id", ID, nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+)
