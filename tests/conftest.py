@@ -1,0 +1,197 @@
+"""Fixtures: every storage and HTTP test runs on SQLite and on PostgreSQL.
+
+PostgreSQL: a throwaway database per test session on 127.0.0.1:5432, dropped afterwards.
+When it is unreachable the PostgreSQL variants skip with the reason, or fail when CI=true.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from starlette.testclient import TestClient
+
+from zyntro.api.app import create_app
+from zyntro.domain import Role
+from zyntro.service import SYSTEM, Service
+from zyntro.settings import Settings
+from zyntro.store import Store, migrate
+from zyntro.store.tables import metadata
+
+PG_HOST = os.environ.get("ZYNTRO_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("ZYNTRO_TEST_PG_PORT", "5432"))
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _admin_url() -> str | None:
+    """A URL to the server's maintenance database, trying the users this machine kind has."""
+    for user in ("postgres", "root"):
+        url = f"postgresql+psycopg://{user}@{PG_HOST}:{PG_PORT}/postgres"
+        engine = sa.create_engine(url, connect_args={"connect_timeout": 3})
+        try:
+            with engine.connect():
+                return url
+        except sa.exc.OperationalError:
+            continue
+        finally:
+            engine.dispose()
+    return None
+
+
+def service_missing(what: str) -> None:
+    """Skip with a visible reason; under CI a missing service is a failure, loudly."""
+    if IN_CI:
+        pytest.fail(f"{what} is required when CI=true but is not reachable", pytrace=False)
+    pytest.skip(f"{what} not reachable")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    admin = _admin_url()
+    if admin is None:
+        service_missing(f"PostgreSQL on {PG_HOST}:{PG_PORT}")
+    assert admin is not None
+    name = f"zyntro_test_{secrets.token_hex(4)}"
+    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = admin.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        store = Store(url)
+        migrate.upgrade(store.engine)
+        store.dispose()
+        yield url
+    finally:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that each test copies (migrating per test would be slow)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    store = Store(f"sqlite:///{path}")
+    migrate.upgrade(store.engine)
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.dispose()
+    return path
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated, empty database of each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "zyntro.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    url: str = request.getfixturevalue("postgres_url")
+    _truncate(url)
+    yield url
+
+
+def _truncate(url: str) -> None:
+    engine = sa.create_engine(url)
+    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    engine.dispose()
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    store = Store(database_url)
+    yield store
+    store.dispose()
+
+
+@pytest.fixture
+def service(store: Store) -> Service:
+    return Service(store)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, log_level="WARNING")
+
+
+@pytest.fixture
+def client(service: Service, settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, service)) as test_client:
+        yield test_client
+
+
+@dataclass
+class World:
+    """One organization with a brand, three members of each role, and a key each."""
+
+    org_id: str
+    brand_id: str
+    empty_brand_id: str
+    owner_id: str
+    in_charge_id: str
+    member_id: str
+    owner_key: str
+    member_key: str
+    segment_ids: list[str]
+
+    def body(self, **overrides: object) -> dict[str, object]:
+        return {
+            "api_key": self.owner_key,
+            "org_id": self.org_id,
+            "brand_id": self.brand_id,
+            **overrides,
+        }
+
+
+SEED_SEGMENT = {
+    "segment_label": "Primary Target Audience",
+    "segment_tag": "high_value_prospects",
+    "segment_type": "demographic",
+    "segment_decision_drivers": "Quality, Price, Customer Service",
+    "segment_pain_points": ["time_constraints", "budget_limitations", "complex_solutions"],
+    "segment_use_cases": ["lead_generation", "customer_retention", "upselling"],
+    "segment_tone": "professional_friendly",
+    "reasoning": "This segment represents our ideal customers.",
+}
+
+
+def make_world(service: Service, segments: int = 3) -> World:
+    tag = secrets.token_hex(3)
+    org = service.create_org(SYSTEM, f"Org {tag}")
+    brand = service.create_brand(SYSTEM, org.id, "Brand")
+    empty = service.create_brand(SYSTEM, org.id, "Empty brand")
+    owner = service.add_member(SYSTEM, org.id, f"owner-{tag}@example.com", "Owner", Role.OWNER)
+    in_charge = service.add_member(SYSTEM, org.id, f"ic-{tag}@example.com", "Lead", Role.IN_CHARGE)
+    member = service.add_member(SYSTEM, org.id, f"m-{tag}@example.com", "Member", Role.MEMBER)
+    _, owner_key = service.create_key(SYSTEM, owner.id, "owner key")
+    _, member_key = service.create_key(SYSTEM, member.id, "member key")
+    actor = service.act_as(in_charge.id)
+    ids = [
+        service.add_segment(actor, brand.id, {**SEED_SEGMENT, "segment_label": f"Segment {n}"}).id
+        for n in range(segments)
+    ]
+    return World(
+        org_id=org.id,
+        brand_id=brand.id,
+        empty_brand_id=empty.id,
+        owner_id=owner.id,
+        in_charge_id=in_charge.id,
+        member_id=member.id,
+        owner_key=owner_key,
+        member_key=member_key,
+        segment_ids=ids,
+    )
+
+
+@pytest.fixture
+def world(service: Service) -> World:
+    return make_world(service)
