@@ -212,10 +212,10 @@ def validate_name(field: str, value: Any, limit: int = 200) -> str:
     """Names of organizations, brands and members: 1-`limit` characters, trimmed."""
     if not isinstance(value, str) or not value.strip():
         raise ValidationFailed(field, "is required")
-    value = value.strip()
-    if len(value) > limit or "\x00" in value:
+    name: str = value.strip()
+    if len(name) > limit or "\x00" in name:
         raise ValidationFailed(field, f"must be 1-{limit} characters")
-    return value
+    return name
 
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from zyntro import keys
+from zyntro.cache import MISSING, ReadCache
 from zyntro.domain import (
     ApiKey,
     Brand,
@@ -34,57 +35,16 @@ from zyntro.errors import (
     OrgMismatch,
     ValidationFailed,
 )
+from zyntro.identity import SYSTEM, Actor, Principal
 from zyntro.ids import is_valid_id, new_id
 from zyntro.responses import success_body
 from zyntro.store import Store, queries
 from zyntro.usage import UsageRecorder
 
+__all__ = ["SYSTEM", "Actor", "ImportResult", "Principal", "Service"]
+
 Progress = Callable[[int], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who acts: a member (key or session), or the administrator at the CLI (`SYSTEM`)."""
-
-    member_id: str | None
-    org_id: str | None
-    role: Role | None
-
-    @property
-    def is_system(self) -> bool:
-        return self.member_id is None
-
-    @property
-    def name(self) -> str:
-        return self.member_id or "system"
-
-
-SYSTEM = Actor(member_id=None, org_id=None, role=None)
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """What an API key stands for, as the endpoint needs it."""
-
-    key_id: str
-    member_id: str
-    org_id: str
-    role: Role
-    active: bool
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    last_used_at: datetime | None
-
-    def usable_at(self, moment: datetime) -> bool:
-        return (
-            self.active
-            and self.revoked_at is None
-            and (self.expires_at is None or moment < self.expires_at)
-        )
-
-    @property
-    def actor(self) -> Actor:
-        return Actor(member_id=self.member_id, org_id=self.org_id, role=self.role)
+DEFAULT_CACHE_BYTES = 96 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -98,11 +58,12 @@ class ImportResult:
 class Service:
     """Every use case of the product, over one `Store`."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.store = store
         self.usage = UsageRecorder(store)
+        self.cache = ReadCache(store, cache_bytes)
         # Called with (kind, entity_id) after a write commits; the caches listen here.
-        self.on_change: list[Callable[[str, str], None]] = []
+        self.on_change: list[Callable[[str, str], None]] = [self.cache.invalidate]
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -307,6 +268,7 @@ class Service:
         )
         with self._write() as conn:
             queries.insert_key(conn, key, keys.digest(plain))
+            self._changed(conn, "key", key.id, now)  # the digest may be cached as unknown
             self._audit(conn, actor, "key.create", "key", key.id, member.org_id, now)
         return key, plain
 
@@ -334,11 +296,20 @@ class Service:
         """The member an API key acts for; one error for every way a key can be wrong."""
         if not keys.is_well_formed(api_key):
             raise InvalidApiKey()  # format and checksum: no database touched
+        digest = keys.digest(api_key)
+        principal = self.cache.principals.get(digest)
+        if principal is MISSING:
+            generation = self.cache.principals.generation
+            principal = self._load_principal(digest)
+            self.cache.principals.put(digest, principal, generation)
+        return self._usable(principal)
+
+    def _load_principal(self, digest: str) -> Principal | None:
         with self.store.read() as conn:
-            row = queries.principal_by_digest(conn, keys.digest(api_key))
+            row = queries.principal_by_digest(conn, digest)
         if row is None:
-            raise InvalidApiKey()
-        principal = Principal(
+            return None
+        return Principal(
             key_id=row.key_id,
             member_id=row.member_id,
             org_id=row.org_id,
@@ -348,8 +319,10 @@ class Service:
             revoked_at=row.revoked_at,
             last_used_at=row.last_used_at,
         )
+
+    def _usable(self, principal: object) -> Principal:
         now = utcnow()
-        if not principal.usable_at(now):
+        if not isinstance(principal, Principal) or not principal.usable_at(now):
             raise InvalidApiKey()
         self.usage.record(principal.key_id, now, principal.last_used_at)
         return principal
@@ -499,18 +472,43 @@ class Service:
             raise OrgMismatch()
         return self.brand_body(org_id, brand_id)
 
+    def cached_fetch(self, api_key: str, org_id: str, brand_id: str) -> bytes | None:
+        """`fetch_audiences` from the caches alone; None when the database must be asked.
+
+        Cheap enough to run on the event loop: no I/O, no locks held while waiting.
+        """
+        if not keys.is_well_formed(api_key):
+            raise InvalidApiKey()
+        principal = self.cache.principals.get(keys.digest(api_key))
+        if principal is MISSING:
+            return None
+        if org_id != self._usable(principal).org_id:
+            raise OrgMismatch()
+        if not is_valid_id(brand_id):
+            raise BrandNotFound()
+        entry = self.cache.bodies.get(brand_id)
+        if entry is MISSING:
+            return None
+        return _body_or_error(entry, org_id)  # type: ignore[arg-type]
+
     def brand_body(self, org_id: str, brand_id: str) -> bytes:
         """Pre-encoded success body of a brand of `org_id` (tenancy: other orgs' brands are 404)."""
         if not is_valid_id(brand_id):
             raise BrandNotFound()
+        entry = self.cache.bodies.get(brand_id)
+        if entry is MISSING:
+            generation = self.cache.bodies.generation
+            entry = self._load_body(brand_id)
+            self.cache.bodies.put(brand_id, entry, generation)
+        return _body_or_error(entry, org_id)  # type: ignore[arg-type]
+
+    def _load_body(self, brand_id: str) -> tuple[str | None, bytes | None]:
         with self.store.read() as conn:
             brand = queries.get_brand(conn, brand_id)
-            if brand is None or brand.org_id != org_id:
-                raise BrandNotFound()
+            if brand is None:
+                return None, None
             segments = queries.brand_segments(conn, brand_id)
-        if not segments:
-            raise NoSegments()
-        return success_body(segments)
+        return brand.org_id, success_body(segments) if segments else None
 
     # --- audit ---------------------------------------------------------------------------
 
@@ -530,6 +528,15 @@ class Service:
             }
             for row in rows
         ]
+
+
+def _body_or_error(entry: tuple[str | None, bytes | None], org_id: str) -> bytes:
+    brand_org, body = entry
+    if brand_org != org_id:
+        raise BrandNotFound()  # missing, or another organization's: the very same answer
+    if body is None:
+        raise NoSegments()
+    return body
 
 
 class _WriteScope:

@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     rate_limit: str = Field(default="600/minute", description="per-key rate limit")
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
     secret_key: str = Field(default=PLACEHOLDER_SECRET, description="signs dashboard sessions")
+    cache_mb: int = Field(default=96, ge=1, description="read cache memory cap per process (MiB)")
     demo: bool = Field(default=False, description="demo mode (set by `zyntro demo`)")
 
 

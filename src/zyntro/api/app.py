@@ -19,6 +19,8 @@ from zyntro.settings import Settings, get_settings
 from zyntro.store import Store
 
 USAGE_FLUSH_SECONDS = 5.0
+# Other processes' writes are seen within this (SPEC §4 allows one second).
+CHANGE_POLL_SECONDS = 0.25
 
 
 class ZyntroApp:
@@ -80,6 +82,7 @@ def _fastapi_app(zyntro: ZyntroApp) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_flush_usage, zyntro.service)
+            tasks.start_soon(_follow_changes, zyntro.service)
             yield
             tasks.cancel_scope.cancel()
         await anyio.to_thread.run_sync(zyntro.service.usage.flush)
@@ -107,10 +110,25 @@ async def _flush_usage(service: Service) -> None:
             log.warning("could not record key usage: %s", type(exc).__name__)
 
 
+async def _follow_changes(service: Service) -> None:
+    feed = service.cache.feed
+    started = False
+    while True:
+        try:
+            if not started:
+                await anyio.to_thread.run_sync(feed.start_at_current)
+                started = True
+            await anyio.to_thread.run_sync(feed.poll)
+            await anyio.to_thread.run_sync(feed.prune)
+        except Exception as exc:  # the database may be away; keep serving what is cached
+            log.warning("could not read the change feed: %s", type(exc).__name__)
+        await anyio.sleep(CHANGE_POLL_SECONDS)
+
+
 def create_app(settings: Settings | None = None, service: Service | None = None) -> ZyntroApp:
     """The application for `settings` (default: the environment)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     if service is None:
-        service = Service(Store(settings.database_url))
+        service = Service(Store(settings.database_url), cache_bytes=settings.cache_mb * 1024 * 1024)
     return ZyntroApp(service, settings)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,7 +27,7 @@ _HTTP_CODES = {
 JSON = "application/json; charset=utf-8"
 
 
-def error_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
+def error_response(status: int, body: bytes, headers: Mapping[str, str] | None = None) -> Response:
     return Response(body, status_code=status, media_type=JSON, headers=headers)
 
 

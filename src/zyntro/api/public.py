@@ -61,9 +61,11 @@ class PublicEndpoint:
             body = await _read_body(headers, receive)
             fields = await _parse_body(scope, headers, body)
             api_key, org_id, brand_id = _parameters(fields, headers)
-            payload = await anyio.to_thread.run_sync(
-                self.service.fetch_audiences, api_key, org_id, brand_id
-            )
+            payload = self.service.cached_fetch(api_key, org_id, brand_id)
+            if payload is None:  # a cache miss: the database is asked off the event loop
+                payload = await anyio.to_thread.run_sync(
+                    self.service.fetch_audiences, api_key, org_id, brand_id
+                )
             status = 200
         except ZyntroError as error:
             status, payload = error.status, body_for(error)
@@ -71,13 +73,11 @@ class PublicEndpoint:
                 extra.append((b"retry-after", RETRY_AFTER_SECONDS))
         except sqlalchemy.exc.OperationalError:
             log.warning("database unavailable", extra={"request_id": request_id})
-            error = ServiceUnavailable()
-            status, payload = error.status, body_for(error)
+            status, payload = ServiceUnavailable.status, body_for(ServiceUnavailable())
             extra.append((b"retry-after", RETRY_AFTER_SECONDS))
         except Exception:
             log.exception("unexpected error", extra={"request_id": request_id})
-            error = ZyntroError()
-            status, payload = error.status, body_for(error)
+            status, payload = ZyntroError.status, body_for(ZyntroError())
         await send(
             {
                 "type": "http.response.start",
@@ -209,4 +209,5 @@ def _parameters(fields: dict[str, Any], headers: dict[bytes, bytes]) -> tuple[st
         values[name] = value
     if header_key is not None and values["api_key"] != header_key:
         raise InvalidRequest("The API key in the header differs from the api_key in the body.")
-    return values["api_key"], values["org_id"], values["brand_id"]
+    api_key, org_id, brand_id = (str(values[name]) for name in PARAMETERS)
+    return api_key, org_id, brand_id

@@ -203,7 +203,7 @@ def revoke_key(conn: sa.Connection, key_id: str, moment: datetime) -> None:
     )
 
 
-def principal_by_digest(conn: sa.Connection, digest: str) -> sa.Row[Any] | None:
+def principal_by_digest(conn: sa.Connection, digest: str) -> Any:
     """The key, its member and organization, for one digest (unique index)."""
     query = (
         sa.select(
@@ -313,10 +313,12 @@ def changes_since(conn: sa.Connection, seq: int, limit: int) -> list[tuple[int, 
     return [(row.seq, row.kind, row.entity_id) for row in rows]
 
 
-def last_change_seq(conn: sa.Connection) -> int:
-    return int(
-        conn.execute(sa.select(sa.func.coalesce(sa.func.max(changes.c.seq), 0))).scalar_one()
-    )
+def change_signature(conn: sa.Connection) -> tuple[int, int]:
+    """(highest seq, row count) of the change table: moves whenever a change commits."""
+    row = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.max(changes.c.seq), 0), sa.func.count())
+    ).one()
+    return int(row[0]), int(row[1])
 
 
 def prune_changes(conn: sa.Connection, before: datetime) -> None:

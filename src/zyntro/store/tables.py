@@ -131,3 +131,26 @@ audit_log = sa.Table(
     sa.Column("target_id", ID, nullable=False),
     sa.Column("at", UTCDateTime(), nullable=False),
 )
+
+# --- dashboard and management API ---
+
+# Failed dashboard sign-ins, per email and per client address, shared by every process.
+sign_in_throttle = sa.Table(
+    "sign_in_throttle",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),  # SHA-256 of "email:…" or "client:…"
+    sa.Column("failures", sa.Integer(), nullable=False),
+    sa.Column("window_started_at", UTCDateTime(), nullable=False),
+    sa.Column("locked_until", UTCDateTime(), nullable=True),
+)
+
+# The first response to a POST with an Idempotency-Key, replayed for the same key (24 hours).
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("member_id", ID, primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("response", sa.Text(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False, index=True),
+)
