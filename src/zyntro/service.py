@@ -467,40 +467,39 @@ class Service:
 
     def fetch_audiences(self, api_key: str, org_id: str, brand_id: str) -> bytes:
         """SPEC §2: the success body for a brand, or the error its checks call for (in order)."""
-        principal = self.principal_for_key(api_key)
-        if org_id != principal.org_id:
-            raise OrgMismatch()
-        return self.brand_body(org_id, brand_id)
+        return self.audiences(self.principal_for_key(api_key), org_id, brand_id)
 
-    def cached_fetch(self, api_key: str, org_id: str, brand_id: str) -> bytes | None:
-        """`fetch_audiences` from the caches alone; None when the database must be asked.
+    def cached_principal(self, api_key: str) -> Principal | None:
+        """`principal_for_key` from the cache alone; None when the database must be asked.
 
-        Cheap enough to run on the event loop: no I/O, no locks held while waiting.
+        This and `cached_audiences` do no I/O, so the endpoint runs them on the event loop.
         """
         if not keys.is_well_formed(api_key):
             raise InvalidApiKey()
         principal = self.cache.principals.get(keys.digest(api_key))
-        if principal is MISSING:
-            return None
-        if org_id != self._usable(principal).org_id:
+        return None if principal is MISSING else self._usable(principal)
+
+    def audiences(self, principal: Principal, org_id: str, brand_id: str) -> bytes:
+        """The success body of a brand of the key's organization (other orgs' brands are 404)."""
+        if org_id != principal.org_id:
             raise OrgMismatch()
         if not is_valid_id(brand_id):
-            raise BrandNotFound()
-        entry = self.cache.bodies.get(brand_id)
-        if entry is MISSING:
-            return None
-        return _body_or_error(entry, org_id)  # type: ignore[arg-type]
-
-    def brand_body(self, org_id: str, brand_id: str) -> bytes:
-        """Pre-encoded success body of a brand of `org_id` (tenancy: other orgs' brands are 404)."""
-        if not is_valid_id(brand_id):
-            raise BrandNotFound()
+            raise BrandNotFound()  # no id looks like this: the database need not be asked
         entry = self.cache.bodies.get(brand_id)
         if entry is MISSING:
             generation = self.cache.bodies.generation
             entry = self._load_body(brand_id)
             self.cache.bodies.put(brand_id, entry, generation)
         return _body_or_error(entry, org_id)  # type: ignore[arg-type]
+
+    def cached_audiences(self, principal: Principal, org_id: str, brand_id: str) -> bytes | None:
+        """`audiences` from the cache alone; None when the database must be asked."""
+        if org_id != principal.org_id:
+            raise OrgMismatch()
+        if not is_valid_id(brand_id):
+            raise BrandNotFound()
+        entry = self.cache.bodies.get(brand_id)
+        return None if entry is MISSING else _body_or_error(entry, org_id)  # type: ignore[arg-type]
 
     def _load_body(self, brand_id: str) -> tuple[str | None, bytes | None]:
         with self.store.read() as conn:

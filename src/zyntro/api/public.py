@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-import anyio.to_thread
 import orjson
 import sqlalchemy.exc
+from anyio.to_thread import run_sync
 from starlette.requests import Request
 
 from zyntro.errors import (
@@ -61,11 +61,14 @@ class PublicEndpoint:
             body = await _read_body(headers, receive)
             fields = await _parse_body(scope, headers, body)
             api_key, org_id, brand_id = _parameters(fields, headers)
-            payload = self.service.cached_fetch(api_key, org_id, brand_id)
-            if payload is None:  # a cache miss: the database is asked off the event loop
-                payload = await anyio.to_thread.run_sync(
-                    self.service.fetch_audiences, api_key, org_id, brand_id
-                )
+            service = self.service
+            principal = service.cached_principal(api_key)
+            if principal is None:  # cache misses: the database is asked off the event loop
+                principal = await run_sync(service.principal_for_key, api_key)
+            # Rate limits hook in here: the key is known to be valid (see docs/decisions.md).
+            payload = service.cached_audiences(principal, org_id, brand_id)
+            if payload is None:
+                payload = await run_sync(service.audiences, principal, org_id, brand_id)
             status = 200
         except ZyntroError as error:
             status, payload = error.status, body_for(error)
