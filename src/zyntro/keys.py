@@ -45,7 +45,7 @@ def is_well_formed(key: str) -> bool:
 
 def digest(key: str) -> str:
     """SHA-256 hex digest: the only form of a key that is stored."""
-    return hashlib.sha256(key.encode("ascii")).hexdigest()
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def display_prefix(key: str) -> str:

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from zyntro import __version__
 from zyntro.api import errors, openapi, ops
 from zyntro.api.public import PATH, Message, PublicEndpoint, Receive, Scope, Send
-from zyntro.observability import Metrics, access_log, configure_logging, log, request_id_from
+from zyntro.observability import AccessLog, Metrics, configure_logging, log, request_id_from
 from zyntro.service import Service
 from zyntro.settings import Settings, get_settings
 from zyntro.store import Store
@@ -30,6 +30,7 @@ class ZyntroApp:
         self.service = service
         self.settings = settings
         self.metrics = Metrics()
+        self.access_log = AccessLog(settings.log_level)
         self.public = PublicEndpoint(service)
         self.fastapi = _fastapi_app(self)
 
@@ -58,16 +59,8 @@ class ZyntroApp:
             route = getattr(matched, "path", "unmatched")
         duration = time.perf_counter() - started
         self.metrics.observe(route, scope["method"], status, duration)
-        access_log.info(
-            "request",
-            extra={
-                "method": scope["method"],
-                "path": scope["path"],  # never the query string: it may carry a key
-                "status": status,
-                "duration_ms": round(duration * 1000, 3),
-                "request_id": request_id,
-            },
-        )
+        # The path, never the query string: it may carry a key.
+        self.access_log.request(scope["method"], scope["path"], status, duration, request_id)
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -83,8 +76,10 @@ def _fastapi_app(zyntro: ZyntroApp) -> FastAPI:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_flush_usage, zyntro.service)
             tasks.start_soon(_follow_changes, zyntro.service)
+            tasks.start_soon(_flush_access_log, zyntro.access_log)
             yield
             tasks.cancel_scope.cancel()
+        zyntro.access_log.flush()
         await anyio.to_thread.run_sync(zyntro.service.usage.flush)
 
     app = FastAPI(
@@ -108,6 +103,12 @@ async def _flush_usage(service: Service) -> None:
             await anyio.to_thread.run_sync(service.usage.flush)
         except Exception as exc:  # the database may be away; the uses wait for the next round
             log.warning("could not record key usage: %s", type(exc).__name__)
+
+
+async def _flush_access_log(access_log: AccessLog) -> None:
+    while True:
+        await anyio.sleep(AccessLog.FLUSH_SECONDS)
+        access_log.flush()
 
 
 async def _follow_changes(service: Service) -> None:
