@@ -114,8 +114,10 @@ def store(database_url: str) -> Iterator[Store]:
 
 
 @pytest.fixture
-def service(store: Store) -> Service:
-    return Service(store)
+def service(store: Store) -> Iterator[Service]:
+    service = Service(store)
+    yield service
+    service.hot.close()
 
 
 @pytest.fixture
@@ -195,3 +197,40 @@ def make_world(service: Service, segments: int = 3) -> World:
 @pytest.fixture
 def world(service: Service) -> World:
     return make_world(service)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of each backend with no tables at all: for migrations from empty."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    server = request.getfixturevalue("postgres_url").rsplit("/", 1)[0]
+    name = f"zyntro_empty_{secrets.token_hex(4)}"
+    engine = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{server}/{name}"
+    finally:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def unreachable_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database that cannot be reached: a SQLite file in a missing directory, a closed port."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'missing' / 'zyntro.db'}"
+    return f"postgresql://postgres@{PG_HOST}:1/zyntro"
+
+
+@pytest.fixture
+def down_client(unreachable_database_url: str) -> Iterator[TestClient]:
+    """The app over a database that does not answer."""
+    store = Store(unreachable_database_url)
+    settings = Settings(database_url=unreachable_database_url, log_level="CRITICAL")
+    with TestClient(create_app(settings, Service(store))) as test_client:
+        yield test_client
+    store.dispose()

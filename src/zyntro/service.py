@@ -37,8 +37,8 @@ from zyntro.errors import (
 )
 from zyntro.identity import SYSTEM, Actor, Principal
 from zyntro.ids import is_valid_id, new_id
-from zyntro.responses import success_body
 from zyntro.store import Store, queries
+from zyntro.store.hot import HotReader
 from zyntro.usage import UsageRecorder
 
 __all__ = ["SYSTEM", "Actor", "ImportResult", "Principal", "Service"]
@@ -62,12 +62,21 @@ class Service:
         self.store = store
         self.usage = UsageRecorder(store)
         self.cache = ReadCache(store, cache_bytes)
+        self.hot = HotReader(store.engine)
         # Called with (kind, entity_id) after a write commits; the caches listen here.
         self.on_change: list[Callable[[str, str], None]] = [self.cache.invalidate]
+
+    def close(self) -> None:
+        """Close every database connection this service holds."""
+        self.hot.close()
+        self.store.dispose()
 
     # --- plumbing ------------------------------------------------------------------------
 
     def _changed(self, conn: sa.Connection, kind: str, entity_id: str, moment: datetime) -> None:
+        """Record a change in the writing transaction (other processes poll for it)."""
+        if kind == "brand":  # its segments may have changed: keep the served body in step
+            queries.refresh_brand_body(conn, entity_id)
         queries.record_change(conn, kind, entity_id, moment)
         pending: list[tuple[str, str]] = conn.info.setdefault("zyntro_changes", [])
         pending.append((kind, entity_id))
@@ -305,19 +314,19 @@ class Service:
         return self._usable(principal)
 
     def _load_principal(self, digest: str) -> Principal | None:
-        with self.store.read() as conn:
-            row = queries.principal_by_digest(conn, digest)
+        row = self.hot.principal(digest)
         if row is None:
             return None
+        key_id, expires_at, revoked_at, last_used_at, member_id, org_id, role, active = row
         return Principal(
-            key_id=row.key_id,
-            member_id=row.member_id,
-            org_id=row.org_id,
-            role=Role(row.role),
-            active=bool(row.active),
-            expires_at=row.expires_at,
-            revoked_at=row.revoked_at,
-            last_used_at=row.last_used_at,
+            key_id=key_id,
+            member_id=member_id,
+            org_id=org_id,
+            role=Role(role),
+            active=bool(active),
+            expires_at=expires_at,
+            revoked_at=revoked_at,
+            last_used_at=last_used_at,
         )
 
     def _usable(self, principal: object) -> Principal:
@@ -474,10 +483,15 @@ class Service:
 
         This and `cached_audiences` do no I/O, so the endpoint runs them on the event loop.
         """
-        if not keys.is_well_formed(api_key):
+        if len(api_key) != keys.KEY_LENGTH:
             raise InvalidApiKey()
+        # Only well-formed keys are ever cached, so a hit needs no checksum check.
         principal = self.cache.principals.get(keys.digest(api_key))
-        return None if principal is MISSING else self._usable(principal)
+        if principal is MISSING:
+            if not keys.is_well_formed(api_key):
+                raise InvalidApiKey()
+            return None
+        return self._usable(principal)
 
     def audiences(self, principal: Principal, org_id: str, brand_id: str) -> bytes:
         """The success body of a brand of the key's organization (other orgs' brands are 404)."""
@@ -502,12 +516,8 @@ class Service:
         return None if entry is MISSING else _body_or_error(entry, org_id)  # type: ignore[arg-type]
 
     def _load_body(self, brand_id: str) -> tuple[str | None, bytes | None]:
-        with self.store.read() as conn:
-            brand = queries.get_brand(conn, brand_id)
-            if brand is None:
-                return None, None
-            segments = queries.brand_segments(conn, brand_id)
-        return brand.org_id, success_body(segments) if segments else None
+        found = self.hot.brand(brand_id)
+        return found if found is not None else (None, None)
 
     # --- audit ---------------------------------------------------------------------------
 
@@ -527,6 +537,244 @@ class Service:
             }
             for row in rows
         ]
+
+    # --- dashboard and management API ---
+    # Imports here are local so this section merges cleanly beside parallel edits above.
+
+    SIGN_IN_WINDOW = timedelta(minutes=15)
+    SIGN_IN_LOCK = timedelta(minutes=15)
+    # Failures within the window before a lock: per email, and per client address.
+    SIGN_IN_LIMITS = {"email": 5, "client": 30}
+    IDEMPOTENCY_TTL = timedelta(hours=24)
+    MAX_PAGE = 500
+
+    def can_manage_content(self, actor: Actor) -> bool:
+        """Whether the actor may create, edit and delete brands and segments."""
+        return actor.is_system or bool(actor.role and actor.role.manages_content)
+
+    def can_manage_members(self, actor: Actor) -> bool:
+        """Whether the actor may add members, change roles and deactivate members."""
+        return actor.is_system or actor.role is Role.OWNER
+
+    def set_password(
+        self,
+        actor: Actor,
+        member_id: str,
+        password: str,
+        current_password: str | None = None,
+    ) -> str:
+        """Set a dashboard password: the member (who confirms the current one), an owner of the
+        organization, or the administrator. Sessions signed in with the old one end; the new
+        session fingerprint is returned."""
+        from zyntro import passwords
+
+        member = self.get_member(actor, member_id)
+        if not actor.is_system and actor.member_id == member.id:
+            with self.store.read() as conn:
+                stored = queries.get_password_hash(conn, member.id)
+            if stored is not None and not passwords.verify_password(stored, current_password or ""):
+                raise ValidationFailed("current_password", "is not your current password")
+        else:
+            _require_owner(actor, member.org_id)
+        hashed = passwords.hash_password(password)
+        now = utcnow()
+        with self._write() as conn:
+            queries.set_password_hash(conn, member.id, hashed)
+            self._audit(conn, actor, "member.set_password", "member", member.id, member.org_id, now)
+        return passwords.fingerprint(hashed)
+
+    def sign_in(self, email: str, password: str, client: str) -> tuple[Actor, str]:
+        """The member an email and password belong to, and the fingerprint its session carries.
+
+        Failures count per email and per client address in the database, so every process
+        shares them; past a limit, sign-in is refused for a while without checking anything.
+        """
+        from zyntro import passwords
+        from zyntro.errors import RateLimited
+
+        address = email.strip().lower()[:254]
+        throttle_keys = {
+            "email": self._sign_in_key("email", address),
+            "client": self._sign_in_key("client", client),
+        }
+        now = utcnow()
+        with self.store.read() as conn:
+            locked_until = queries.sign_in_locked_until(conn, list(throttle_keys.values()), now)
+        if locked_until is not None:
+            minutes = max(1, -(-int((locked_until - now).total_seconds()) // 60))
+            raise RateLimited(
+                f"Too many failed sign-in attempts. Try again in {minutes} minute"
+                f"{'s' if minutes != 1 else ''}."
+            )
+        with self.store.read() as conn:
+            candidates = [(m, h) for m, h in queries.members_by_email(conn, address) if h]
+        matched = next(
+            ((m, h) for m, h in candidates if passwords.verify_password(h, password)), None
+        )
+        if not candidates:
+            passwords.verify_password(None, password)  # an unknown email takes as long
+        if matched is None:
+            self._sign_in_failed(throttle_keys, now)
+            raise passwords.InvalidCredentials()
+        member, stored = matched
+        if not member.active:
+            raise Forbidden("This member has been deactivated. Ask an owner of your organization.")
+        with self._write() as conn:
+            queries.clear_sign_in_throttle(conn, throttle_keys["email"])
+            if passwords.needs_rehash(stored):
+                stored = passwords.hash_password(password)
+                queries.set_password_hash(conn, member.id, stored)
+            self._audit(
+                conn,
+                self._member_actor(member),
+                "member.sign_in",
+                "member",
+                member.id,
+                member.org_id,
+                now,
+            )
+        return self._member_actor(member), passwords.fingerprint(stored)
+
+    def _sign_in_failed(self, throttle_keys: Mapping[str, str], now: datetime) -> None:
+        with self._write() as conn:
+            queries.prune_sign_in_throttle(conn, now - self.SIGN_IN_WINDOW, now)
+            for kind, key in throttle_keys.items():
+                row = queries.get_sign_in_throttle(conn, key, for_update=True)
+                if row is None or row.window_started_at <= now - self.SIGN_IN_WINDOW:
+                    failures, started = 1, now
+                else:
+                    failures, started = row.failures + 1, row.window_started_at
+                locked = row.locked_until if row is not None else None
+                if failures >= self.SIGN_IN_LIMITS[kind]:
+                    locked, failures, started = now + self.SIGN_IN_LOCK, 0, now
+                queries.put_sign_in_throttle(conn, key, failures, started, locked)
+
+    def session_actor(self, member_id: str, fingerprint: str) -> Actor:
+        """The actor of a dashboard session: the member must still be active, with the same
+        password as when the session began."""
+        import hmac
+
+        from zyntro import passwords
+
+        with self.store.read() as conn:
+            member = queries.get_member(conn, member_id)
+            stored = queries.get_password_hash(conn, member_id) if member else None
+        if (
+            member is None
+            or not member.active
+            or stored is None
+            or not hmac.compare_digest(passwords.fingerprint(stored), fingerprint)
+        ):
+            raise passwords.SessionEnded()
+        return self._member_actor(member)
+
+    def members_with_password(self, actor: Actor, org_id: str) -> set[str]:
+        """Ids of the organization's members who can sign in to the dashboard."""
+        self.get_org(actor, org_id)
+        with self.store.read() as conn:
+            return queries.members_with_password(conn, org_id)
+
+    def segment_counts(self, actor: Actor, org_id: str) -> dict[str, int]:
+        """brand id -> number of segments, for the organization's brands."""
+        self.get_org(actor, org_id)
+        with self.store.read() as conn:
+            return queries.segment_counts(conn, org_id)
+
+    def segments_page(
+        self,
+        actor: Actor,
+        brand_id: str,
+        *,
+        limit: int,
+        after: tuple[datetime, str] | None = None,
+        segment_type: str | None = None,
+        updated_since: datetime | None = None,
+    ) -> tuple[list[Segment], bool]:
+        """One page of a brand's segments in the endpoint's order, and whether more follow."""
+        brand = self.get_brand(actor, brand_id)
+        if not 1 <= limit <= self.MAX_PAGE:
+            raise ValidationFailed("limit", f"must be 1-{self.MAX_PAGE}")
+        with self.store.read() as conn:
+            found = queries.segments_page(
+                conn,
+                brand.id,
+                limit=limit + 1,
+                after=after,
+                segment_type=segment_type,
+                updated_since=updated_since,
+            )
+        return found[:limit], len(found) > limit
+
+    def get_brand_segment(self, actor: Actor, brand_id: str, segment_id: str) -> Segment:
+        """A segment of this brand; a segment of another brand is not found here."""
+        brand = self.get_brand(actor, brand_id)
+        segment = self.get_segment(actor, segment_id)
+        if segment.brand_id != brand.id:
+            raise NotFound("No such segment.")
+        return segment
+
+    def add_segment_once(
+        self, actor: Actor, brand_id: str, values: Mapping[str, Any], idempotency_key: str
+    ) -> tuple[dict[str, Any], bool]:
+        """`add_segment` under an Idempotency-Key: the public form of the segment, and whether
+        it is a replay. The same key with the same request gives the first response for 24
+        hours; with a different request it is a conflict. Failed requests are not kept."""
+        import json
+
+        import sqlalchemy.exc
+
+        brand = self.get_brand(actor, brand_id)
+        self._require_content_role(actor, brand.org_id)
+        if actor.member_id is None:
+            raise ValidationFailed("member", "is required to record who created the segment")
+        if not 1 <= len(idempotency_key) <= 200 or not idempotency_key.isascii():
+            raise ValidationFailed("Idempotency-Key", "must be 1-200 ASCII characters")
+        request = json.dumps([brand.id, dict(values)], sort_keys=True, default=str)
+        request_hash = hashlib.sha256(request.encode()).hexdigest()
+
+        def replay() -> tuple[dict[str, Any], bool] | None:
+            with self.store.read() as conn:
+                record = queries.get_idempotency_record(
+                    conn, actor.member_id or "", idempotency_key
+                )
+            if record is None or record.created_at < utcnow() - self.IDEMPOTENCY_TTL:
+                return None
+            if record.request_hash != request_hash:
+                raise Conflict("This Idempotency-Key was already used with a different request.")
+            stored: dict[str, Any] = json.loads(record.response)
+            return stored, True
+
+        earlier = replay()
+        if earlier is not None:
+            return earlier
+        clean = validate_segment_fields(dict(values))
+        now = utcnow()
+        segment = _segment(new_id("seg"), brand.id, actor.member_id, clean, now, now)
+        public = segment.to_public()
+        try:
+            with self._write() as conn:
+                queries.prune_idempotency_records(conn, now - self.IDEMPOTENCY_TTL)
+                queries.insert_idempotency_record(
+                    conn, actor.member_id, idempotency_key, request_hash, json.dumps(public), now
+                )
+                queries.insert_segments(conn, [segment])
+                self._changed(conn, "brand", brand.id, now)
+                self._audit(conn, actor, "segment.create", "segment", segment.id, brand.org_id, now)
+        except sqlalchemy.exc.IntegrityError:
+            earlier = replay()  # a concurrent request with this key won the race
+            if earlier is None:
+                raise
+            return earlier
+        return public, False
+
+    @staticmethod
+    def _member_actor(member: Member) -> Actor:
+        return Actor(member_id=member.id, org_id=member.org_id, role=member.role)
+
+    @staticmethod
+    def _sign_in_key(kind: str, value: str) -> str:
+        """A throttle row's key: a digest, so no email or address is stored."""
+        return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()
 
 
 def _body_or_error(entry: tuple[str | None, bytes | None], org_id: str) -> bytes:

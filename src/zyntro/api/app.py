@@ -10,10 +10,11 @@ import anyio
 import anyio.to_thread
 from fastapi import FastAPI
 
-from zyntro import __version__
-from zyntro.api import errors, openapi, ops
+from zyntro import __version__, web
+from zyntro.api import errors, openapi, ops, v1
 from zyntro.api.public import PATH, Message, PublicEndpoint, Receive, Scope, Send
 from zyntro.observability import AccessLog, Metrics, configure_logging, log, request_id_from
+from zyntro.ratelimit import RateLimits
 from zyntro.service import Service
 from zyntro.settings import Settings, get_settings
 from zyntro.store import Store
@@ -31,7 +32,15 @@ class ZyntroApp:
         self.settings = settings
         self.metrics = Metrics()
         self.access_log = AccessLog(settings.log_level)
-        self.public = PublicEndpoint(service)
+        self.public = PublicEndpoint(
+            service,
+            RateLimits(
+                settings.rate_limit,
+                settings.invalid_key_rate_limit,
+                settings.redis_url or None,
+                settings.redis_prefix,
+            ),
+        )
         self.fastapi = _fastapi_app(self)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -79,8 +88,10 @@ def _fastapi_app(zyntro: ZyntroApp) -> FastAPI:
             tasks.start_soon(_flush_access_log, zyntro.access_log)
             yield
             tasks.cancel_scope.cancel()
+        await zyntro.public.limits.aclose()
         zyntro.access_log.flush()
         await anyio.to_thread.run_sync(zyntro.service.usage.flush)
+        zyntro.service.hot.close()
 
     app = FastAPI(
         title="Zyntro Audiences",
@@ -93,6 +104,10 @@ def _fastapi_app(zyntro: ZyntroApp) -> FastAPI:
     errors.install(app)
     openapi.install(app)
     app.include_router(ops.router)
+    app.state.settings = zyntro.settings
+    app.include_router(v1.router)
+    app.include_router(web.router)
+    app.mount(web.STATIC_PATH, web.static_files(), name="dashboard-static")
     return app
 
 

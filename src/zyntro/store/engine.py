@@ -38,7 +38,8 @@ def create_engine(url: str, **kwargs: Any) -> sa.Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("hide_parameters", True)  # bound values (ids, digests) stay out of logs
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping (a round trip per checkout): a dropped connection fails one request with
+    # 503, and SQLAlchemy then invalidates the whole pool.
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("connect_args", {"connect_timeout": 5})
     return sa.create_engine(url, **kwargs)

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from zyntro.domain import ApiKey, Brand, Member, Organization, Role, Segment
+from zyntro.responses import success_body
 from zyntro.store.tables import (
     api_keys,
     audit_log,
@@ -120,6 +121,13 @@ def delete_brand(conn: sa.Connection, brand_id: str) -> None:
     conn.execute(brands.delete().where(brands.c.id == brand_id))
 
 
+def refresh_brand_body(conn: sa.Connection, brand_id: str) -> None:
+    """Re-encode the brand's fetchAudiences body from its segments (NULL when it has none)."""
+    found = brand_segments(conn, brand_id)
+    body = success_body(found) if found else None
+    conn.execute(brands.update().where(brands.c.id == brand_id).values(public_body=body))
+
+
 # --- members -----------------------------------------------------------------------------
 
 
@@ -201,25 +209,6 @@ def revoke_key(conn: sa.Connection, key_id: str, moment: datetime) -> None:
         .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
         .values(revoked_at=moment)
     )
-
-
-def principal_by_digest(conn: sa.Connection, digest: str) -> Any:
-    """The key, its member and organization, for one digest (unique index)."""
-    query = (
-        sa.select(
-            api_keys.c.id.label("key_id"),
-            api_keys.c.expires_at,
-            api_keys.c.revoked_at,
-            api_keys.c.last_used_at,
-            members.c.id.label("member_id"),
-            members.c.org_id,
-            members.c.role,
-            members.c.active,
-        )
-        .join(members, members.c.id == api_keys.c.member_id)
-        .where(api_keys.c.digest == digest)
-    )
-    return conn.execute(query).first()
 
 
 def touch_keys(conn: sa.Connection, used: Iterable[tuple[str, datetime]]) -> None:
@@ -355,3 +344,160 @@ def list_audit(conn: sa.Connection, org_id: str, limit: int) -> list[sa.Row[Any]
         .limit(limit)
     )
     return list(rows)
+
+
+# --- dashboard and management API ---
+# Imported here, not at the top, so this section merges cleanly beside parallel edits above.
+from sqlalchemy.dialects import postgresql, sqlite  # noqa: E402
+
+from zyntro.store.tables import idempotency_keys, sign_in_throttle  # noqa: E402
+
+
+def members_by_email(conn: sa.Connection, email: str) -> list[tuple[Member, str | None]]:
+    """Every member with this email, in any organization, with its password hash."""
+    rows = conn.execute(sa.select(members).where(members.c.email == email).order_by(members.c.id))
+    return [(_member(row), row.password_hash) for row in rows]
+
+
+def set_password_hash(conn: sa.Connection, member_id: str, password_hash: str | None) -> None:
+    conn.execute(
+        members.update().where(members.c.id == member_id).values(password_hash=password_hash)
+    )
+
+
+def members_with_password(conn: sa.Connection, org_id: str) -> set[str]:
+    rows = conn.execute(
+        sa.select(members.c.id).where(
+            members.c.org_id == org_id, members.c.password_hash.is_not(None)
+        )
+    )
+    return {row.id for row in rows}
+
+
+def segment_counts(conn: sa.Connection, org_id: str) -> dict[str, int]:
+    """brand id -> number of segments, for the brands of an organization that have any."""
+    rows = conn.execute(
+        sa.select(segments.c.brand_id, sa.func.count().label("n"))
+        .join(brands, brands.c.id == segments.c.brand_id)
+        .where(brands.c.org_id == org_id)
+        .group_by(segments.c.brand_id)
+    )
+    return {row.brand_id: int(row.n) for row in rows}
+
+
+def segments_page(
+    conn: sa.Connection,
+    brand_id: str,
+    *,
+    limit: int,
+    after: tuple[datetime, str] | None = None,
+    segment_type: str | None = None,
+    updated_since: datetime | None = None,
+) -> list[Segment]:
+    """Up to `limit` segments of a brand in the endpoint's order, after a keyset position."""
+    query = sa.select(segments).where(segments.c.brand_id == brand_id)
+    if segment_type is not None:
+        query = query.where(segments.c.segment_type == segment_type)
+    if updated_since is not None:
+        query = query.where(segments.c.updated_at >= updated_since)
+    if after is not None:
+        created_at, segment_id = after
+        query = query.where(
+            sa.or_(
+                segments.c.created_at > created_at,
+                sa.and_(segments.c.created_at == created_at, segments.c.id > segment_id),
+            )
+        )
+    rows = conn.execute(query.order_by(*_SEGMENT_ORDER).limit(limit))
+    return [segment_from_row(row) for row in rows]
+
+
+def get_sign_in_throttle(conn: sa.Connection, key: str, *, for_update: bool = False) -> Any:
+    """(failures, window_started_at, locked_until) of one throttle key, or None."""
+    query = sa.select(sign_in_throttle).where(sign_in_throttle.c.key == key)
+    if for_update and conn.dialect.name != "sqlite":  # SQLite's write lock covers it
+        query = query.with_for_update()
+    return conn.execute(query).first()
+
+
+def sign_in_locked_until(
+    conn: sa.Connection, keys: Sequence[str], now: datetime
+) -> datetime | None:
+    """The latest lock among `keys` still in force at `now`."""
+    rows = conn.execute(
+        sa.select(sign_in_throttle.c.locked_until).where(
+            sign_in_throttle.c.key.in_(list(keys)), sign_in_throttle.c.locked_until > now
+        )
+    )
+    found = [row.locked_until for row in rows]
+    return max(found) if found else None
+
+
+def put_sign_in_throttle(
+    conn: sa.Connection,
+    key: str,
+    failures: int,
+    window_started_at: datetime,
+    locked_until: datetime | None,
+) -> None:
+    """Insert or replace one throttle row (an upsert, so concurrent first failures agree)."""
+    values = {
+        "failures": failures,
+        "window_started_at": window_started_at,
+        "locked_until": locked_until,
+    }
+    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(sign_in_throttle)
+    conn.execute(
+        statement.values(key=key, **values).on_conflict_do_update(
+            index_elements=[sign_in_throttle.c.key], set_=values
+        )
+    )
+
+
+def clear_sign_in_throttle(conn: sa.Connection, key: str) -> None:
+    conn.execute(sign_in_throttle.delete().where(sign_in_throttle.c.key == key))
+
+
+def prune_sign_in_throttle(conn: sa.Connection, window_before: datetime, now: datetime) -> None:
+    """Forget windows that closed before `window_before` and whose lock, if any, is over."""
+    conn.execute(
+        sign_in_throttle.delete().where(
+            sign_in_throttle.c.window_started_at < window_before,
+            sa.or_(
+                sign_in_throttle.c.locked_until.is_(None), sign_in_throttle.c.locked_until < now
+            ),
+        )
+    )
+
+
+def get_idempotency_record(conn: sa.Connection, member_id: str, key: str) -> Any:
+    """(request_hash, response, created_at) stored for a member's Idempotency-Key, or None."""
+    return conn.execute(
+        sa.select(idempotency_keys).where(
+            idempotency_keys.c.member_id == member_id, idempotency_keys.c.key == key
+        )
+    ).first()
+
+
+def insert_idempotency_record(
+    conn: sa.Connection,
+    member_id: str,
+    key: str,
+    request_hash: str,
+    response: str,
+    moment: datetime,
+) -> None:
+    conn.execute(
+        idempotency_keys.insert().values(
+            member_id=member_id,
+            key=key,
+            request_hash=request_hash,
+            response=response,
+            created_at=moment,
+        )
+    )
+
+
+def prune_idempotency_records(conn: sa.Connection, before: datetime) -> None:
+    conn.execute(idempotency_keys.delete().where(idempotency_keys.c.created_at < before))

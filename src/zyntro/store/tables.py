@@ -56,6 +56,9 @@ brands = sa.Table(
     sa.Column("org_id", ID, sa.ForeignKey("organizations.id"), nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    # The fetchAudiences success body, kept by the service in every transaction that changes
+    # the brand's segments; NULL when it has none. The endpoint's one read for a brand.
+    sa.Column("public_body", sa.LargeBinary(), nullable=True),
     # "brand within org" and the org's brand list.
     sa.Index(None, "org_id", "id"),
 )

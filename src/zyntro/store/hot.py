@@ -1,0 +1,141 @@
+"""The public endpoint's two reads, on raw driver connections.
+
+Each is one indexed single-row lookup; SQLAlchemy still builds and compiles the statements
+(parameterised, per dialect), but executing them on the driver directly saves most of the
+per-query overhead, which on a cache miss is most of the request.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from zyntro.store.tables import api_keys, brands, members
+
+MAX_CONNECTIONS = 8
+
+_PRINCIPAL = (
+    sa.select(
+        api_keys.c.id,
+        api_keys.c.expires_at,
+        api_keys.c.revoked_at,
+        api_keys.c.last_used_at,
+        members.c.id,
+        members.c.org_id,
+        members.c.role,
+        members.c.active,
+    )
+    .join(members, members.c.id == api_keys.c.member_id)
+    .where(api_keys.c.digest == sa.bindparam("value"))
+)
+_BRAND = sa.select(brands.c.org_id, brands.c.public_body).where(
+    brands.c.id == sa.bindparam("value")
+)
+
+
+class _Statement:
+    def __init__(self, statement: sa.Select[Any], dialect: sa.Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.positional = bool(compiled.positional)
+
+    def params(self, value: str) -> tuple[str] | dict[str, str]:
+        return (value,) if self.positional else {"value": value}
+
+
+def utc(value: Any) -> datetime | None:
+    """A driver's timestamp (SQLite: text; PostgreSQL: naive datetime) as aware UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+
+
+class HotReader:
+    """Up to `MAX_CONNECTIONS` raw connections, each used by one thread at a time."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+        self._principal = _Statement(_PRINCIPAL, engine.dialect)
+        self._brand = _Statement(_BRAND, engine.dialect)
+        self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+
+    @contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        with self._slots:
+            connection = None
+            try:
+                try:
+                    connection = self._idle.get_nowait()
+                except queue.Empty:
+                    connection = self._connect()
+                cursor = connection.cursor()
+                try:
+                    yield cursor
+                finally:
+                    cursor.close()
+            except self._driver_error as exc:
+                _close_quietly(connection)  # it may be broken (a restarted database)
+                # As SQLAlchemy's own (OperationalError & co.), which the endpoint maps to 503.
+                raise sa.exc.DBAPIError.instance(
+                    None, None, exc, self._driver_error, dialect=self._engine.dialect
+                ) from exc
+            except BaseException:
+                _close_quietly(connection)
+                raise
+            self._idle.put(connection)
+
+    def _connect(self) -> Any:
+        """A driver connection of the engine's kind (SQLite pragmas included), off its pool."""
+        fairy = self._engine.raw_connection()
+        fairy.detach()
+        connection = fairy.dbapi_connection
+        assert connection is not None
+        if self._engine.dialect.name == "postgresql":
+            connection.autocommit = True  # single reads: no BEGIN/ROLLBACK round trips
+        # SQLite connections are already in autocommit (see store.engine._sqlite_pragmas).
+        return connection
+
+    def principal(self, digest: str) -> tuple[Any, ...] | None:
+        """(key id, expires, revoked, last used, member id, org id, role, active) or None."""
+        with self._cursor() as cursor:
+            cursor.execute(self._principal.sql, self._principal.params(digest))
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        key_id, expires, revoked, last_used, member_id, org_id, role, active = row
+        return key_id, utc(expires), utc(revoked), utc(last_used), member_id, org_id, role, active
+
+    def brand(self, brand_id: str) -> tuple[str, bytes | None] | None:
+        """(org id, success body or None when it has no segments), or None: no such brand."""
+        with self._cursor() as cursor:
+            cursor.execute(self._brand.sql, self._brand.params(brand_id))
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        return row[0], bytes(row[1]) if row[1] is not None else None
+
+    def close(self) -> None:
+        while True:
+            try:
+                _close_quietly(self._idle.get_nowait())
+            except queue.Empty:
+                return
+
+
+def _close_quietly(connection: Any) -> None:
+    if connection is None:
+        return
+    try:
+        connection.close()
+    except Exception:  # closing a broken connection may fail too; it is gone either way
+        pass
