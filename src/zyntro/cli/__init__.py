@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from zyntro.cli.accounts import brand_app, key_app, member_app, org_app
+from zyntro.cli.audiences import audiences_app
 from zyntro.cli.common import State
 from zyntro.cli.segments import segment_app
 from zyntro.cli.server import audit_app, db_app, demo, serve
@@ -39,6 +40,7 @@ app.add_typer(member_app, name="member")
 app.add_typer(key_app, name="key")
 app.add_typer(segment_app, name="segment")
 app.add_typer(audit_app, name="audit")
+app.add_typer(audiences_app, name="audiences")
 
 
 def main() -> None:

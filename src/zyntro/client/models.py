@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,7 @@ class AudienceSegment:
         for field in fields(self):
             value = getattr(self, field.name)
             if isinstance(value, datetime):
-                value = value.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+                value = value.astimezone(UTC).strftime(_TIMESTAMP_FORMAT)
             elif isinstance(value, tuple):
                 value = list(value)
             result[field.name] = value
@@ -80,7 +80,7 @@ def _parse_timestamp(name: str, value: Any) -> datetime:
     if not isinstance(value, str):
         raise ValueError(f"segment field {name} is not a string")
     try:
-        moment = datetime.strptime(value, TIMESTAMP_FORMAT)
+        moment = datetime.strptime(value, _TIMESTAMP_FORMAT)
     except ValueError:
         try:  # be lenient with ISO 8601, in case a server adds an offset
             moment = datetime.fromisoformat(value)

@@ -1,0 +1,74 @@
+"""`zyntro audiences fetch`: the fetchAudiences API from the command line, through the SDK."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.table import Table
+
+from zyntro.cli.common import JsonOption, console, fail, handle_errors
+from zyntro.client import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    AudienceSegment,
+    ZyntroClient,
+    ZyntroError,
+)
+
+audiences_app = typer.Typer(help="Call the fetchAudiences API (a client).", no_args_is_help=True)
+
+_COLUMNS = ("segment_label", "segment_type", "segment_tag", "updated_at")
+
+
+@audiences_app.command("fetch")
+@handle_errors
+def audiences_fetch(
+    brand: str = typer.Option(..., "--brand", help="Brand id."),
+    api_key: str | None = typer.Option(
+        None, "--api-key", envvar="ZYNTRO_API_KEY", show_envvar=True, help="API key."
+    ),
+    org: str | None = typer.Option(
+        None, "--org", envvar="ZYNTRO_ORG_ID", show_envvar=True, help="Organization id."
+    ),
+    url: str | None = typer.Option(
+        None,
+        "--url",
+        envvar="ZYNTRO_BASE_URL",
+        show_envvar=True,
+        help="API base URL (default https://app.zyntrohq.com).",
+    ),
+    timeout: float = typer.Option(DEFAULT_TIMEOUT, "--timeout", min=0.001, help="Seconds."),
+    max_retries: int = typer.Option(
+        DEFAULT_MAX_RETRIES, "--max-retries", min=0, help="Retries on 429, 503, connect errors."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """The audience segments of a brand: a table, or with --json the API's raw response."""
+    if not api_key:
+        raise fail("an API key is required: pass --api-key or set ZYNTRO_API_KEY")
+    if not org:
+        raise fail("an organization is required: pass --org or set ZYNTRO_ORG_ID")
+    try:
+        with ZyntroClient(api_key, org, url, timeout, max_retries) as client:
+            response = client.fetch_audiences_response(brand)
+    except ZyntroError as exc:  # the SDK's errors (the server's message for API errors)
+        raise fail(exc.message) from None
+    if as_json:
+        # As the server sent it; for a brand without segments, the no_segments body (exit 0).
+        sys.stdout.write(response.content.decode("utf-8") + "\n")
+        return
+    if response.segments:
+        console.print(_table(response.segments))
+    console.print(response.message, markup=False, highlight=False, soft_wrap=True)
+
+
+def _table(segments: tuple[AudienceSegment, ...]) -> Table:
+    table = Table()
+    table.add_column("segment_id", no_wrap=True)  # ids are for copying: never cut
+    for column in _COLUMNS:
+        table.add_column(column, overflow="fold")
+    for segment in segments:
+        row = segment.to_api()
+        table.add_row(segment.segment_id, *(row[column] for column in _COLUMNS))
+    return table

@@ -1,0 +1,67 @@
+"""The Python SDK for the Zyntro Audiences API: `ZyntroClient` and `AsyncZyntroClient`.
+
+See docs/sdk.md for construction, errors, retries and the async client.
+"""
+
+from zyntro.client._async import AsyncZyntroClient
+from zyntro.client._base import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    FETCH_AUDIENCES_PATH,
+    USER_AGENT,
+)
+from zyntro.client._sync import ZyntroClient
+from zyntro.client.errors import (
+    APIError,
+    BrandNotFound,
+    ConfigurationError,
+    InternalError,
+    InvalidApiKey,
+    InvalidJson,
+    InvalidParameter,
+    InvalidRequest,
+    MethodNotAllowed,
+    MissingParameter,
+    NoSegments,
+    OrgMismatch,
+    PayloadTooLarge,
+    RateLimited,
+    ServiceUnavailable,
+    TransportError,
+    UnexpectedResponse,
+    UnsupportedMediaType,
+    ZyntroError,
+)
+from zyntro.client.models import AudienceSegment, AudiencesResponse
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "FETCH_AUDIENCES_PATH",
+    "USER_AGENT",
+    "APIError",
+    "AsyncZyntroClient",
+    "AudienceSegment",
+    "AudiencesResponse",
+    "BrandNotFound",
+    "ConfigurationError",
+    "InternalError",
+    "InvalidApiKey",
+    "InvalidJson",
+    "InvalidParameter",
+    "InvalidRequest",
+    "MethodNotAllowed",
+    "MissingParameter",
+    "NoSegments",
+    "OrgMismatch",
+    "PayloadTooLarge",
+    "RateLimited",
+    "ServiceUnavailable",
+    "TransportError",
+    "UnexpectedResponse",
+    "UnsupportedMediaType",
+    "ZyntroClient",
+    "ZyntroError",
+]
