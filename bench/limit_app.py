@@ -1,0 +1,51 @@
+"""The limit: a bare ASGI app that answers every request with the same bytes, doing no work.
+
+Served by granian exactly like the project (`--interface asgi --workers 1`, backlog 2048, no
+granian access log), it measures what the HTTP server and the Python ASGI boundary cost alone:
+
+    BENCH_LIMIT_BODY=warm-body.json granian --interface asgi --workers 1 --backlog 2048 \
+        --working-dir bench limit_app:app
+
+It sends the project's response headers (content type, length, cache control, a request id of
+the same length) and the body read once, at import, from the file named by `BENCH_LIMIT_BODY`.
+The request body is not read: a real endpoint must read it, so the limit stays an upper bound.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+Message = MutableMapping[str, Any]
+
+BODY = Path(os.environ["BENCH_LIMIT_BODY"]).read_bytes()
+_START: Message = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [
+        (b"content-type", b"application/json; charset=utf-8"),
+        (b"content-length", str(len(BODY)).encode()),
+        (b"cache-control", b"no-store"),
+        (b"x-request-id", b"0123456789abcdef0123456789abcdef"),
+    ],
+}
+_BODY: Message = {"type": "http.response.body", "body": BODY}
+
+
+async def app(
+    scope: MutableMapping[str, Any],
+    receive: Callable[[], Awaitable[Message]],
+    send: Callable[[Message], Awaitable[None]],
+) -> None:
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    await send(_START)
+    await send(_BODY)
