@@ -211,13 +211,13 @@ def revoke_key(conn: sa.Connection, key_id: str, moment: datetime) -> None:
     )
 
 
-def touch_keys(conn: sa.Connection, used: Iterable[tuple[str, datetime]]) -> None:
-    """Record last use, never moving it backwards."""
-    for key_id, moment in used:
+def touch_keys(conn: sa.Connection, key_ids: Sequence[str], moment: datetime) -> None:
+    """Record that these keys were used at `moment`, never moving last_used_at backwards."""
+    for start in range(0, len(key_ids), 500):
         conn.execute(
             api_keys.update()
             .where(
-                api_keys.c.id == key_id,
+                api_keys.c.id.in_(key_ids[start : start + 500]),
                 sa.or_(api_keys.c.last_used_at.is_(None), api_keys.c.last_used_at < moment),
             )
             .values(last_used_at=moment)
