@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from zyntro.ratelimit import check_limit
 
 PLACEHOLDER_SECRET = "change-me"
 
@@ -23,10 +25,19 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, description="port `zyntro serve` binds")
     workers: int = Field(default=1, ge=1, description="server processes")
     rate_limit: str = Field(default="600/minute", description="per-key rate limit")
+    invalid_key_rate_limit: str = Field(
+        default="60/minute", description="requests with an invalid key, per client address"
+    )
+    redis_prefix: str = Field(default="zyntro", description="prefix of every Redis key")
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
     secret_key: str = Field(default=PLACEHOLDER_SECRET, description="signs dashboard sessions")
-    cache_mb: int = Field(default=96, ge=1, description="read cache memory cap per process (MiB)")
+    cache_mb: int = Field(default=128, ge=1, description="read cache memory cap per process (MiB)")
     demo: bool = Field(default=False, description="demo mode (set by `zyntro demo`)")
+
+    @field_validator("rate_limit", "invalid_key_rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        return check_limit(value)
 
 
 @lru_cache(maxsize=1)
