@@ -6,28 +6,35 @@ The checks run in the SPEC §2 order; each failure is a `ZyntroError` rendered i
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
+import anyio
 import orjson
 import sqlalchemy.exc
 from anyio.to_thread import run_sync
 from starlette.requests import Request
 
 from zyntro.errors import (
+    InvalidApiKey,
     InvalidJson,
     InvalidParameter,
     InvalidRequest,
     MethodNotAllowed,
     MissingParameter,
     PayloadTooLarge,
+    RateLimited,
     ServiceUnavailable,
     UnsupportedMediaType,
     ZyntroError,
 )
 from zyntro.observability import log
+from zyntro.ratelimit import RateLimits
 from zyntro.responses import body_for
 from zyntro.service import Service
+from zyntro.store.hot import MAX_CONNECTIONS
+
+T = TypeVar("T")
 
 PATH = "/apis/public/fetchAudiences.php"
 MAX_BODY = 16 * 1024
@@ -48,11 +55,23 @@ _MULTIPART = "multipart/form-data"
 class PublicEndpoint:
     """The fetchAudiences endpoint; returns the status it sent, for the access log."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, limits: RateLimits | None = None) -> None:
         self.service = service
+        self.limits = limits or RateLimits()
+        # A SQLite read in WAL mode takes microseconds and never waits for writers: it runs
+        # on the event loop, cheaper than a thread hop. A PostgreSQL read is a network round
+        # trip: it runs in a worker thread so other requests proceed meanwhile.
+        self._inline_reads = service.store.is_sqlite
+        self._limiter = anyio.CapacityLimiter(MAX_CONNECTIONS)
+
+    async def _read(self, function: Callable[..., T], *args: Any) -> T:
+        if self._inline_reads:
+            return function(*args)
+        return await run_sync(function, *args, limiter=self._limiter)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> int:
         extra: list[tuple[bytes, bytes]] = []
+        rate = self.limits.untouched  # the RateLimit headers, until a counter is touched
         try:
             if scope["method"] != "POST":
                 extra.append((b"allow", b"POST"))
@@ -62,17 +81,31 @@ class PublicEndpoint:
             fields = await _parse_body(scope, headers, body)
             api_key, org_id, brand_id = _parameters(fields, headers)
             service = self.service
-            principal = service.cached_principal(api_key)
-            if principal is None:  # cache misses: the database is asked off the event loop
-                principal = await run_sync(service.principal_for_key, api_key)
-            # Rate limits hook in here: the key is known to be valid (see docs/decisions.md).
+            limits = self.limits
+            try:
+                principal = service.cached_principal(api_key)
+                if principal is None:  # a cache miss: one indexed read
+                    blocked = limits.blocked(_client(scope))
+                    if blocked is not None:  # over its invalid-key quota: spare the database
+                        rate = blocked
+                        raise RateLimited()
+                    principal = await self._read(service.principal_for_key, api_key)
+            except InvalidApiKey:  # counts against the client's address (docs/decisions.md)
+                allowed, rate = await limits.hit_invalid_key(_client(scope))
+                if not allowed:
+                    raise RateLimited() from None
+                raise
+            # The key is valid: from here on it counts against its own limit.
+            allowed, rate = await limits.hit_key(principal.key_id)
+            if not allowed:
+                raise RateLimited()
             payload = service.cached_audiences(principal, org_id, brand_id)
             if payload is None:
-                payload = await run_sync(service.audiences, principal, org_id, brand_id)
+                payload = await self._read(service.audiences, principal, org_id, brand_id)
             status = 200
         except ZyntroError as error:
             status, payload = error.status, body_for(error)
-            if status in (429, 503):
+            if status == 503:  # a 429's Retry-After comes with its RateLimit headers
                 extra.append((b"retry-after", RETRY_AFTER_SECONDS))
         except sqlalchemy.exc.OperationalError:
             log.warning("database unavailable", extra={"request_id": request_id})
@@ -91,11 +124,18 @@ class PublicEndpoint:
                     (b"cache-control", b"no-store"),
                     (b"x-request-id", request_id.encode()),
                     *extra,
+                    *rate,
                 ],
             }
         )
         await send({"type": "http.response.body", "body": payload})
         return status
+
+
+def _client(scope: Scope) -> str:
+    # The peer address as the server saw it; behind a proxy, see docs/security.md.
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
@@ -180,8 +220,8 @@ async def _parse_multipart(scope: Scope, body: bytes) -> dict[str, Any]:
         await form.close()
 
 
-def _header_key(headers: dict[bytes, bytes]) -> str | None:
-    """The key from `Authorization: Bearer` or `X-API-Key`; differing headers are refused."""
+def _header_keys(headers: dict[bytes, bytes]) -> list[str]:
+    """The keys from `Authorization: Bearer` and `X-API-Key`: none, one or both."""
     found: list[str] = []
     authorization = headers.get(b"authorization")
     if authorization is not None:
@@ -191,13 +231,12 @@ def _header_key(headers: dict[bytes, bytes]) -> str | None:
     x_api_key = headers.get(b"x-api-key")
     if x_api_key is not None and x_api_key.strip():
         found.append(x_api_key.decode("latin-1").strip())
-    if len(set(found)) > 1:
-        raise InvalidRequest("The API keys in the Authorization and X-API-Key headers differ.")
-    return found[0] if found else None
+    return found
 
 
 def _parameters(fields: dict[str, Any], headers: dict[bytes, bytes]) -> tuple[str, str, str]:
-    header_key = _header_key(headers)
+    header_keys = _header_keys(headers)
+    header_key = header_keys[0] if header_keys else None
     values = {name: fields.get(name) for name in PARAMETERS}
     for name in PARAMETERS:  # missing_parameter comes before invalid_parameter
         absent = values[name] is None or values[name] == ""
@@ -210,6 +249,9 @@ def _parameters(fields: dict[str, Any], headers: dict[bytes, bytes]) -> tuple[st
         if not isinstance(value, str) or len(value) > MAX_VALUE:
             raise InvalidParameter(name)
         values[name] = value
+    # invalid_request comes after both: differing keys are checked once the values are sound.
+    if len(set(header_keys)) > 1:
+        raise InvalidRequest("The API keys in the Authorization and X-API-Key headers differ.")
     if header_key is not None and values["api_key"] != header_key:
         raise InvalidRequest("The API key in the header differs from the api_key in the body.")
     api_key, org_id, brand_id = (str(values[name]) for name in PARAMETERS)

@@ -29,6 +29,7 @@ def root(
     ),
 ) -> None:
     ctx.obj = State(database_url)
+    ctx.call_on_close(ctx.obj.close)
 
 
 app.command("demo")(demo)

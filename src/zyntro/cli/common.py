@@ -48,6 +48,13 @@ class State:
             self._service = Service(store)
         return self._service
 
+    def close(self) -> None:
+        """Close the database connections (when the command ends, also when run in-process)."""
+        if self._service is not None:
+            self._service.hot.close()
+            self._service.store.dispose()
+            self._service = None
+
 
 def state(ctx: typer.Context) -> State:
     root = ctx.find_root()

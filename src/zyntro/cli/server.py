@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 from granian import Granian
 from granian.constants import Interfaces
+from granian.http import HTTP1Settings, HTTP2Settings
 
 from zyntro.cli.common import JsonOption, console, emit, emit_table, handle_errors, service, state
 from zyntro.demo import DEMO_DATABASE, create_demo_data
@@ -16,6 +17,15 @@ from zyntro.errors import ZyntroError
 from zyntro.service import SYSTEM
 from zyntro.settings import PLACEHOLDER_SECRET, Settings, get_settings
 from zyntro.store import Store, migrate
+
+# Abuse limits of the HTTP server (docs/security.md). Slow clients cost the Rust side a socket,
+# never a Python worker; these bound how long and how much of one they may hold.
+BACKLOG = 2048  # connections the kernel queues before accept
+BACKPRESSURE = 512  # requests one worker runs at once; more wait, unread, on their sockets
+HEADER_READ_TIMEOUT_MS = 5_000  # a request's headers must arrive within this (slowloris)
+MAX_BUFFER_BYTES = 64 * 1024  # HTTP/1 read buffer: request line + headers must fit
+MAX_HEADERS_BYTES = 32 * 1024  # HTTP/2 header list
+MAX_STREAMS = 100  # HTTP/2 streams per connection
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
@@ -62,7 +72,15 @@ def run_server(settings: Settings) -> None:
         workers=settings.workers,
         interface=Interfaces.ASGI,
         log_access=False,  # the app writes its own structured access line
-        backlog=2048,
+        backlog=BACKLOG,
+        backpressure=BACKPRESSURE,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=HEADER_READ_TIMEOUT_MS,
+            max_buffer_size=MAX_BUFFER_BYTES,
+        ),
+        http2_settings=HTTP2Settings(
+            max_headers_size=MAX_HEADERS_BYTES, max_concurrent_streams=MAX_STREAMS
+        ),
     ).serve()
 
 
@@ -117,6 +135,7 @@ def demo(
         f'{{"api_key": "{info.api_key}", "org_id": "{info.org_id}", "brand_id": "{info.brand_id}"}}'
     )
     curl = f"curl -s -X POST {endpoint} -H 'Content-Type: application/json' -d {shlex.quote(body)}"
+    dashboard = f"http://{host}:{port}/app"
     emit(
         as_json,
         {
@@ -125,6 +144,8 @@ def demo(
             "member_id": info.member_id,
             "email": info.email,
             "api_key": info.api_key,
+            "password": info.password,
+            "dashboard_url": dashboard,
             "curl": curl,
             "database": str(database),
         },
@@ -136,6 +157,10 @@ def demo(
                 f"  brand_id   {info.brand_id}",
                 f"  member_id  {info.member_id} ({info.email})",
                 f"  api_key    {info.api_key}",
+                "",
+                f"Dashboard: {dashboard}",
+                f"  email      {info.email}",
+                f"  password   {info.password}",
                 "",
                 "Try it:",
                 f"  {curl}",

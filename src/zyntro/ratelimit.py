@@ -1,0 +1,274 @@
+"""Rate limits of the public endpoint: per API key, and per client address for invalid keys.
+
+Counting is the `limits` library's fixed-window strategy: in-process memory by default, Redis
+(`ZYNTRO_REDIS_URL`) so that every node shares the counts. If Redis cannot be reached the
+limits fail open: requests are served uncounted, and a warning is logged at most once a minute.
+Why fixed windows, and the two places this module steps around `limits`' defaults, are in
+docs/decisions.md ("Rate limits").
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Any
+
+import limits
+from limits.storage import MemoryStorage
+
+from zyntro.observability import log
+
+Headers = list[tuple[bytes, bytes]]
+
+POLICY = "default"
+# After a Redis failure, requests go uncounted for this long before Redis is tried again, so
+# an unreachable Redis costs one connection attempt a second, not one per request.
+REDIS_RETRY_SECONDS = 1.0
+REDIS_TIMEOUT_SECONDS = 0.25
+WARN_EVERY_SECONDS = 60.0
+# The local record of windows and blocked addresses is pruned past this many entries.
+_LOCAL_ENTRIES = 100_000
+
+
+_EXPIRE_EVENTS = "_MemoryStorage__expire_events"  # MemoryStorage's private sweep
+
+
+class _SweepingMemoryStorage(MemoryStorage):
+    """`limits`' in-process storage, sweeping expired counters every 10 s, not every 10 ms.
+
+    The stock storage restarts a sweep thread every 10 ms that walks every counter; with
+    100,000 live keys that thread alone halved the server's throughput. Counts are still
+    correct without any sweep: `incr` drops an expired counter itself. The sweep only frees
+    the memory of keys that went quiet.
+    """
+
+    SWEEP_SECONDS = 10.0
+
+    def __init__(self) -> None:
+        self._next_sweep = time.monotonic() + self.SWEEP_SECONDS
+        super().__init__()
+
+    def _MemoryStorage__schedule_expiry(self) -> None:  # overrides the private method by name
+        now = time.monotonic()
+        if now < self._next_sweep or self.timer.is_alive():
+            return
+        self._next_sweep = now + self.SWEEP_SECONDS
+        self.timer = threading.Timer(0.0, getattr(self, _EXPIRE_EVENTS))
+        self.timer.daemon = True
+        self.timer.start()
+
+
+class _MemoryCounters:
+    """Counts in this process. No I/O, so counting is synchronous (no coroutine to pay for)."""
+
+    def __init__(self) -> None:
+        self.storage = _SweepingMemoryStorage()
+
+    def hit(self, key: str, expiry: int) -> tuple[int, float]:
+        """Count one request: the count in the current window and when it ends (epoch s)."""
+        count = self.storage.incr(key, expiry)
+        return count, self.storage.get_expiry(key)
+
+
+class _RedisCounters:
+    """Counts in Redis (one Lua INCR+EXPIRE per request), shared by every node."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        from limits.aio.storage import RedisStorage
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        options: dict[str, Any] = {
+            "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+            "socket_timeout": REDIS_TIMEOUT_SECONDS,
+            "retry": Retry(NoBackoff(), 0),  # fail fast: the caller fails open instead
+        }
+        self.storage = RedisStorage(
+            url if url.startswith("async+") else f"async+{url}",
+            implementation="redispy",
+            key_prefix=prefix,
+            wrap_exceptions=True,
+            **options,
+        )
+        # key -> end of its window as last learned: the TTL costs a second round trip, so it
+        # is asked once per key and window rather than on every request.
+        self._resets: dict[str, float] = {}
+
+    async def hit(self, key: str, expiry: int) -> tuple[int, float]:
+        """Count one request: the count in the current window and when it ends (epoch s)."""
+        count = await self.storage.incr(key, expiry)
+        now = time.time()
+        if count == 1:
+            reset = now + expiry  # this request opened the window
+        else:
+            reset = self._resets.get(key, 0.0)
+            if reset > now:
+                return count, reset
+            reset = await self.storage.get_expiry(key)
+        if len(self._resets) >= _LOCAL_ENTRIES:
+            _prune(self._resets, now)
+        self._resets[key] = reset
+        return count, reset
+
+    async def clear(self) -> None:
+        await self.storage.reset()
+        self._resets.clear()
+
+    async def aclose(self) -> None:
+        bridge: Any = self.storage.bridge
+        await bridge.get_connection().aclose()
+
+
+class _Policy:
+    """One limit (e.g. 600/minute) and its pre-encoded `RateLimit-Policy` header."""
+
+    def __init__(self, name: str, text: str) -> None:
+        self.name = name
+        self.item = limits.parse(text)
+        self.quota = self.item.amount
+        self.window = self.item.get_expiry()
+        self.header = (b"ratelimit-policy", f'"{POLICY}";q={self.quota};w={self.window}'.encode())
+        # For answers that counted nothing (the request never got as far as a key).
+        self.untouched: Headers = [self.header, self._state(self.quota, self.window)]
+
+    def key(self, identifier: str) -> str:
+        return f"{self.name}/{identifier}"
+
+    @staticmethod
+    def _state(remaining: int, seconds: int) -> tuple[bytes, bytes]:
+        return (b"ratelimit", b'"%s";r=%d;t=%d' % (POLICY.encode(), remaining, seconds))
+
+    def verdict(self, count: int, reset: float) -> tuple[bool, Headers]:
+        seconds = max(0, math.ceil(reset - time.time()))
+        remaining = self.quota - count
+        if remaining >= 0:
+            return True, [self.header, self._state(remaining, seconds)]
+        return False, [
+            self.header,
+            self._state(0, seconds),
+            (b"retry-after", b"%d" % max(1, seconds)),
+        ]
+
+
+class RateLimits:
+    """The public endpoint's limits: per API key, and per client address for invalid keys."""
+
+    def __init__(
+        self,
+        key_limit: str = "600/minute",
+        invalid_key_limit: str = "60/minute",
+        redis_url: str | None = None,
+        redis_prefix: str = "zyntro",
+    ) -> None:
+        self.per_key = _Policy("key", key_limit)
+        self.per_client = _Policy("invalid", invalid_key_limit)
+        self.shared = redis_url is not None
+        self._memory = _MemoryCounters() if redis_url is None else None
+        self._redis = (
+            _RedisCounters(redis_url, f"{redis_prefix}:ratelimit")
+            if redis_url is not None
+            else None
+        )
+        self._paused_until = 0.0
+        self._warned_at = -math.inf
+        # client address -> end of the window in which it went over its invalid-key quota
+        self._blocked: dict[str, float] = {}
+
+    @property
+    def untouched(self) -> Headers:
+        """The headers of an answer that counted nothing."""
+        return self.per_key.untouched
+
+    async def hit_key(self, key_id: str) -> tuple[bool, Headers]:
+        """Count a request of a valid key: whether it may go on, and the RateLimit headers."""
+        counted = await self._hit(self.per_key, key_id)
+        if counted is None:
+            return True, self.per_key.untouched
+        return self.per_key.verdict(*counted)
+
+    async def hit_invalid_key(self, client: str) -> tuple[bool, Headers]:
+        """Count a request with an invalid key against the client's address."""
+        counted = await self._hit(self.per_client, client)
+        if counted is None:
+            return True, self.per_client.untouched
+        allowed, headers = self.per_client.verdict(*counted)
+        if not allowed:
+            if len(self._blocked) >= _LOCAL_ENTRIES:
+                _prune(self._blocked, time.time())
+            self._blocked[client] = counted[1]
+        return allowed, headers
+
+    def blocked(self, client: str) -> Headers | None:
+        """The 429 headers when this address is over its invalid-key quota, else None.
+
+        Asked before a key that is not cached goes to the database, so an address that keeps
+        sending invalid keys cannot make the database work for it.
+        """
+        if not self._blocked:
+            return None
+        reset = self._blocked.get(client)
+        if reset is None:
+            return None
+        if reset <= time.time():
+            self._blocked.pop(client, None)
+            return None
+        return self.per_client.verdict(self.per_client.quota + 1, reset)[1]
+
+    async def clear(self) -> None:
+        """Forget every count and block (for tests and benchmarks)."""
+        self._blocked.clear()
+        if self._memory is not None:
+            self._memory.storage.reset()
+        if self._redis is not None:
+            await self._redis.clear()
+
+    async def aclose(self) -> None:
+        """Close the connections to Redis (the app's shutdown)."""
+        if self._redis is None:
+            return
+        try:
+            await self._redis.aclose()
+        except Exception as exc:  # closing a connection to a server that is gone
+            log.warning("could not close the rate limit storage: %s", type(exc).__name__)
+
+    async def _hit(self, policy: _Policy, identifier: str) -> tuple[int, float] | None:
+        if self._memory is not None:
+            return self._memory.hit(policy.key(identifier), policy.window)
+        assert self._redis is not None
+        if self._paused_until and time.monotonic() < self._paused_until:
+            return None
+        try:
+            return await self._redis.hit(policy.key(identifier), policy.window)
+        except Exception as exc:  # Redis away or slow: fail open (docs/security.md)
+            self._storage_failed(exc)
+            return None
+
+    def _storage_failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        self._paused_until = now + REDIS_RETRY_SECONDS
+        if now - self._warned_at >= WARN_EVERY_SECONDS:
+            self._warned_at = now
+            log.warning(
+                "rate limit storage unavailable, serving requests uncounted: %s",
+                type(exc.__cause__ or exc).__name__,
+            )
+
+
+def _prune(entries: dict[str, float], now: float) -> None:
+    """Drop entries whose window has ended; if that frees too little, drop them all."""
+    for key in [key for key, reset in entries.items() if reset <= now]:
+        del entries[key]
+    if len(entries) >= _LOCAL_ENTRIES:
+        entries.clear()
+
+
+def check_limit(text: str) -> str:
+    """`text` if it is a limit `limits` understands (e.g. `600/minute`), else ValueError."""
+    try:
+        item = limits.parse(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a rate limit like 600/minute") from None
+    if item.amount < 1:
+        raise ValueError(f"{text!r} allows no request at all")
+    return text

@@ -1,0 +1,261 @@
+"""Rate limits of the public endpoint: per key, per client address for invalid keys, headers,
+shared counts in Redis, and failing open when Redis is away."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+from pydantic import ValidationError
+from starlette.testclient import TestClient
+
+from tests.conftest import World, make_world, service_missing
+from tests.helpers import PATH, assert_error, assert_public_headers
+from zyntro import keys
+from zyntro.api.app import create_app
+from zyntro.ratelimit import RateLimits, _SweepingMemoryStorage
+from zyntro.service import Service
+from zyntro.settings import Settings
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+STATE = re.compile(r'"default";r=(\d+);t=(\d+)')
+
+
+def _state(response: object) -> tuple[int, int]:
+    """(remaining, seconds to reset) from the RateLimit header."""
+    match = STATE.fullmatch(response.headers["ratelimit"])  # type: ignore[attr-defined]
+    assert match, response.headers["ratelimit"]  # type: ignore[attr-defined]
+    return int(match[1]), int(match[2])
+
+
+def _client(
+    service: Service,
+    settings: Settings,
+    client: tuple[str, int] = ("198.51.100.7", 40000),
+    **env: str,
+) -> TestClient:
+    return TestClient(create_app(settings.model_copy(update=env), service), client=client)
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A Redis key prefix of its own for this test; its keys are deleted afterwards."""
+    connection = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        connection.ping()
+    except redis.RedisError:
+        connection.close()
+        service_missing("Redis on 127.0.0.1:6379")
+    prefix = f"zyntro_test_{secrets.token_hex(4)}"
+    try:
+        yield prefix
+    finally:
+        for key in connection.scan_iter(f"{prefix}*"):
+            connection.delete(key)
+        connection.close()
+
+
+# --- headers -----------------------------------------------------------------------------
+
+
+def test_every_response_carries_the_ratelimit_headers(
+    service: Service, settings: Settings, world: World
+) -> None:
+    with _client(service, settings) as client:
+        first = client.post(PATH, json=world.body())
+        second = client.post(PATH, json=world.body())
+        assert first.status_code == second.status_code == 200
+        for response in (first, second):
+            assert_public_headers(response)
+            assert response.headers["ratelimit-policy"] == '"default";q=600;w=60'
+        assert _state(first)[0] == 599
+        assert _state(second)[0] == 598
+        assert 0 < _state(second)[1] <= 60
+        # Answers that never reach a key count nothing and say so.
+        for response in (
+            client.get(PATH),
+            client.post(PATH, content=b"{"),
+            client.post(PATH, json={"org_id": world.org_id}),
+        ):
+            assert response.status_code in (400, 405)
+            assert response.headers["ratelimit-policy"] == '"default";q=600;w=60'
+            assert _state(response) == (600, 60)
+
+
+def test_a_key_over_its_limit_gets_429_for_every_request(
+    service: Service, settings: Settings, world: World
+) -> None:
+    with _client(service, settings, rate_limit="3/minute") as client:
+        for remaining in (2, 1, 0):
+            response = client.post(PATH, json=world.body())
+            assert response.status_code == 200
+            assert _state(response)[0] == remaining
+        # The limit is checked right after the key: any request of this key is refused now.
+        for body in (
+            world.body(),
+            world.body(org_id="org_someone_else"),
+            world.body(brand_id="brand_unknown"),
+            world.body(brand_id=world.empty_brand_id),
+        ):
+            response = client.post(PATH, json=body)
+            assert_error(response, 429, "rate_limited")
+            remaining, reset = _state(response)
+            assert remaining == 0 and 0 < reset <= 60
+            assert 1 <= int(response.headers["retry-after"]) <= 60
+            assert response.headers["ratelimit-policy"] == '"default";q=3;w=60'
+        # Another key of the same organization has a count of its own.
+        assert client.post(PATH, json=world.body(api_key=world.member_key)).status_code == 200
+
+
+def test_the_window_resets(service: Service, settings: Settings, world: World) -> None:
+    with _client(service, settings, rate_limit="2/second") as client:
+        assert [client.post(PATH, json=world.body()).status_code for _ in range(3)] == [
+            200,
+            200,
+            429,
+        ]
+        deadline = time.monotonic() + 3
+        while client.post(PATH, json=world.body()).status_code == 429:
+            assert time.monotonic() < deadline, "the window did not reset"
+            time.sleep(0.1)
+
+
+def test_invalid_keys_count_against_the_client_address(
+    service: Service, settings: Settings, world: World
+) -> None:
+    attacker = ("203.0.113.9", 50000)
+    with _client(service, settings, client=attacker, invalid_key_rate_limit="3/minute") as client:
+        # A key this process has already seen valid keeps working under its own limit.
+        assert client.post(PATH, json=world.body()).status_code == 200
+        guesses = [keys.generate_key() for _ in range(5)]
+        statuses = [client.post(PATH, json=world.body(api_key=key)).status_code for key in guesses]
+        assert statuses == [401, 401, 401, 429, 429]
+        refused = client.post(PATH, json=world.body(api_key="zk_not_even_well_formed"))
+        assert_error(refused, 429, "rate_limited")
+        assert refused.headers["ratelimit-policy"] == '"default";q=3;w=60'
+        assert int(refused.headers["retry-after"]) >= 1
+        assert client.post(PATH, json=world.body()).status_code == 200
+        # A key not yet cached is not looked up for this address until its window ends.
+        assert_error(
+            client.post(PATH, json=world.body(api_key=world.member_key)), 429, "rate_limited"
+        )
+    # Another address is not affected: one app, seen from two addresses.
+    app = create_app(settings.model_copy(update={"invalid_key_rate_limit": "3/minute"}), service)
+    good = TestClient(app, client=("192.0.2.1", 1))  # no lifespan of its own: `bad` runs it
+    with TestClient(app, client=attacker) as bad:
+        for _ in range(4):
+            bad.post(PATH, json=world.body(api_key=keys.generate_key()))
+        assert bad.post(PATH, json=world.body(api_key=world.member_key)).status_code == 429
+        assert good.post(PATH, json=world.body(api_key=world.member_key)).status_code == 200
+        assert good.post(PATH, json=world.body(api_key=keys.generate_key())).status_code == 401
+
+
+def test_invalid_key_answers_carry_the_address_policy(
+    service: Service, settings: Settings, world: World
+) -> None:
+    with _client(service, settings, invalid_key_rate_limit="5/minute") as client:
+        response = client.post(PATH, json=world.body(api_key=keys.generate_key()))
+        assert_error(response, 401, "invalid_api_key")
+        assert response.headers["ratelimit-policy"] == '"default";q=5;w=60'
+        assert _state(response)[0] == 4
+
+
+def test_limits_are_validated_in_settings() -> None:
+    for bad in ("lots", "0/minute", "600/fortnight", ""):
+        with pytest.raises(ValidationError):
+            Settings(rate_limit=bad)
+        with pytest.raises(ValidationError):
+            Settings(invalid_key_rate_limit=bad)
+    assert Settings(rate_limit="10 per 5 seconds").rate_limit == "10 per 5 seconds"
+
+
+def test_memory_storage_sweeps_rarely_but_does_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counters expire on their own; the memory of quiet keys is freed by an occasional sweep."""
+    monkeypatch.setattr(_SweepingMemoryStorage, "SWEEP_SECONDS", 0.5)
+    storage = _SweepingMemoryStorage()
+    for n in range(100):
+        storage.incr(f"k{n}", 1)
+    time.sleep(1.1)  # every counter has expired...
+    storage.incr("fresh", 60)
+    assert storage.get("k1") == 0  # ...and reads as such
+    deadline = time.monotonic() + 3
+    while len(storage.expirations) > 1:  # a later sweep drops the expired ones
+        assert time.monotonic() < deadline, "no sweep"
+        time.sleep(0.05)
+    assert storage.get("fresh") == 1
+
+
+# --- Redis -------------------------------------------------------------------------------
+
+
+@pytest.mark.redis
+def test_redis_counts_are_shared_between_apps(
+    service: Service, settings: Settings, world: World, redis_prefix: str
+) -> None:
+    shared = {"redis_url": REDIS_URL, "redis_prefix": redis_prefix, "rate_limit": "4/minute"}
+    with _client(service, settings, **shared) as one, _client(service, settings, **shared) as two:
+        statuses = [
+            (one if n % 2 else two).post(PATH, json=world.body()).status_code for n in range(6)
+        ]
+        assert statuses == [200, 200, 200, 200, 429, 429]
+        response = one.post(PATH, json=world.body())
+        assert_error(response, 429, "rate_limited")
+        remaining, reset = _state(response)
+        assert remaining == 0 and 0 < reset <= 60
+
+
+@pytest.mark.redis
+def test_redis_reset_time_is_learned_from_the_shared_window(redis_prefix: str) -> None:
+    async def scenario() -> None:
+        one = RateLimits("5/minute", redis_url=REDIS_URL, redis_prefix=redis_prefix)
+        two = RateLimits("5/minute", redis_url=REDIS_URL, redis_prefix=redis_prefix)
+        _, first = await one.hit_key("key_a")
+        await asyncio.sleep(1.1)
+        _, second = await two.hit_key("key_a")  # a node that joins the window later
+        assert dict(first)[b"ratelimit"] == b'"default";r=4;t=60'
+        remaining, reset = STATE.fullmatch(dict(second)[b"ratelimit"].decode()).groups()  # type: ignore[union-attr]
+        assert remaining == "3" and int(reset) <= 59
+        await one.aclose()
+        await two.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_unreachable_redis_fails_open_and_warns_once(
+    service: Service, settings: Settings, world: World
+) -> None:
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    dead = {"redis_url": "redis://127.0.0.1:1/0", "rate_limit": "1/minute"}
+    with _client(service, settings, **dead) as client:
+        logging.getLogger("zyntro").addHandler(handler)
+        try:
+            responses = [client.post(PATH, json=world.body()) for _ in range(5)]
+            time.sleep(1.1)  # past the pause, Redis is tried (and fails) again
+            responses += [client.post(PATH, json=world.body()) for _ in range(3)]
+        finally:
+            logging.getLogger("zyntro").removeHandler(handler)
+    assert [r.status_code for r in responses] == [200] * 8  # over the quota, yet served
+    for response in responses:
+        assert response.headers["ratelimit-policy"] == '"default";q=1;w=60'
+        assert _state(response) == (1, 60)
+    warnings = [r for r in records if "rate limit storage unavailable" in r.getMessage()]
+    assert len(warnings) == 1, [r.getMessage() for r in records]
+
+
+def test_many_keys_are_counted_apart(service: Service, settings: Settings) -> None:
+    worlds = [make_world(service, segments=1) for _ in range(3)]
+    with _client(service, settings, rate_limit="2/minute") as client:
+        for world in worlds:
+            assert [client.post(PATH, json=world.body()).status_code for _ in range(3)] == [
+                200,
+                200,
+                429,
+            ]
