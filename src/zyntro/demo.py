@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 from zyntro.domain import Role
@@ -53,6 +54,7 @@ class DemoInfo:
     member_id: str
     email: str
     api_key: str
+    password: str  # the demo owner's dashboard password, printed by `zyntro demo`
 
 
 def create_demo_data(database_url: str) -> DemoInfo:
@@ -64,9 +66,11 @@ def create_demo_data(database_url: str) -> DemoInfo:
         brand = service.create_brand(SYSTEM, org.id, "Demo Brand")
         owner = service.add_member(SYSTEM, org.id, DEMO_EMAIL, "Demo Owner", Role.OWNER)
         _key, api_key = service.create_key(SYSTEM, owner.id, "demo")
+        password = secrets.token_urlsafe(12)  # new every run: a demo left running stays private
+        service.set_password(SYSTEM, owner.id, password)
         actor = service.act_as(owner.id)
         for values in DEMO_SEGMENTS:
             service.add_segment(actor, brand.id, values)
-        return DemoInfo(org.id, brand.id, owner.id, owner.email, api_key)
+        return DemoInfo(org.id, brand.id, owner.id, owner.email, api_key, password)
     finally:
         store.dispose()

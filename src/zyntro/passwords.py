@@ -1,4 +1,4 @@
-"""Dashboard passwords: argon2id hashes, a length rule, and a session fingerprint."""
+"""Dashboard passwords: argon2id hashes, a length rule, session fingerprints, sign-in errors."""
 
 from __future__ import annotations
 
@@ -7,10 +7,24 @@ import hashlib
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from zyntro.errors import ValidationFailed
+from zyntro.errors import ValidationFailed, ZyntroError
 
 MIN_LENGTH = 10
 MAX_LENGTH = 256
+
+
+class InvalidCredentials(ZyntroError):
+    code = "invalid_credentials"
+    status = 401
+    # One message for an unknown email and a wrong password: no oracle.
+    default_message = "The email or password is incorrect."
+
+
+class SessionEnded(ZyntroError):
+    code = "signed_out"
+    status = 401
+    default_message = "Your session has ended. Please sign in again."
+
 
 _hasher = PasswordHasher()
 # Verified when no member matches, so a wrong email costs as long as a wrong password.

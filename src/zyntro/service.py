@@ -44,7 +44,7 @@ from zyntro.usage import UsageRecorder
 __all__ = ["SYSTEM", "Actor", "ImportResult", "Principal", "Service"]
 
 Progress = Callable[[int], None]
-DEFAULT_CACHE_BYTES = 96 * 1024 * 1024
+DEFAULT_CACHE_BYTES = 128 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -846,8 +846,8 @@ def _segment(
     return Segment(
         id=segment_id,
         brand_id=brand_id,
-        created_at=created_at,
-        updated_at=updated_at,
+        created_at=_whole_seconds(created_at),
+        updated_at=_whole_seconds(updated_at),
         initiated_by=initiated_by,
         label=clean["segment_label"],
         tag=clean["segment_tag"],
@@ -902,18 +902,26 @@ def _merge_import(
 ) -> Segment | None:
     """The segment an import row turns `existing` into, or None when nothing changes.
 
-    Timestamps the row leaves out keep their stored values, so a file without them never
-    rewrites history; a changed row without `updated_at` is stamped now.
+    Timestamps and the creator the row leaves out keep their stored values, so a file without
+    them never rewrites history; a changed row without `updated_at` is stamped now.
     """
     if not row.get("created_at"):
         incoming = replace(incoming, created_at=existing.created_at)
     if not row.get("updated_at"):
         incoming = replace(incoming, updated_at=existing.updated_at)
+    if not row.get("initiated_by"):
+        incoming = replace(incoming, initiated_by=existing.initiated_by)
     if incoming == existing:
         return None
     if not row.get("updated_at"):
-        incoming = replace(incoming, updated_at=now)
+        incoming = replace(incoming, updated_at=_whole_seconds(now))
     return incoming
+
+
+def _whole_seconds(moment: datetime) -> datetime:
+    # Segment times are kept as served (YYYY-MM-DD HH:MM:SS): an export reads back equal, and
+    # the order by created_at, then segment_id, is the one a caller can see.
+    return moment.replace(microsecond=0)
 
 
 def _reason(exc: ValidationFailed) -> str:

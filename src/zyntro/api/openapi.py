@@ -40,6 +40,11 @@ def _ref(model: type[Any]) -> dict[str, str]:
     return {"$ref": _REF.format(model=model.__name__)}
 
 
+def _example(model: type[Any]) -> Any:
+    extra = model.model_config.get("json_schema_extra")
+    return extra.get("example") if isinstance(extra, dict) else None
+
+
 def _error_responses() -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for status, code, when in PUBLIC_ERRORS:
@@ -97,7 +102,14 @@ def public_path_item() -> dict[str, Any]:
             "responses": {
                 "200": {
                     "description": "The brand's segments.",
-                    "content": {"application/json": {"schema": _ref(FetchAudiencesSuccess)}},
+                    "content": {
+                        "application/json": {
+                            "schema": _ref(FetchAudiencesSuccess),
+                            # Here, not only in the schema: pydantic sorts the keys of a
+                            # schema's example, and the seed's field order is part of the API.
+                            "example": _example(FetchAudiencesSuccess),
+                        }
+                    },
                 },
                 **_error_responses(),
             },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict
 
 import typer
@@ -142,6 +143,29 @@ def member_deactivate(ctx: typer.Context, member_id: str, as_json: bool = JsonOp
     """Deactivate a member; their API keys stop working at once."""
     member = service(ctx).deactivate_member(SYSTEM, member_id)
     emit(as_json, _member_row(member), f"Deactivated member {member.id}")
+
+
+@member_app.command("set-password")
+@handle_errors
+def member_set_password(
+    ctx: typer.Context,
+    member_id: str,
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from standard input (for scripts)."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Set a member's dashboard password (asked twice, hidden); old sessions end."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    service(ctx).set_password(SYSTEM, member_id, password)
+    emit(
+        as_json,
+        {"member_id": member_id, "password_set": True},
+        f"Password set for member {member_id}: they can sign in to the dashboard at /app",
+    )
 
 
 def _key_row(key: object) -> dict[str, object]:

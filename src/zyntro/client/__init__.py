@@ -10,12 +10,15 @@ from zyntro.client._base import (
     DEFAULT_TIMEOUT,
     FETCH_AUDIENCES_PATH,
     USER_AGENT,
+    V1_PATH,
 )
 from zyntro.client._sync import ZyntroClient
 from zyntro.client.errors import (
     APIError,
     BrandNotFound,
     ConfigurationError,
+    Conflict,
+    Forbidden,
     InternalError,
     InvalidApiKey,
     InvalidJson,
@@ -24,6 +27,7 @@ from zyntro.client.errors import (
     MethodNotAllowed,
     MissingParameter,
     NoSegments,
+    NotFound,
     OrgMismatch,
     PayloadTooLarge,
     RateLimited,
@@ -33,7 +37,7 @@ from zyntro.client.errors import (
     UnsupportedMediaType,
     ZyntroError,
 )
-from zyntro.client.models import AudienceSegment, AudiencesResponse
+from zyntro.client.models import AudienceSegment, AudiencesResponse, Brand, SegmentPage
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -41,12 +45,16 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "FETCH_AUDIENCES_PATH",
     "USER_AGENT",
+    "V1_PATH",
     "APIError",
     "AsyncZyntroClient",
     "AudienceSegment",
     "AudiencesResponse",
+    "Brand",
     "BrandNotFound",
     "ConfigurationError",
+    "Conflict",
+    "Forbidden",
     "InternalError",
     "InvalidApiKey",
     "InvalidJson",
@@ -55,9 +63,11 @@ __all__ = [
     "MethodNotAllowed",
     "MissingParameter",
     "NoSegments",
+    "NotFound",
     "OrgMismatch",
     "PayloadTooLarge",
     "RateLimited",
+    "SegmentPage",
     "ServiceUnavailable",
     "TransportError",
     "UnexpectedResponse",

@@ -11,10 +11,12 @@ import json
 import math
 import os
 import random
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -31,12 +33,13 @@ from zyntro.client.errors import (
     _class_for,
     _RetryableError,
 )
-from zyntro.client.models import AudienceSegment, AudiencesResponse
+from zyntro.client.models import AudienceSegment, AudiencesResponse, Brand, SegmentPage
 
 DEFAULT_BASE_URL = "https://app.zyntrohq.com"
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 3
 FETCH_AUDIENCES_PATH = "/apis/public/fetchAudiences.php"
+V1_PATH = "/api/v1"
 USER_AGENT = f"zyntro-python/{__version__}"
 
 _BACKOFF_FIRST = 0.5  # seconds: the ceiling of the first wait, doubling per retry
@@ -230,6 +233,118 @@ class _BaseClient:
         """Exponential backoff with "equal jitter": between half the ceiling and the ceiling."""
         ceiling = min(_BACKOFF_CAP, _BACKOFF_FIRST * 2.0**retries_done)
         return ceiling / 2 + self._random() * ceiling / 2
+
+    # --- management API v1: requests and answers (docs/api-v1.md) ----------------------------
+
+    def _v1_request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int | None] | None = None,
+        body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Request:
+        return httpx.Request(
+            method,
+            self._config.base_url + V1_PATH + path,
+            params={k: v for k, v in (params or {}).items() if v is not None},
+            json=dict(body) if body is not None else None,
+            headers={
+                "User-Agent": USER_AGENT,
+                "Accept": "application/json",
+                "Authorization": f"Bearer {self._config.api_key}",
+                **(headers or {}),
+            },
+            extensions={"timeout": httpx.Timeout(self._config.timeout).as_dict()},
+        )
+
+    def _segments_request(
+        self,
+        brand_id: str,
+        limit: int,
+        cursor: str | None,
+        segment_type: str | None,
+        updated_since: datetime | str | None,
+    ) -> httpx.Request:
+        if isinstance(updated_since, datetime):
+            moment = updated_since if updated_since.tzinfo else updated_since.replace(tzinfo=UTC)
+            updated_since = moment.astimezone(UTC).isoformat()
+        params = {
+            "limit": limit,
+            "cursor": cursor,
+            "segment_type": segment_type,
+            "updated_since": updated_since,
+        }
+        return self._v1_request("GET", _segments_path(brand_id), params=params)
+
+    def _create_request(
+        self, brand_id: str, segment: Mapping[str, Any], idempotency_key: str | None
+    ) -> httpx.Request:
+        # A key of our own when none is given, so a retried POST never creates a second segment.
+        key = idempotency_key or uuid.uuid4().hex
+        return self._v1_request(
+            "POST", _segments_path(brand_id), body=segment, headers={"Idempotency-Key": key}
+        )
+
+    def _read_v1(self, response: httpx.Response) -> dict[str, Any] | None:
+        """The body of a management API answer (None for 204 No Content); errors raise."""
+        request_id = response.headers.get("x-request-id")
+        if response.status_code == 204:
+            return None
+        body = _json_object(response.content)
+        if not 200 <= response.status_code < 300:
+            raise self._api_error(response, body, request_id)
+        if body is None or body.get("status") != "success" or "data" not in body:
+            raise self._v1_unexpected(response)
+        return body
+
+    def _v1_unexpected(self, response: httpx.Response, detail: str = "") -> UnexpectedResponse:
+        return UnexpectedResponse(
+            f"HTTP {response.status_code} from {response.request.url.copy_with(query=None)} "
+            f"is not a Zyntro API answer{detail}: check base_url.",
+            status_code=response.status_code,
+            code=UnexpectedResponse.error_code or "",
+            request_id=response.headers.get("x-request-id"),
+        )
+
+    def _read_brands(self, response: httpx.Response) -> list[Brand]:
+        body = self._read_v1(response) or {}
+        try:
+            return [Brand.from_api(_mapping(item)) for item in _list(body.get("data"))]
+        except ValueError as exc:
+            raise self._v1_unexpected(response, f" ({exc})") from exc
+
+    def _read_segment(self, response: httpx.Response) -> AudienceSegment:
+        body = self._read_v1(response) or {}
+        try:
+            return AudienceSegment.from_api(_mapping(body.get("data")))
+        except ValueError as exc:
+            raise self._v1_unexpected(response, f" ({exc})") from exc
+
+    def _read_page(self, response: httpx.Response) -> SegmentPage:
+        body = self._read_v1(response) or {}
+        cursor = body.get("next_cursor")
+        try:
+            segments = tuple(
+                AudienceSegment.from_api(_mapping(item)) for item in _list(body.get("data"))
+            )
+            if cursor is not None and not isinstance(cursor, str):
+                raise ValueError("next_cursor is not a string")
+        except ValueError as exc:
+            raise self._v1_unexpected(response, f" ({exc})") from exc
+        return SegmentPage(segments, cursor, response.headers.get("etag"))
+
+
+def _segments_path(brand_id: str, segment_id: str | None = None) -> str:
+    path = f"/brands/{quote(brand_id, safe='')}/segments"
+    return path if segment_id is None else f"{path}/{quote(segment_id, safe='')}"
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError("data is not a list")
+    return value
 
 
 def _json_object(content: bytes) -> dict[str, Any] | None:

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from types import TracebackType
+from typing import Any
 
 import httpx
 
-from zyntro.client._base import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, _BaseClient
+from zyntro.client._base import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    _BaseClient,
+    _segments_path,
+)
 from zyntro.client.errors import APIError, TransportError
-from zyntro.client.models import AudienceSegment, AudiencesResponse
+from zyntro.client.models import AudienceSegment, AudiencesResponse, Brand, SegmentPage
 
 
 class ZyntroClient(_BaseClient):
@@ -43,6 +50,84 @@ class ZyntroClient(_BaseClient):
         while True:
             try:
                 return self._read_fetch(self._send(request))
+            except (APIError, TransportError) as error:
+                delay = self._retry_delay(retries, error)
+                if delay is None:
+                    raise
+            self._sleep(delay)
+            retries += 1
+
+    # --- management API v1 ------------------------------------------------------------------
+
+    def list_brands(self) -> list[Brand]:
+        """The brands of the key's organization."""
+        return self._read_brands(self._call(self._v1_request("GET", "/brands")))
+
+    def list_segments_page(
+        self,
+        brand_id: str,
+        *,
+        limit: int = 100,
+        cursor: str | None = None,
+        segment_type: str | None = None,
+        updated_since: datetime | str | None = None,
+    ) -> SegmentPage:
+        """One page of a brand's segments (at most `limit`, 1-500) after `cursor`."""
+        request = self._segments_request(brand_id, limit, cursor, segment_type, updated_since)
+        return self._read_page(self._call(request))
+
+    def list_segments(
+        self,
+        brand_id: str,
+        *,
+        page_size: int = 100,
+        segment_type: str | None = None,
+        updated_since: datetime | str | None = None,
+    ) -> Iterator[AudienceSegment]:
+        """Every segment of the brand (optionally filtered), fetching page after page."""
+        cursor: str | None = None
+        while True:
+            page = self.list_segments_page(
+                brand_id,
+                limit=page_size,
+                cursor=cursor,
+                segment_type=segment_type,
+                updated_since=updated_since,
+            )
+            yield from page.segments
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def create_segment(
+        self, brand_id: str, segment: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> AudienceSegment:
+        """Create a segment (owner or member in-charge); safe to retry: it has an
+        Idempotency-Key, yours or a new random one."""
+        return self._read_segment(
+            self._call(self._create_request(brand_id, segment, idempotency_key))
+        )
+
+    def update_segment(
+        self, brand_id: str, segment_id: str, changes: Mapping[str, Any]
+    ) -> AudienceSegment:
+        """Change some fields of a segment; the others keep their values."""
+        request = self._v1_request("PATCH", _segments_path(brand_id, segment_id), body=changes)
+        return self._read_segment(self._call(request))
+
+    def delete_segment(self, brand_id: str, segment_id: str) -> None:
+        """Delete a segment."""
+        self._read_v1(self._call(self._v1_request("DELETE", _segments_path(brand_id, segment_id))))
+
+    def _call(self, request: httpx.Request) -> httpx.Response:
+        """Send, retrying as `fetch_audiences` does; an error answer is left to the reader."""
+        retries = 0
+        while True:
+            try:
+                response = self._send(request)
+                if response.status_code >= 400:
+                    self._read_v1(response)  # raises the API's error
+                return response
             except (APIError, TransportError) as error:
                 delay = self._retry_delay(retries, error)
                 if delay is None:

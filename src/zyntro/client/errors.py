@@ -130,6 +130,25 @@ class UnexpectedResponse(APIError):
     error_code = "unexpected_response"
 
 
+class Forbidden(APIError):
+    """Management API: the key's member may not do this (only owners and members in-charge
+    change segments)."""
+
+    error_code = "forbidden"
+
+
+class NotFound(APIError):
+    """Management API: no such segment (in this brand of your organization)."""
+
+    error_code = "not_found"
+
+
+class Conflict(APIError):
+    """Management API: the Idempotency-Key was already used with a different request."""
+
+    error_code = "conflict"
+
+
 def _classes_by_code() -> dict[str, type[APIError]]:
     found: dict[str, type[APIError]] = {}
     pending: list[type[APIError]] = [APIError]

@@ -76,6 +76,38 @@ class AudiencesResponse:
     content: bytes  # the body exactly as the server sent it
 
 
+@dataclass(frozen=True, slots=True)
+class Brand:
+    """A brand of your organization (management API)."""
+
+    brand_id: str
+    org_id: str
+    name: str
+    created_at: datetime
+
+    @classmethod
+    def from_api(cls, item: Mapping[str, Any]) -> Brand:
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            value = item.get(field.name)
+            if field.name == "created_at":
+                values[field.name] = _parse_timestamp(field.name, value)
+            elif isinstance(value, str):
+                values[field.name] = value
+            else:
+                raise ValueError(f"brand field {field.name} is missing or not a string")
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentPage:
+    """One page of a brand's segments (management API); `next_cursor` is None on the last."""
+
+    segments: tuple[AudienceSegment, ...]
+    next_cursor: str | None
+    etag: str | None
+
+
 def _parse_timestamp(name: str, value: Any) -> datetime:
     if not isinstance(value, str):
         raise ValueError(f"segment field {name} is not a string")

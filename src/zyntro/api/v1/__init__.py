@@ -1,0 +1,13 @@
+"""The management API, version 1: `Authorization: Bearer <key>`, roles checked by the service."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from zyntro.api.v1 import brands, segments
+
+router = APIRouter(prefix="/api/v1", tags=["management API v1"])
+router.include_router(brands.router)
+router.include_router(segments.router)
+
+__all__ = ["router"]

@@ -1,0 +1,23 @@
+"""The account dashboard under `/app`: server-rendered pages, htmx served from the package."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.staticfiles import StaticFiles
+
+from zyntro.web import auth, brands, keys, members, segments
+from zyntro.web.templating import STATIC
+
+STATIC_PATH = "/app/static"
+
+router = APIRouter()
+for _module in (auth, brands, segments, keys, members):
+    router.include_router(_module.router)
+
+
+def static_files() -> StaticFiles:
+    """htmx, the stylesheet and the small script of the dashboard; no CDN, no build step."""
+    return StaticFiles(directory=STATIC)
+
+
+__all__ = ["STATIC_PATH", "router", "static_files"]

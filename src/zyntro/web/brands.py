@@ -1,0 +1,68 @@
+"""Brands (list; owners and members in-charge create, rename, delete) and the API page."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.datastructures import FormData
+from starlette.responses import Response
+
+from zyntro.errors import ValidationFailed
+from zyntro.web.context import PREFIX, CheckedForm, Dashboard, DashboardRoute, SignedIn, text
+
+router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
+
+
+def _brands_page(dash: Dashboard, status: int = 200, **context: object) -> Response:
+    brands = dash.service.list_brands(dash.actor, dash.org_id)
+    counts = dash.service.segment_counts(dash.actor, dash.org_id)
+    context.setdefault("errors", {})
+    context.setdefault("name", "")
+    return dash.render(
+        "brands.html", status, section="brands", brands=brands, counts=counts, **context
+    )
+
+
+@router.get(PREFIX + "/brands")
+def brands_page(dash: Dashboard = SignedIn) -> Response:
+    return _brands_page(dash)
+
+
+@router.post(PREFIX + "/brands")
+def create_brand(dash: Dashboard = SignedIn, form: FormData = CheckedForm) -> Response:
+    name = text(form, "name")
+    try:
+        brand = dash.service.create_brand(dash.actor, dash.org_id, name)
+    except ValidationFailed as error:
+        return _brands_page(dash, 422, errors={"name": _reason(error)}, name=name)
+    return dash.redirect("/brands", f"Brand “{brand.name}” created.")
+
+
+@router.post(PREFIX + "/brands/{brand_id}/rename")
+def rename_brand(
+    brand_id: str, dash: Dashboard = SignedIn, form: FormData = CheckedForm
+) -> Response:
+    try:
+        brand = dash.service.rename_brand(dash.actor, brand_id, text(form, "name"))
+    except ValidationFailed as error:
+        return _brands_page(dash, 422, rename_errors={brand_id: _reason(error)})
+    return dash.redirect("/brands", f"Brand renamed to “{brand.name}”.")
+
+
+@router.post(PREFIX + "/brands/{brand_id}/delete")
+def delete_brand(
+    brand_id: str, dash: Dashboard = SignedIn, form: FormData = CheckedForm
+) -> Response:
+    brand = dash.service.get_brand(dash.actor, brand_id)
+    dash.service.delete_brand(dash.actor, brand.id)
+    return dash.redirect("/brands", f"Brand “{brand.name}” and its segments deleted.")
+
+
+@router.get(PREFIX + "/api")
+def api_page(request: Request, dash: Dashboard = SignedIn) -> Response:
+    brands = dash.service.list_brands(dash.actor, dash.org_id)
+    base = str(request.base_url).rstrip("/")
+    return dash.render("api.html", section="api", brands=brands, base_url=base)
+
+
+def _reason(error: ValidationFailed) -> str:
+    return error.message.split(": ", 1)[-1]

@@ -1,0 +1,121 @@
+"""The dashboard session: a signed cookie holding the member, a password fingerprint, a CSRF
+token and a one-shot notice. Signed, not encrypted: it never holds anything secret."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.requests import Request
+from starlette.responses import Response
+
+from zyntro.settings import PLACEHOLDER_SECRET, Settings
+
+COOKIE = "zyntro_session"
+MAX_AGE_SECONDS = 12 * 60 * 60
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+_SALT = "zyntro.dashboard.session"
+# Demo mode with the placeholder secret signs with a key that lives as long as the process.
+_DEMO_SECRET = secrets.token_urlsafe(32)
+
+
+def signing_secret(settings: Settings) -> str | None:
+    """The key that signs sessions; None while it is the placeholder outside demo mode."""
+    secret = settings.secret_key
+    if secret and secret != PLACEHOLDER_SECRET:
+        return secret
+    return _DEMO_SECRET if settings.demo else None
+
+
+@dataclass
+class Session:
+    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    member_id: str | None = None
+    fingerprint: str = ""
+    notice: str | None = None
+    changed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"c": self.csrf}
+        if self.member_id:
+            data["m"], data["f"] = self.member_id, self.fingerprint
+        if self.notice:
+            data["n"] = self.notice
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> Session | None:
+        if not isinstance(data, dict) or not isinstance(data.get("c"), str):
+            return None
+        member_id, fingerprint, notice = data.get("m"), data.get("f", ""), data.get("n")
+        if member_id is not None and not isinstance(member_id, str):
+            return None
+        return cls(
+            csrf=data["c"],
+            member_id=member_id,
+            fingerprint=str(fingerprint),
+            notice=notice if isinstance(notice, str) else None,
+        )
+
+    def csrf_ok(self, token: str | None) -> bool:
+        return token is not None and hmac.compare_digest(self.csrf.encode(), token.encode())
+
+    def begin(self, member_id: str, fingerprint: str) -> None:
+        """Sign in: a new CSRF token, so nothing learnt before sign-in carries over."""
+        self.csrf = secrets.token_urlsafe(24)
+        self.member_id, self.fingerprint = member_id, fingerprint
+        self.changed = True
+
+    def end(self) -> None:
+        self.csrf = secrets.token_urlsafe(24)
+        self.member_id, self.fingerprint, self.notice = None, "", None
+        self.changed = True
+
+    def flash(self, notice: str) -> None:
+        """A line shown once, on the next page (after a redirect)."""
+        self.notice = notice
+        self.changed = True
+
+    def take_notice(self) -> str | None:
+        notice, self.notice = self.notice, None
+        if notice:
+            self.changed = True
+        return notice
+
+
+class SessionCodec:
+    """Reads and writes the session cookie for one signing secret."""
+
+    def __init__(self, secret: str) -> None:
+        self._serializer = URLSafeTimedSerializer(secret, salt=_SALT)
+
+    def load(self, request: Request) -> Session | None:
+        raw = request.cookies.get(COOKIE)
+        if not raw:
+            return None
+        try:
+            data = self._serializer.loads(raw, max_age=MAX_AGE_SECONDS)
+        except BadSignature:  # tampered, from another secret, or expired
+            return None
+        return Session.from_json(data)
+
+    def save(self, request: Request, response: Response, session: Session) -> None:
+        response.set_cookie(
+            COOKIE,
+            self._serializer.dumps(session.to_json()),
+            max_age=MAX_AGE_SECONDS,
+            path="/app",
+            httponly=True,
+            samesite="lax",
+            secure=is_https(request),
+        )
+
+
+def is_https(request: Request) -> bool:
+    """True when the browser speaks https to us, directly or through a proxy that says so."""
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return request.url.scheme == "https" or forwarded == "https"
