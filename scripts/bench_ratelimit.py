@@ -24,7 +24,7 @@ from limits.storage import MemoryStorage
 
 from zyntro.api.public import PATH, PublicEndpoint
 from zyntro.demo import create_demo_data
-from zyntro.ratelimit import RateLimits, _MemoryCounters
+from zyntro.ratelimit import RateLimits
 from zyntro.service import Service
 from zyntro.store import Store
 
@@ -66,8 +66,7 @@ async def _limiter(redis_url: str | None) -> list[tuple[str, float]]:
             )
         )
         stock = RateLimits(LOTS)
-        assert isinstance(stock._memory, _MemoryCounters)
-        stock._memory.storage = MemoryStorage()  # type: ignore[assignment]
+        stock._memory = _LimitsMemory()  # type: ignore[assignment]
         for key in many:
             await stock.hit_key(key)
         rows.append(
@@ -80,6 +79,20 @@ async def _limiter(redis_url: str | None) -> list[tuple[str, float]]:
     await limits.clear()
     await limits.aclose()
     return rows
+
+
+class _LimitsMemory:
+    """`limits`' own MemoryStorage behind the interface of `_MemoryCounters`, to compare."""
+
+    def __init__(self) -> None:
+        self.storage = MemoryStorage()
+
+    def hit(self, key: str, expiry: int) -> tuple[int, float]:
+        count = self.storage.incr(key, expiry)
+        return count, self.storage.get_expiry(key)
+
+    def reset(self) -> None:
+        self.storage.reset()
 
 
 def _choice(many: list[str]) -> Callable[[], Awaitable[None]]:

@@ -19,7 +19,7 @@ from tests.conftest import World, make_world, service_missing
 from tests.helpers import PATH, assert_error, assert_public_headers
 from zyntro import keys
 from zyntro.api.app import create_app
-from zyntro.ratelimit import RateLimits, _SweepingMemoryStorage
+from zyntro.ratelimit import RateLimits, _MemoryCounters
 from zyntro.service import Service
 from zyntro.settings import Settings
 
@@ -175,20 +175,21 @@ def test_limits_are_validated_in_settings() -> None:
     assert Settings(rate_limit="10 per 5 seconds").rate_limit == "10 per 5 seconds"
 
 
-def test_memory_storage_sweeps_rarely_but_does_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Counters expire on their own; the memory of quiet keys is freed by an occasional sweep."""
-    monkeypatch.setattr(_SweepingMemoryStorage, "SWEEP_SECONDS", 0.5)
-    storage = _SweepingMemoryStorage()
-    for n in range(100):
-        storage.incr(f"k{n}", 1)
-    time.sleep(1.1)  # every counter has expired...
-    storage.incr("fresh", 60)
-    assert storage.get("k1") == 0  # ...and reads as such
-    deadline = time.monotonic() + 3
-    while len(storage.expirations) > 1:  # a later sweep drops the expired ones
-        assert time.monotonic() < deadline, "no sweep"
-        time.sleep(0.05)
-    assert storage.get("fresh") == 1
+def test_memory_windows_end_and_quiet_keys_are_forgotten(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A window's count starts over when it ends; ended windows are freed when space runs out."""
+    monkeypatch.setattr("zyntro.ratelimit._LOCAL_ENTRIES", 50)
+    counters = _MemoryCounters()
+    assert counters.hit("k", 1)[0] == 1
+    assert counters.hit("k", 1)[0] == 2
+    for n in range(49):
+        counters.hit(f"quiet{n}", 1)
+    assert len(counters) == 50
+    time.sleep(1.05)  # every window has ended...
+    assert counters.hit("k", 60)[0] == 1  # ...so the count starts over, and the full map
+    counters.hit("fresh", 60)  # dropped the ended windows to make room
+    assert len(counters) == 2
 
 
 # --- Redis -------------------------------------------------------------------------------
