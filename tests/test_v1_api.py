@@ -4,19 +4,16 @@ writes, Idempotency-Key, and the SPEC's error body on every error path."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from tests.conftest import SEED_SEGMENT, World, make_world
+from tests.helpers import LONG_AGO, backdate
 from zyntro.domain import format_timestamp
 from zyntro.service import SYSTEM, Service
-from zyntro.store.tables import segments
-
-LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
 
 FETCH = "/apis/public/fetchAudiences.php"
 
@@ -36,16 +33,6 @@ def assert_error(response: Any, status: int, code: str) -> None:
 @pytest.fixture
 def in_charge_key(service: Service, world: World) -> str:
     return service.create_key(SYSTEM, world.in_charge_id, "lead key")[1]
-
-
-def backdate(service: Service, segment_ids: list[str]) -> None:
-    """As if written long ago: times are whole seconds, so an edit right away could tie."""
-    with service.store.write() as conn:
-        conn.execute(
-            sa.update(segments)
-            .where(segments.c.id.in_(segment_ids))
-            .values(created_at=LONG_AGO, updated_at=LONG_AGO)
-        )
 
 
 def segments_url(brand_id: str) -> str:

@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import World, make_world
-from tests.test_v1_api import backdate
+from tests.helpers import backdate
 from tests.test_web_auth import (
     PASSWORD,
     ClientFactory,

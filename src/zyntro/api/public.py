@@ -235,6 +235,25 @@ def _header_keys(headers: dict[bytes, bytes]) -> list[str]:
 
 
 def _parameters(fields: dict[str, Any], headers: dict[bytes, bytes]) -> tuple[str, str, str]:
+    api_key, org_id, brand_id = fields.get("api_key"), fields.get("org_id"), fields.get("brand_id")
+    if (  # the common case, decided in one expression: three sound strings, no header key
+        type(api_key) is str
+        and type(org_id) is str
+        and type(brand_id) is str
+        and 0 < len(api_key) <= MAX_VALUE
+        and 0 < len(org_id) <= MAX_VALUE
+        and 0 < len(brand_id) <= MAX_VALUE
+        and b"authorization" not in headers
+        and b"x-api-key" not in headers
+    ):
+        return api_key, org_id, brand_id
+    return _checked_parameters(fields, headers)
+
+
+def _checked_parameters(
+    fields: dict[str, Any], headers: dict[bytes, bytes]
+) -> tuple[str, str, str]:
+    """Every rule, in the SPEC's order, for requests off the common path."""
     header_keys = _header_keys(headers)
     header_key = header_keys[0] if header_keys else None
     values = {name: fields.get(name) for name in PARAMETERS}

@@ -41,10 +41,11 @@ class State:
     def service(self) -> Service:
         if self._service is None:
             store = Store(self.settings.database_url)
-            if store.is_sqlite:
-                migrate.upgrade(store.engine)  # the embedded database sets itself up
-            elif not migrate.is_current(store.engine):
-                raise ZyntroError("The database schema is not up to date: run `zyntro db upgrade`.")
+            try:
+                migrate.prepare(store.engine)
+            except BaseException:
+                store.dispose()
+                raise
             self._service = Service(store)
         return self._service
 

@@ -13,7 +13,6 @@ from granian.http import HTTP1Settings, HTTP2Settings
 
 from zyntro.cli.common import JsonOption, console, emit, emit_table, handle_errors, service, state
 from zyntro.demo import DEMO_DATABASE, create_demo_data
-from zyntro.errors import ZyntroError
 from zyntro.service import SYSTEM
 from zyntro.settings import PLACEHOLDER_SECRET, Settings, get_settings
 from zyntro.store import Store, migrate
@@ -87,10 +86,7 @@ def run_server(settings: Settings) -> None:
 def _check_ready(settings: Settings) -> None:
     store = Store(settings.database_url)
     try:
-        if store.is_sqlite:
-            migrate.upgrade(store.engine)
-        elif not migrate.is_current(store.engine):
-            raise ZyntroError("The database schema is not up to date: run `zyntro db upgrade`.")
+        migrate.prepare(store.engine)
     finally:
         store.dispose()
     if not settings.demo and settings.secret_key == PLACEHOLDER_SECRET:

@@ -10,6 +10,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from zyntro.errors import ZyntroError
+
 _SCRIPTS = Path(__file__).with_name("migrations")
 
 
@@ -36,3 +38,15 @@ def current_revision(engine: sa.Engine) -> str | None:
 
 def is_current(engine: sa.Engine) -> bool:
     return current_revision(engine) == head_revision(engine)
+
+
+def prepare(engine: sa.Engine) -> None:
+    """Make the schema usable: SQLite migrates itself; PostgreSQL must already be current.
+
+    The embedded database must work on a bare machine; a shared PostgreSQL changes only in
+    a deploy step (`zyntro db upgrade`), never as a side effect of starting a node.
+    """
+    if engine.dialect.name == "sqlite":
+        upgrade(engine)
+    elif not is_current(engine):
+        raise ZyntroError("The database schema is not up to date: run `zyntro db upgrade`.")

@@ -1,0 +1,253 @@
+"""Storage: migrations from empty, keys never stored in plain text, ids and key format."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from tests.conftest import World, make_world
+from zyntro import keys
+from zyntro.ids import PREFIXES, is_valid_id, new_id
+from zyntro.service import SYSTEM, Service
+from zyntro.store import Store, migrate
+from zyntro.store.tables import metadata
+
+ID_PATTERN = re.compile(r"(org|brand|mem|seg|key)_[0-9A-HJKMNP-TV-Z]{26}")
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+# --- migrations ------------------------------------------------------------------------------
+
+
+def _differences(engine: sa.Engine) -> list[object]:
+    # SQLite reflects server defaults in a form Alembic reports as changed even when equal,
+    # so defaults are compared where reflection is exact (PostgreSQL).
+    options = {"compare_type": True, "compare_server_default": engine.dialect.name != "sqlite"}
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts=options)
+        return list(compare_metadata(context, metadata))
+
+
+def _tables(engine: sa.Engine) -> set[str]:
+    return set(sa.inspect(engine).get_table_names()) - {"alembic_version"}
+
+
+def test_migrations_from_empty_build_exactly_the_schema(empty_database_url: str) -> None:
+    store = Store(empty_database_url)
+    try:
+        assert _tables(store.engine) == set()
+        assert migrate.current_revision(store.engine) is None
+        migrate.upgrade(store.engine)
+        assert migrate.is_current(store.engine)
+        assert _tables(store.engine) == set(metadata.tables)
+        assert _differences(store.engine) == []
+        migrate.upgrade(store.engine)  # a second run is a no-op
+        assert migrate.is_current(store.engine)
+    finally:
+        store.dispose()
+
+
+def test_downgrade_to_base_and_up_again(empty_database_url: str) -> None:
+    store = Store(empty_database_url)
+    try:
+        migrate.upgrade(store.engine)
+        command.downgrade(migrate.alembic_config(store.engine), "base")
+        assert _tables(store.engine) == set()
+        assert migrate.current_revision(store.engine) is None
+        migrate.upgrade(store.engine)
+        assert _differences(store.engine) == []
+        world = make_world(Service(store))  # and it works
+        assert len(Service(store).list_segments(SYSTEM, world.brand_id)) == 3
+    finally:
+        store.dispose()
+
+
+def test_the_test_databases_are_current(store: Store) -> None:
+    assert migrate.is_current(store.engine)
+    assert _differences(store.engine) == []
+
+
+def test_every_lookup_of_the_endpoint_has_an_index(store: Store) -> None:
+    inspector = sa.inspect(store.engine)
+
+    def indexed(table: str, columns: list[str]) -> bool:
+        found = [i["column_names"] for i in inspector.get_indexes(table)]
+        found += [u["column_names"] for u in inspector.get_unique_constraints(table)]
+        found.append(inspector.get_pk_constraint(table)["constrained_columns"])
+        return any(names[: len(columns)] == columns for names in found)
+
+    assert indexed("api_keys", ["digest"])
+    assert indexed("brands", ["id"])
+    assert indexed("segments", ["brand_id", "created_at", "id"])
+    assert indexed("members", ["id"])
+
+
+# --- keys at rest ----------------------------------------------------------------------------
+
+
+def _sqlite_bytes(path: Path) -> bytes:
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return b"".join(p.read_bytes() for p in path.parent.iterdir() if p.name.startswith(path.name))
+
+
+def test_no_api_key_is_stored_in_plain_text(tmp_path: Path) -> None:
+    path = tmp_path / "keys.db"
+    store = Store(f"sqlite:///{path}")
+    migrate.upgrade(store.engine)
+    service = Service(store)
+    world = make_world(service)
+    extra = [service.create_key(SYSTEM, world.member_id, f"key {n}")[1] for n in range(5)]
+    plain_keys = [world.owner_key, world.member_key, *extra]
+    service.principal_for_key(world.owner_key)  # used once, too
+    service.usage.flush()
+    service.close()
+
+    raw = _sqlite_bytes(path)
+    assert raw.count(b"SQLite format 3") == 1
+    for plain in plain_keys:
+        assert plain.encode() not in raw
+        assert plain[3:].encode() not in raw  # not even without its prefix
+        assert plain[3:-6].encode() not in raw  # nor its random part
+        assert keys.digest(plain).encode() in raw
+        assert keys.display_prefix(plain).encode() in raw
+
+
+def test_a_key_is_shown_once_and_listed_by_prefix(service: Service, world: World) -> None:
+    key, plain = service.create_key(SYSTEM, world.member_id, "ci")
+    assert key.prefix == plain[:8]
+    listed = [k for k in service.list_keys(SYSTEM, world.member_id) if k.id == key.id]
+    assert listed and plain not in repr(listed)
+
+
+def test_key_expiry_and_revocation_are_recorded(service: Service, world: World) -> None:
+    key, _plain = service.create_key(SYSTEM, world.member_id, "temp", expires_in_days=30)
+    assert key.expires_at is not None
+    assert 29 < (key.expires_at - key.created_at).total_seconds() / 86400 <= 30
+    revoked = service.revoke_key(SYSTEM, key.id)
+    stored = next(k for k in service.list_keys(SYSTEM, world.member_id) if k.id == key.id)
+    assert stored.revoked_at is not None and stored.revoked_at == revoked.revoked_at
+    assert stored.label == "temp"
+
+
+# --- ids -------------------------------------------------------------------------------------
+
+
+def test_generated_ids_have_the_spec_prefixes(service: Service, world: World) -> None:
+    key = service.list_keys(SYSTEM, world.owner_id)[0]
+    ids = {
+        "org": world.org_id,
+        "brand": world.brand_id,
+        "mem": world.member_id,
+        "seg": world.segment_ids[0],
+        "key": key.id,
+    }
+    assert set(ids) == set(PREFIXES)
+    for prefix, value in ids.items():
+        assert ID_PATTERN.fullmatch(value), value
+        assert value.startswith(prefix + "_")
+        assert is_valid_id(value)
+
+
+def _millis(value: str) -> int:
+    number = 0
+    for char in value.split("_", 1)[1][:10]:
+        number = number * 32 + CROCKFORD.index(char)
+    return number
+
+
+def test_ids_sort_by_time() -> None:
+    made = []
+    for _ in range(5):
+        made.append(new_id("seg"))
+        time.sleep(0.002)
+    assert sorted(made) == made
+    assert len(set(made)) == len(made)
+    assert abs(_millis(made[0]) - time.time() * 1000) < 60_000
+
+
+def test_ids_are_unique_within_one_millisecond() -> None:
+    made = [new_id("key") for _ in range(2000)]
+    assert len(set(made)) == len(made)
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [("old-account_1", True), ("x" * 64, True), ("x" * 65, False), ("a b", False), ("", False)],
+)
+def test_imported_ids_rule(value: str, valid: bool) -> None:
+    assert is_valid_id(value) is valid
+
+
+# --- key format ------------------------------------------------------------------------------
+
+
+def test_key_format() -> None:
+    for _ in range(200):
+        key = keys.generate_key()
+        assert len(key) == 45
+        assert re.fullmatch(r"zk_[0-9A-Za-z]{42}", key)
+        assert keys.is_well_formed(key)
+        assert key[-6:] == keys.checksum(key[3:-6])
+
+
+def test_keys_are_random() -> None:
+    assert len({keys.generate_key() for _ in range(1000)}) == 1000
+
+
+def test_the_checksum_rejects_any_single_character_change() -> None:
+    key = keys.generate_key()
+    for position in range(3, len(key)):
+        for replacement in ("0", "z", keys.BASE62[(keys.BASE62.index(key[position]) + 1) % 62]):
+            if replacement == key[position]:
+                continue
+            changed = key[:position] + replacement + key[position + 1 :]
+            assert not keys.is_well_formed(changed), (position, replacement)
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda k: k[:-1],
+        lambda k: k + "0",
+        lambda k: "ZK_" + k[3:],
+        lambda k: "zk-" + k[3:],
+        lambda k: k.lower() if k.lower() != k else k.upper(),
+        lambda k: k[:10] + "-" + k[11:],
+        lambda k: " " + k[1:],
+        lambda k: k[:20] + "é" + k[21:],
+        lambda k: "",
+    ],
+)
+def test_malformed_keys_are_refused_without_a_database(mangle: object) -> None:
+    key = keys.generate_key()
+    assert callable(mangle)
+    assert not keys.is_well_formed(mangle(key))
+
+
+def test_a_malformed_key_never_reaches_the_database(
+    service: Service, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    touched: list[str] = []
+    original = service.store.engine.connect
+
+    def watch() -> sa.Connection:
+        touched.append("connect")
+        return original()
+
+    monkeypatch.setattr(service.store.engine, "connect", watch)
+    monkeypatch.setattr(service.store.engine, "raw_connection", lambda: touched.append("raw"))
+    bad = world.owner_key[:-1] + ("A" if world.owner_key[-1] != "A" else "B")
+    for key in ("nope", bad, "zk_" + "0" * 42):
+        with pytest.raises(Exception) as caught:
+            service.principal_for_key(key)
+        assert getattr(caught.value, "code", None) == "invalid_api_key"
+    assert touched == []
