@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -28,8 +29,8 @@ def live_server(
 ) -> Iterator[str]:
     """Start `zyntro serve`; yield its base URL once /healthz answers; stop it afterwards."""
     port = free_port()
-    process_env = {
-        **os.environ,
+    process_env = {  # nothing of the test's own ZYNTRO_* environment leaks into the server
+        **{k: v for k, v in os.environ.items() if not k.startswith("ZYNTRO_")},
         "ZYNTRO_DATABASE_URL": database_url,
         "ZYNTRO_LOG_LEVEL": "WARNING",
         **(env or {}),
@@ -39,6 +40,7 @@ def live_server(
         env=process_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group: the workers go down with it
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -58,10 +60,10 @@ def live_server(
     finally:
         process.terminate()
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
         if process.stderr is not None:
             process.stderr.close()
 

@@ -7,15 +7,8 @@ The data is made with the service in a SQLite file; then `zyntro serve` runs as 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,6 +17,7 @@ from typer.testing import CliRunner
 import zyntro.client as sdk
 from tests import test_client as harness
 from tests.conftest import World, make_world
+from tests.live import free_port, live_server
 from tests.test_client import Connect, FakeClock
 from zyntro.cli import app as cli
 from zyntro.service import Service
@@ -37,7 +31,6 @@ connect = harness.connect
 kind = harness.kind
 
 pytestmark = pytest.mark.slow
-ZYNTRO = Path(sys.executable).parent / "zyntro"
 
 
 @dataclass
@@ -49,36 +42,6 @@ class Live:
         return {"base_url": self.url, "api_key": self.world.owner_key, "org_id": self.world.org_id}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_until_healthy(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"zyntro serve exited with {server.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"zyntro serve did not answer /healthz within 30 s:\n{log.read_text()}")
-
-
-def _stop(server: subprocess.Popen[bytes]) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)  # our own session: the server and its workers
-        server.wait(timeout=5)
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     folder = tmp_path_factory.mktemp("live")
@@ -87,21 +50,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     migrate.upgrade(store.engine)
     world = make_world(Service(store))
     store.dispose()
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZYNTRO_")}
-    env["ZYNTRO_LOG_LEVEL"] = "WARNING"
-    command = [str(ZYNTRO), "--database-url", database_url, "serve", "--port", str(port)]
-    log = folder / "server.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_until_healthy(url, server, log)
+    with live_server(database_url) as url:
         yield Live(url, world)
-    finally:
-        _stop(server)
 
 
 # --- both clients ---------------------------------------------------------------------------
