@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -82,6 +83,7 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 def _fastapi_app(zyntro: ZyntroApp) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        _tune_gc()
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_flush_usage, zyntro.service)
             tasks.start_soon(_follow_changes, zyntro.service)
@@ -118,6 +120,19 @@ async def _flush_usage(service: Service) -> None:
             await anyio.to_thread.run_sync(service.usage.flush)
         except Exception as exc:  # the database may be away; the uses wait for the next round
             log.warning("could not record key usage: %s", type(exc).__name__)
+
+
+def _tune_gc() -> None:
+    """Fewer, cheaper garbage collections on the request path.
+
+    Everything built at start-up (modules, the app, routes, schemas) moves out of the
+    collector's sight, and young collections run every 50,000 allocations instead of 700:
+    a request allocates a few dozen short-lived objects, and the caches hold hundreds of
+    thousands of long-lived ones that the default thresholds would scan over and over.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 async def _flush_access_log(access_log: AccessLog) -> None:
