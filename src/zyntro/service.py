@@ -301,33 +301,29 @@ class Service:
             self._audit(conn, actor, "key.revoke", "key", key.id, member.org_id, now)
         return replace(key, revoked_at=key.revoked_at or now)
 
-    def principal_for_key(self, api_key: str) -> Principal:
-        """The member an API key acts for; one error for every way a key can be wrong."""
+    def principal_for_key(self, api_key: str, brand_id: str | None = None) -> Principal:
+        """The member an API key acts for; one error for every way a key can be wrong.
+
+        With `brand_id`, a brand the caches do not know is read in the same round trip and
+        cached, for the `audiences` call that follows (the public endpoint's cold path).
+        """
         if not keys.is_well_formed(api_key):
             raise InvalidApiKey()  # format and checksum: no database touched
         digest = keys.digest(api_key)
         principal = self.cache.principals.get(digest)
         if principal is MISSING:
             generation = self.cache.principals.generation
-            principal = self._load_principal(digest)
+            bodies = self.cache.bodies
+            if brand_id is not None and is_valid_id(brand_id) and bodies.get(brand_id) is MISSING:
+                body_generation = bodies.generation
+                row, brand = self.hot.principal_and_brand(digest, brand_id)
+                if row is not None:  # no key: the request stops at 401, the brand is unknown
+                    bodies.put(brand_id, brand or (None, None), body_generation)
+            else:
+                row = self.hot.principal(digest)
+            principal = _principal(row)
             self.cache.principals.put(digest, principal, generation)
         return self._usable(principal)
-
-    def _load_principal(self, digest: str) -> Principal | None:
-        row = self.hot.principal(digest)
-        if row is None:
-            return None
-        key_id, expires_at, revoked_at, last_used_at, member_id, org_id, role, active = row
-        return Principal(
-            key_id=key_id,
-            member_id=member_id,
-            org_id=org_id,
-            role=Role(role),
-            active=bool(active),
-            expires_at=expires_at,
-            revoked_at=revoked_at,
-            last_used_at=last_used_at,
-        )
 
     def _usable(self, principal: object) -> Principal:
         now = utcnow()
@@ -775,6 +771,22 @@ class Service:
     def _sign_in_key(kind: str, value: str) -> str:
         """A throttle row's key: a digest, so no email or address is stored."""
         return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()
+
+
+def _principal(row: tuple[Any, ...] | None) -> Principal | None:
+    if row is None:
+        return None
+    key_id, expires_at, revoked_at, last_used_at, member_id, org_id, role, active = row
+    return Principal(
+        key_id=key_id,
+        member_id=member_id,
+        org_id=org_id,
+        role=Role(role),
+        active=bool(active),
+        expires_at=expires_at,
+        revoked_at=revoked_at,
+        last_used_at=last_used_at,
+    )
 
 
 def _body_or_error(entry: tuple[str | None, bytes | None], org_id: str) -> bytes:

@@ -89,7 +89,7 @@ class PublicEndpoint:
                     if blocked is not None:  # over its invalid-key quota: spare the database
                         rate = blocked
                         raise RateLimited()
-                    principal = await self._read(service.principal_for_key, api_key)
+                    principal = await self._read(service.principal_for_key, api_key, brand_id)
             except InvalidApiKey:  # counts against the client's address (docs/decisions.md)
                 allowed, rate = await limits.hit_invalid_key(_client(scope))
                 if not allowed:

@@ -37,6 +37,16 @@ _PRINCIPAL = (
 _BRAND = sa.select(brands.c.org_id, brands.c.public_body).where(
     brands.c.id == sa.bindparam("value")
 )
+# Both in one round trip, for a request whose key and brand are both unknown to the caches.
+_PRINCIPAL_AND_BRAND = (
+    sa.select(*_PRINCIPAL.selected_columns, brands.c.id, brands.c.org_id, brands.c.public_body)
+    .select_from(
+        api_keys.join(members, members.c.id == api_keys.c.member_id).outerjoin(
+            brands, brands.c.id == sa.bindparam("brand")
+        )
+    )
+    .where(api_keys.c.digest == sa.bindparam("value"))
+)
 
 
 class _Statement:
@@ -45,8 +55,11 @@ class _Statement:
         self.sql = str(compiled)
         self.positional = bool(compiled.positional)
 
-    def params(self, value: str) -> tuple[str] | dict[str, str]:
-        return (value,) if self.positional else {"value": value}
+        self.names = list(compiled.positiontup or ()) if self.positional else []
+
+    def params(self, value: str, **more: str) -> tuple[str, ...] | dict[str, str]:
+        values = {"value": value, **more}
+        return tuple(values[name] for name in self.names) if self.positional else values
 
 
 def utc(value: Any) -> datetime | None:
@@ -65,6 +78,7 @@ class HotReader:
         self._engine = engine
         self._principal = _Statement(_PRINCIPAL, engine.dialect)
         self._brand = _Statement(_BRAND, engine.dialect)
+        self._both = _Statement(_PRINCIPAL_AND_BRAND, engine.dialect)
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
@@ -114,6 +128,34 @@ class HotReader:
             return None
         key_id, expires, revoked, last_used, member_id, org_id, role, active = row
         return key_id, utc(expires), utc(revoked), utc(last_used), member_id, org_id, role, active
+
+    def principal_and_brand(
+        self, digest: str, brand_id: str
+    ) -> tuple[tuple[Any, ...] | None, tuple[str, bytes | None] | None]:
+        """`principal(digest)` and `brand(brand_id)` in one round trip.
+
+        The brand is None when there is no such brand, and unknown (not looked up, None too)
+        when there is no such key: the caller never gets that far then.
+        """
+        with self._cursor() as cursor:
+            cursor.execute(self._both.sql, self._both.params(digest, brand=brand_id))
+            row = cursor.fetchone()
+        if row is None:
+            return None, None
+        key_id, expires, revoked, last_used, member_id, org_id, role, active = row[:8]
+        principal = (
+            key_id,
+            utc(expires),
+            utc(revoked),
+            utc(last_used),
+            member_id,
+            org_id,
+            role,
+            active,
+        )
+        found, brand_org, body = row[8:]
+        brand = (brand_org, bytes(body) if body is not None else None) if found else None
+        return principal, brand
 
     def brand(self, brand_id: str) -> tuple[str, bytes | None] | None:
         """(org id, success body or None when it has no segments), or None: no such brand."""
