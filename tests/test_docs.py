@@ -1,4 +1,4 @@
-"""Docs that cannot drift: every setting and every CLI command is in README.md."""
+"""Docs that cannot drift: every setting, CLI command and option is in README.md."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer.main
+from typer.main import get_command
 
 from zyntro.cli import app
 from zyntro.settings import Settings
@@ -30,10 +30,10 @@ def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[
         yield from _commands(child, (*path, name))
 
 
-COMMANDS = list(_commands(typer.main.get_command(app)))
+COMMANDS = list(_commands(get_command(app)))
 
 
-def test_the_cli_has_the_spec_commands() -> None:
+def test_the_cli_has_the_commands_of_the_spec() -> None:
     paths = {" ".join(path) for path, _ in COMMANDS}
     spec = {
         "demo",
@@ -58,12 +58,12 @@ def test_the_cli_has_the_spec_commands() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(Settings.model_fields))
-def test_every_setting_is_documented(readme: str, name: str) -> None:
-    assert f"ZYNTRO_{name.upper()}" in readme
+def test_every_setting_is_in_the_readme(readme: str, name: str) -> None:
+    assert f"`ZYNTRO_{name.upper()}`" in readme
 
 
 @pytest.mark.parametrize("path", [" ".join(path) for path, _ in COMMANDS])
-def test_every_command_is_documented(readme: str, path: str) -> None:
+def test_every_cli_command_is_in_the_readme(readme: str, path: str) -> None:
     assert f"zyntro {path}" in readme
 
 
@@ -77,5 +77,10 @@ def test_every_command_is_documented(readme: str, path: str) -> None:
         if option.startswith("--") and option != "--help"
     ],
 )
-def test_every_option_is_documented(readme: str, path: str, option: str) -> None:
+def test_every_cli_option_is_in_the_readme(readme: str, path: str, option: str) -> None:
     assert option in readme, f"zyntro {path} {option}"
+
+
+def test_the_readme_opens_with_the_two_commands(readme: str) -> None:
+    head = readme[: readme.index("## ")]
+    assert "make run" in head and "make test" in head

@@ -249,25 +249,26 @@ BAD_ROWS: list[tuple[dict[str, Any], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("change", "field"), BAD_ROWS, ids=[f for _, f in BAD_ROWS])
 def test_one_bad_row_imports_nothing(
-    service: Service, world: World, tmp_path: Path, change: dict[str, Any], field: str
+    service: Service, world: World, tmp_path: Path, subtests: Any
 ) -> None:
     exported = orjson.loads(segments_json(service.list_segments(SYSTEM, world.brand_id)))
     exported[0]["segment_label"] = "Would be updated"
-    rows = [
-        exported[0],
-        {**SEED_SEGMENT, "segment_id": "new-one"},
-        {**SEED_SEGMENT, "segment_id": "bad-one", **change},
-    ]
-    path = tmp_path / "bad.json"
-    path.write_bytes(orjson.dumps(rows))
     before = _public(service, world.brand_id)
-    with pytest.raises(ValidationFailed) as caught:
-        _import(service, world, world.brand_id, path)
-    assert "row 3" in caught.value.message
-    assert field in caught.value.message
-    assert _public(service, world.brand_id) == before
+    for change, field in BAD_ROWS:
+        with subtests.test(field=field):
+            rows = [
+                exported[0],
+                {**SEED_SEGMENT, "segment_id": "new-one"},
+                {**SEED_SEGMENT, "segment_id": "bad-one", **change},
+            ]
+            path = tmp_path / "bad.json"
+            path.write_bytes(orjson.dumps(rows))
+            with pytest.raises(ValidationFailed) as caught:
+                _import(service, world, world.brand_id, path)
+            assert "row 3" in caught.value.message
+            assert field in caught.value.message
+            assert _public(service, world.brand_id) == before
 
 
 def test_a_bad_csv_row_is_named(service: Service, world: World, tmp_path: Path) -> None:
@@ -305,26 +306,27 @@ def test_an_id_of_another_brand_is_refused(service: Service, world: World, tmp_p
     assert len(_public(service, world.brand_id)) == 3
 
 
-@pytest.mark.parametrize(
-    ("name", "content"),
-    [
-        ("broken.json", b'[{"segment_label": '),
-        ("object.json", b'{"status": "success"}'),
-        ("scalar.json", b'{"data": "nope"}'),
-        ("cells.csv", b"segment_label,segment_type\nA,b,extra\n"),
-        ("latin1.csv", b"segment_label,segment_type\n\xe9t\xe9,b\n"),
-        ("empty.csv", b""),
-    ],
-)
+UNREADABLE = [
+    ("broken.json", b'[{"segment_label": '),
+    ("object.json", b'{"status": "success"}'),
+    ("scalar.json", b'{"data": "nope"}'),
+    ("cells.csv", b"segment_label,segment_type\nA,b,extra\n"),
+    ("latin1.csv", b"segment_label,segment_type\n\xe9t\xe9,b\n"),
+    ("empty.csv", b""),
+]
+
+
 def test_unreadable_files_are_refused_with_a_reason(
-    service: Service, world: World, tmp_path: Path, name: str, content: bytes
+    service: Service, world: World, tmp_path: Path, subtests: Any
 ) -> None:
-    path = tmp_path / name
-    path.write_bytes(content)
-    with pytest.raises(ZyntroError) as caught:
-        _import(service, world, world.empty_brand_id, path)
-    assert caught.value.status == 400
-    assert _public(service, world.empty_brand_id) == []
+    for name, content in UNREADABLE:
+        with subtests.test(file=name):
+            path = tmp_path / name
+            path.write_bytes(content)
+            with pytest.raises(ZyntroError) as caught:
+                _import(service, world, world.empty_brand_id, path)
+            assert caught.value.status == 400
+            assert _public(service, world.empty_brand_id) == []
 
 
 def test_rows_that_are_not_objects_are_refused(
