@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import shlex
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typer.testing import CliRunner, Result
 
 from tests.conftest import SEED_SEGMENT
 from tests.helpers import PATH, SEGMENT_KEYS
+from tests.live import ZYNTRO
 from zyntro.api.app import create_app
 from zyntro.cli import app
 from zyntro.service import Service
@@ -430,3 +432,19 @@ def test_usage_errors_exit_non_zero_without_traceback(cli: Cli) -> None:
         result = cli.run(*args)
         assert result.exit_code != 0, args
         assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["org", "create"],
+        ["org", "list", "--bogus"],
+        ["member", "add", "--org", "x", "--role", "boss"],
+    ],
+)
+def test_usage_errors_of_the_console_script_are_one_line(args: list[str]) -> None:
+    """The installed `zyntro` command, not the test runner: what a user's terminal shows."""
+    result = subprocess.run([ZYNTRO, *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr

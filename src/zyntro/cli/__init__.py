@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from zyntro.cli.accounts import brand_app, key_app, member_app, org_app
@@ -45,4 +47,17 @@ app.add_typer(audiences_app, name="audiences")
 
 
 def main() -> None:
-    app()
+    """The console script: like `app()`, but a usage error is one line on stderr too."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # Typer's usage errors (its own click)
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        if "\n" in message and hasattr(exc, "show"):
+            exc.show()  # a group called without a command: its help, as usual
+        else:
+            print(f"error: {message} (see --help)", file=sys.stderr)
+        sys.exit(getattr(exc, "exit_code", 2))
+    except (typer.Abort, KeyboardInterrupt):
+        print("error: aborted", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
