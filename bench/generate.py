@@ -74,21 +74,7 @@ ORG_COLUMNS = ("id", "name", "created_at")
 BRAND_COLUMNS = ("id", "org_id", "name", "created_at")
 MEMBER_COLUMNS = ("id", "org_id", "email", "name", "role", "active", "created_at")
 KEY_COLUMNS = ("id", "member_id", "digest", "prefix", "label", "created_at")
-SEGMENT_COLUMNS = (
-    "id",
-    "brand_id",
-    "created_at",
-    "updated_at",
-    "initiated_by",
-    "segment_label",
-    "segment_tag",
-    "segment_type",
-    "segment_decision_drivers",
-    "segment_pain_points",
-    "segment_use_cases",
-    "segment_tone",
-    "reasoning",
-)
+SEGMENT_COLUMNS = ("id", "brand_id", *SEGMENT_FIELDS[1:])
 
 Row = tuple[Any, ...]
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
@@ -234,3 +235,24 @@ def down_client(unreachable_database_url: str) -> Iterator[TestClient]:
     with TestClient(create_app(settings, Service(store))) as test_client:
         yield test_client
     store.dispose()
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A Redis key prefix of its own for this test; its keys are deleted afterwards."""
+    connection = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        connection.ping()
+    except redis.RedisError:
+        connection.close()
+        service_missing("Redis on 127.0.0.1:6379")
+    prefix = f"zyntro_test_{secrets.token_hex(4)}"
+    try:
+        yield prefix
+    finally:
+        for key in connection.scan_iter(f"{prefix}*"):
+            connection.delete(key)
+        connection.close()

@@ -30,6 +30,7 @@ import pytest
 
 import zyntro.client
 from tests.conftest import SEED_SEGMENT, World
+from tests.helpers import SEGMENT_KEYS
 from zyntro.api.app import create_app
 from zyntro.client import (
     AsyncZyntroClient,
@@ -46,20 +47,6 @@ from zyntro.service import Service
 from zyntro.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-SEED_FIELDS = [
-    "segment_id",
-    "created_at",
-    "updated_at",
-    "initiated_by",
-    "segment_label",
-    "segment_tag",
-    "segment_type",
-    "segment_decision_drivers",
-    "segment_pain_points",
-    "segment_use_cases",
-    "segment_tone",
-    "reasoning",
-]
 Client = ZyntroClient | AsyncZyntroClient
 
 
@@ -415,7 +402,7 @@ def _seed_item() -> dict[str, Any]:
 
 
 def test_segment_has_exactly_the_seed_fields_and_is_frozen() -> None:
-    assert [f.name for f in fields(AudienceSegment)] == SEED_FIELDS
+    assert [f.name for f in fields(AudienceSegment)] == SEGMENT_KEYS
     segment = AudienceSegment.from_api(_seed_item())
     with pytest.raises(FrozenInstanceError):
         segment.segment_label = "changed"  # type: ignore[misc]
@@ -424,7 +411,7 @@ def test_segment_has_exactly_the_seed_fields_and_is_frozen() -> None:
     assert isinstance(segment.segment_pain_points, tuple)
     assert hash(segment) == hash(AudienceSegment.from_api(_seed_item()))
     assert segment.to_api() == _seed_item()
-    assert list(segment.to_api()) == SEED_FIELDS
+    assert list(segment.to_api()) == SEGMENT_KEYS
 
 
 def test_segment_ignores_fields_a_newer_server_adds() -> None:

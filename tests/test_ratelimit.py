@@ -6,16 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import secrets
 import time
-from collections.abc import Iterator
 
 import pytest
-import redis
 from pydantic import ValidationError
 from starlette.testclient import TestClient
 
-from tests.conftest import World, make_world, service_missing
+from tests.conftest import REDIS_URL, World, make_world
 from tests.helpers import PATH, assert_error, assert_public_headers
 from zyntro import keys
 from zyntro.api.app import create_app
@@ -23,7 +20,6 @@ from zyntro.ratelimit import RateLimits, _MemoryCounters
 from zyntro.service import Service
 from zyntro.settings import Settings
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 STATE = re.compile(r'"default";r=(\d+);t=(\d+)')
 
 
@@ -41,24 +37,6 @@ def _client(
     **env: str,
 ) -> TestClient:
     return TestClient(create_app(settings.model_copy(update=env), service), client=client)
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    """A Redis key prefix of its own for this test; its keys are deleted afterwards."""
-    connection = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-    try:
-        connection.ping()
-    except redis.RedisError:
-        connection.close()
-        service_missing("Redis on 127.0.0.1:6379")
-    prefix = f"zyntro_test_{secrets.token_hex(4)}"
-    try:
-        yield prefix
-    finally:
-        for key in connection.scan_iter(f"{prefix}*"):
-            connection.delete(key)
-        connection.close()
 
 
 # --- headers -----------------------------------------------------------------------------

@@ -4,39 +4,18 @@ and a change made through the CLI seen by both within a second."""
 from __future__ import annotations
 
 import json
-import secrets
-from collections.abc import Iterator
 
 import httpx
 import pytest
-import redis
 
-from tests.conftest import _truncate, make_world, service_missing
+from tests.conftest import REDIS_URL, _truncate, make_world
 from tests.live import live_server, run_cli, wait_for
 from zyntro.service import Service
 from zyntro.store import Store
 
 PATH = "/apis/public/fetchAudiences.php"
-REDIS_URL = "redis://127.0.0.1:6379/0"
 QUOTA = 20
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    connection = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-    try:
-        connection.ping()
-    except redis.RedisError:
-        connection.close()
-        service_missing("Redis on 127.0.0.1:6379")
-    prefix = f"zyntro_test_{secrets.token_hex(4)}"
-    try:
-        yield prefix
-    finally:
-        for key in connection.scan_iter(f"{prefix}*"):
-            connection.delete(key)
-        connection.close()
 
 
 def _post(base_url: str, body: dict[str, object]) -> httpx.Response:
