@@ -79,6 +79,7 @@ def test_cli_changes_reach_a_running_server_within_a_second(
         wait_for(lambda: _post(base_url, world.body(api_key=key["api_key"])).status_code == 401)
 
         # A deactivated member's keys are refused.
-        assert _warm(base_url, body).status_code == 200
-        run_cli(database_url, "member", "deactivate", world.owner_id)
-        wait_for(lambda: _post(base_url, body).json().get("code") == "invalid_api_key")
+        member_body = world.body(api_key=world.member_key)
+        assert _warm(base_url, member_body).status_code == 200
+        run_cli(database_url, "member", "deactivate", world.member_id)
+        wait_for(lambda: _post(base_url, member_body).json().get("code") == "invalid_api_key")

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from tests.conftest import SEED_SEGMENT, World, make_world
 from tests.helpers import PATH, assert_error
 from zyntro.domain import Role
-from zyntro.errors import BrandNotFound, Forbidden, NotFound, ZyntroError
+from zyntro.errors import BrandNotFound, Conflict, Forbidden, NotFound, ZyntroError
 from zyntro.service import SYSTEM, Actor, Service
 
 # --- the public endpoint ---------------------------------------------------------------------
@@ -248,3 +248,19 @@ def test_segments_record_their_creator(service: Service, world: World) -> None:
     assert segment.initiated_by == world.owner_id
     with pytest.raises(Forbidden):
         service.add_segment(actor, world.brand_id, SEED_SEGMENT, initiated_by=world.in_charge_id)
+
+
+def test_the_last_active_owner_cannot_be_demoted_or_deactivated(
+    service: Service, world: World
+) -> None:
+    owner = service.act_as(world.owner_id)
+    with pytest.raises(Conflict):
+        service.set_role(owner, world.owner_id, Role.MEMBER)
+    with pytest.raises(Conflict):
+        service.deactivate_member(SYSTEM, world.owner_id)
+    assert service.get_member(SYSTEM, world.owner_id).active
+    # With a second owner, either may step down.
+    service.set_role(owner, world.in_charge_id, Role.OWNER)
+    assert service.set_role(owner, world.owner_id, Role.MEMBER).role is Role.MEMBER
+    with pytest.raises(Conflict):
+        service.deactivate_member(SYSTEM, world.in_charge_id)

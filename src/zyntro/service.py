@@ -233,6 +233,8 @@ class Service:
         role = Role(role)
         now = utcnow()
         with self._write() as conn:
+            if role is not Role.OWNER:
+                _keep_an_owner(conn, member)
             queries.update_member(conn, member.id, role=role.value)
             self._changed(conn, "member", member.id, now)
             self._audit(conn, actor, "member.set_role", "member", member.id, member.org_id, now)
@@ -244,6 +246,7 @@ class Service:
         _require_owner(actor, member.org_id)
         now = utcnow()
         with self._write() as conn:
+            _keep_an_owner(conn, member)
             queries.update_member(conn, member.id, active=False)
             self._changed(conn, "member", member.id, now)
             self._audit(conn, actor, "member.deactivate", "member", member.id, member.org_id, now)
@@ -833,6 +836,15 @@ def _require_owner(actor: Actor, org_id: str) -> None:
     _require_same_org(actor, org_id)
     if not actor.is_system and actor.role is not Role.OWNER:
         raise Forbidden("Only an owner can manage members.")
+
+
+def _keep_an_owner(conn: sa.Connection, member: Member) -> None:
+    """Refuse to demote or deactivate the organization's last active owner."""
+    if member.role is not Role.OWNER or not member.active:
+        return
+    owners = [m for m in queries.list_members(conn, member.org_id) if m.role is Role.OWNER]
+    if sum(m.active for m in owners) <= 1:
+        raise Conflict("An organization keeps at least one active owner: appoint another first.")
 
 
 def _require_self_or_system(actor: Actor, member: Member) -> None:
