@@ -7,13 +7,21 @@ Playwright itself. Screenshots of every page go to test-artifacts/screenshots/.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
 
 from tests.conftest import SEED_SEGMENT, service_missing
 from tests.live import live_server
@@ -138,9 +146,16 @@ def screenshot(page: Page, name: str, full_page: bool = True) -> Path:
     return path
 
 
+# Boosted forms change the URL with history.pushState, which `expect(...).to_have_url` sees
+# (it polls) and `wait_for_url` can miss under load; sign-in also hashes with argon2.
+SIGNED_IN = re.compile(r"/app/brands$")
+SIGNED_OUT = re.compile(r"/app/sign-in$")
+NAVIGATION_MS = 20_000
+
+
 def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
     page.goto("/app")
     page.fill("#email", email)
     page.fill("#password", password)
     page.click("button:has-text('Sign in')")
-    page.wait_for_url("**/app/brands")
+    expect(page).to_have_url(SIGNED_IN, timeout=NAVIGATION_MS)

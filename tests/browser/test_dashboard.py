@@ -10,7 +10,15 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.conftest import PASSWORD, Account, screenshot, sign_in
+from tests.browser.conftest import (
+    NAVIGATION_MS,
+    PASSWORD,
+    SIGNED_IN,
+    SIGNED_OUT,
+    Account,
+    screenshot,
+    sign_in,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -35,12 +43,12 @@ def test_sign_in_and_out(page: Page, account: Account) -> None:
     expect(page.locator(".alert")).to_have_text("The email or password is incorrect.")
     page.fill("#password", PASSWORD)
     page.click("button:has-text('Sign in')")
-    page.wait_for_url("**/app/brands")
+    expect(page).to_have_url(SIGNED_IN, timeout=NAVIGATION_MS)
     expect(page.locator("h1")).to_have_text("Brands")
     expect(page.locator("#brands")).to_contain_text("Acme Trail Shoes")
     screenshot(page, "02-brands")
     page.click("button:has-text('Sign out')")
-    page.wait_for_url("**/app/sign-in")
+    expect(page).to_have_url(SIGNED_OUT, timeout=NAVIGATION_MS)
     expect(page.locator(".notice")).to_have_text("You have signed out.")
     page.goto("/app/brands")
     expect(page).to_have_url(re.compile(r"/app/sign-in"))
