@@ -29,6 +29,7 @@ from pathlib import Path
 import httpx
 
 from zyntro import keys
+from zyntro.demo import DEMO_SEGMENTS
 from zyntro.domain import Role
 from zyntro.service import SYSTEM, Service
 from zyntro.store import Store, migrate
@@ -37,16 +38,7 @@ PATH = "/apis/public/fetchAudiences.php"
 HARD_STOP_SECONDS = 60.0
 WARM_UP_SECONDS = 5.0
 ZYNTRO = str(Path(sys.executable).with_name("zyntro"))
-SEGMENT = {
-    "segment_label": "Primary Target Audience",
-    "segment_tag": "high_value_prospects",
-    "segment_type": "demographic",
-    "segment_decision_drivers": "Quality, Price, Customer Service",
-    "segment_pain_points": ["time_constraints", "budget_limitations", "complex_solutions"],
-    "segment_use_cases": ["lead_generation", "customer_retention", "upselling"],
-    "segment_tone": "professional_friendly",
-    "reasoning": "This segment represents our ideal customers.",
-}
+SEGMENT = DEMO_SEGMENTS[0]
 # kind -> (share of requests, expected status, expected code)
 MIX = {
     "valid": (0.60, 200, None),

@@ -34,8 +34,6 @@ class LRUCache(Generic[K, V]):
         self._items: OrderedDict[K, tuple[V, int]] = OrderedDict()
         self._lock = threading.Lock()
         self.bytes = 0
-        self.hits = 0
-        self.misses = 0
         # Bumped by every invalidation: a value read from the database before an invalidation
         # must not be stored after it (it may be the very data that just changed).
         self.generation = 0
@@ -45,13 +43,11 @@ class LRUCache(Generic[K, V]):
         try:
             value, _size = self._items[key]
         except KeyError:
-            self.misses += 1
             return MISSING
         try:
             self._items.move_to_end(key)
         except KeyError:  # dropped by another thread meanwhile; the value read is still good
             pass
-        self.hits += 1
         return value
 
     def put(self, key: K, value: V, generation: int) -> None:

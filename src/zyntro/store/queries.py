@@ -102,13 +102,20 @@ def insert_brand(conn: sa.Connection, brand: Brand) -> None:
     )
 
 
+# Everything but public_body: the served body is the endpoint's to read (store.hot), and a
+# brand list would otherwise load every brand's encoded segments.
+_BRAND_COLUMNS = (brands.c.id, brands.c.org_id, brands.c.name, brands.c.created_at)
+
+
 def get_brand(conn: sa.Connection, brand_id: str) -> Brand | None:
-    row = conn.execute(sa.select(brands).where(brands.c.id == brand_id)).first()
+    row = conn.execute(sa.select(*_BRAND_COLUMNS).where(brands.c.id == brand_id)).first()
     return _brand(row) if row else None
 
 
 def list_brands(conn: sa.Connection, org_id: str) -> list[Brand]:
-    rows = conn.execute(sa.select(brands).where(brands.c.org_id == org_id).order_by(brands.c.id))
+    rows = conn.execute(
+        sa.select(*_BRAND_COLUMNS).where(brands.c.org_id == org_id).order_by(brands.c.id)
+    )
     return [_brand(row) for row in rows]
 
 
