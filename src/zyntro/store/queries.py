@@ -27,7 +27,7 @@ def _org(row: sa.Row[Any]) -> Organization:
     return Organization(id=row.id, name=row.name, created_at=row.created_at)
 
 
-def _brand(row: sa.Row[Any]) -> Brand:
+def _brand(row: Any) -> Brand:
     return Brand(id=row.id, org_id=row.org_id, name=row.name, created_at=row.created_at)
 
 
