@@ -1,5 +1,8 @@
 """The limit: a bare ASGI app that answers every request with the same bytes, doing no work.
 
+`rsgi` is the same over granian's RSGI interface (`--interface rsgi limit_app:rsgi`): a second
+reference, since `zyntro serve` answers the public endpoint over RSGI.
+
 Served by granian exactly like the project (`--interface asgi --workers 1`, backlog 2048, no
 granian access log), it measures what the HTTP server and the Python ASGI boundary cost alone:
 
@@ -49,3 +52,11 @@ async def app(
                 return
     await send(_START)
     await send(_BODY)
+
+
+# RSGI: granian adds Content-Length to a bytes body.
+_RSGI_HEADERS = [(k.decode(), v.decode()) for k, v in _START["headers"] if k != b"content-length"]
+
+
+async def rsgi(scope: Any, protocol: Any) -> None:
+    protocol.response_bytes(200, _RSGI_HEADERS, BODY)

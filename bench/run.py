@@ -107,11 +107,16 @@ class Outcome:
     client_percent: float
     other_percent: float
     limit_rps: float | None = None
+    rsgi_limit_rps: float | None = None
     verdict: str = ""
 
     @property
     def ratio(self) -> float | None:
         return self.rps / self.limit_rps if self.limit_rps else None
+
+    @property
+    def rsgi_ratio(self) -> float | None:
+        return self.rps / self.rsgi_limit_rps if self.rsgi_limit_rps else None
 
 
 @dataclass
@@ -873,7 +878,13 @@ def bench_database(
     ]
     with serve(limit_command, limit_env, logs / "limit.log", LIMIT_PORT, SERVER_CPU) as limit:
         limit_outcome = measure(name, "limit", one, limit, "warm.lua", bodies.warm, seconds, logs)
-    run.outcomes.insert(0, limit_outcome)
+    rsgi_command = [*limit_command[:-1], "limit_app:rsgi"]
+    rsgi_command[rsgi_command.index("asgi")] = "rsgi"
+    with serve(rsgi_command, limit_env, logs / "limit-rsgi.log", LIMIT_PORT, SERVER_CPU) as limit:
+        rsgi_outcome = measure(
+            name, "RSGI bare", one, limit, "warm.lua", bodies.warm, seconds, logs
+        )
+    run.outcomes[:0] = [limit_outcome, rsgi_outcome]
 
     console.rule(f"{name}: zyntro serve --workers 2, not pinned (wrk shares CPU {WRK_CPU})")
     with serve(zyntro_serve(2), env, logs / "server-2.log", SERVER_PORT, None) as server:
@@ -889,6 +900,7 @@ def bench_database(
 
     for outcome in run.outcomes:
         outcome.limit_rps = limit_outcome.rps
+        outcome.rsgi_limit_rps = rsgi_outcome.rps
         outcome.verdict = verdict(outcome)
     busiest = max(run.outcomes, key=lambda o: o.other_percent if o.scenario == "limit" else 0)
     if busiest.other_percent > 25:
@@ -942,6 +954,7 @@ HEADERS = (
     "wrk CPU",
     "other CPU",
     "× limit",
+    "× RSGI bare",
     "target",
 )
 
@@ -963,6 +976,7 @@ def cells(outcome: Outcome) -> list[str]:
         f"{outcome.client_percent:.0f} %",
         f"{outcome.other_percent:.0f} %",
         f"{ratio:.2f}" if ratio is not None else "",
+        f"{outcome.rsgi_ratio:.2f}" if outcome.rsgi_ratio is not None else "",
         outcome.verdict,
     ]
 
@@ -1020,7 +1034,10 @@ def markdown(runs: Sequence[DatabaseRun], info: dict[str, str], seconds: int, sc
         "- limit: `bench/limit_app.py`, a bare ASGI app on granian started the same way "
         "(`--interface asgi --workers 1 --backlog 2048`, no access log), sending the warm "
         "response's bytes and headers without reading the request. `× limit` is rps over that "
-        "database's limit rps in the same run.",
+        "database's limit rps in the same run: the ratio the performance brief sets targets for.",
+        "- RSGI bare: the same bytes from a bare RSGI app (`limit_app:rsgi`, `--interface rsgi`),"
+        " also without reading the request. `zyntro serve` answers the public endpoint over "
+        "RSGI (docs/performance.md says why), so `× RSGI bare` compares like with like.",
         "- warm: one key and brand with `zyntro.demo`'s three seed segments "
         f"({max((run.warm_bytes for run in runs), default=0):,} bytes a response).",
         f"- cold: every request a random one of {scale.brands:,} (key, organization, brand) "

@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-_SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 log = logging.getLogger("zyntro")
 
 # Request ids: random per process, then a counter: unique, and cheaper than a uuid4 each.
@@ -32,10 +32,10 @@ _ID_PREFIX = secrets.token_hex(6)
 _ID_COUNTER = itertools.count(1)
 
 
-def request_id_from(header: bytes | None) -> str:
+def request_id_from(header: str | None) -> str:
     """The caller's X-Request-Id when it is 1-128 safe characters, else a new one."""
     if header is not None and _SAFE_REQUEST_ID.fullmatch(header):
-        return header.decode("ascii")
+        return header
     return f"{_ID_PREFIX}{next(_ID_COUNTER):010x}"
 
 

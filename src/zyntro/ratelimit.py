@@ -180,6 +180,14 @@ class RateLimits:
             return True, self.per_key.untouched
         return self.per_key.verdict(*counted)
 
+    def hit_key_local(self, key_id: str) -> tuple[bool, Headers] | None:
+        """`hit_key` without a suspension when counts live in this process (the common case);
+        None when they are shared through Redis and `hit_key` must be awaited."""
+        if self._memory is None:
+            return None
+        policy = self.per_key
+        return policy.verdict(*self._memory.hit(policy.key(key_id), policy.window))
+
     async def hit_invalid_key(self, client: str) -> tuple[bool, Headers]:
         """Count a request with an invalid key against the client's address."""
         counted = await self._hit(self.per_client, client)

@@ -1,11 +1,13 @@
-"""The ASGI application: the public endpoint's lean path in front of the FastAPI app."""
+"""The application: the public endpoint's lean path before FastAPI, served over RSGI or ASGI."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -14,6 +16,7 @@ from fastapi import FastAPI
 from zyntro import __version__, web
 from zyntro.api import errors, openapi, ops, v1
 from zyntro.api.public import PATH, Message, PublicEndpoint, Receive, Scope, Send
+from zyntro.api.rsgi import Lifespan, asgi_scope, decoded_path, serve_asgi
 from zyntro.observability import AccessLog, Metrics, configure_logging, log, request_id_from
 from zyntro.ratelimit import RateLimits
 from zyntro.service import Service
@@ -43,34 +46,85 @@ class ZyntroApp:
             ),
         )
         self.fastapi = _fastapi_app(self)
+        self._lifespan = Lifespan(self.fastapi)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI (the tests, or any ASGI server)."""
         if scope["type"] != "http":
             await self.fastapi(scope, receive, send)  # lifespan
             return
         started = time.perf_counter()
-        request_id = request_id_from(_header(scope, b"x-request-id"))
+        header = _header(scope, b"x-request-id")
+        request_id = request_id_from(header.decode("latin-1") if header is not None else None)
         if scope["path"] == PATH:
-            route = PATH
-            status = await self.public(scope, receive, send, request_id)
+            status = await self.public.asgi(scope, receive, send, request_id)
+            routed = None
         else:
+            status = await self._framework(scope, receive, send, request_id)
+            routed = scope
+        self._done(routed, scope["method"], scope["path"], status, started, request_id)
+
+    async def __rsgi__(self, scope: Any, protocol: Any) -> None:
+        """granian's RSGI (`zyntro serve`): the public endpoint without ASGI's round trips."""
+        if scope.proto != "http":  # no websocket routes: refused, as Starlette refuses them
+            protocol.close(403)
+            return
+        started = time.perf_counter()
+        request_id = request_id_from(scope.headers.get("x-request-id"))
+        path = decoded_path(scope.path)
+        if path == PATH:
+            status = await self.public.rsgi(scope, protocol, request_id)
+            self._done(None, scope.method, path, status, started, request_id)
+            return
+        asgi = asgi_scope(scope, path, self._lifespan.state)
+        try:
+            status = await serve_asgi(
+                lambda s, r, w: self._framework(s, r, w, request_id), asgi, protocol
+            )
+        except Exception:  # the framework has answered 500; the error is logged once, here
+            log.exception("unexpected error", extra={"request_id": request_id})
             status = 500
-            rid = request_id.encode()
+        self._done(asgi, scope.method, path, status, started, request_id)
 
-            async def send_with_id(message: Message) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                    message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid)]
-                await send(message)
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._lifespan.startup(loop)
 
-            await self.fastapi(scope, receive, send_with_id)
-            matched = scope.get("route")
-            route = getattr(matched, "path", "unmatched")
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._lifespan.shutdown(loop)
+
+    async def _framework(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> int:
+        """A request for FastAPI, with the request id added to its answer."""
+        status = 500
+        rid = request_id.encode()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid)]
+            await send(message)
+
+        await self.fastapi(scope, receive, send_with_id)
+        return status
+
+    def _done(
+        self,
+        scope: Scope | None,
+        method: str,
+        path: str,
+        status: int,
+        started: float,
+        request_id: str,
+    ) -> None:
+        """Metrics and the access line; `scope` is the framework's (None: the public path)."""
         duration = time.perf_counter() - started
-        self.metrics.observe(route, scope["method"], status, duration)
+        if scope is None:
+            route = PATH
+        else:
+            route = getattr(scope.get("route"), "path", "unmatched")
+        self.metrics.observe(route, method, status, duration)
         # The path, never the query string: it may carry a key.
-        self.access_log.request(scope["method"], scope["path"], status, duration, request_id)
+        self.access_log.request(method, path, status, duration, request_id)
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

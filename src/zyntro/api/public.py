@@ -1,6 +1,9 @@
-"""`POST /apis/public/fetchAudiences.php` as a lean ASGI handler (no framework on the hot path).
+"""`POST /apis/public/fetchAudiences.php` as a lean handler (no framework on the hot path).
 
 The checks run in the SPEC §2 order; each failure is a `ZyntroError` rendered in one place.
+`PublicEndpoint.answer` holds them, independent of the server interface; `rsgi` and `asgi`
+adapt it to granian's RSGI (how `zyntro serve` runs it) and to ASGI (tests, other servers).
+Both read the body under the 16 KiB cap and send the same status, headers and bytes.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from zyntro.errors import (
     ZyntroError,
 )
 from zyntro.observability import log
-from zyntro.ratelimit import RateLimits
+from zyntro.ratelimit import Headers, RateLimits
 from zyntro.responses import body_for
 from zyntro.service import Service
 from zyntro.store.hot import MAX_CONNECTIONS
@@ -46,14 +49,20 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+# Request headers as the handler sees them: names lower-cased, values latin-1 text; a repeated
+# header keeps its last value.
+RequestHeaders = dict[str, str]
+# (read what, under the cap) -> body; one per server interface
+BodyReader = Callable[[Any, RequestHeaders], Awaitable[bytes]]
 
 _JSON = "application/json"
 _FORM = "application/x-www-form-urlencoded"
 _MULTIPART = "multipart/form-data"
+_CONTENT_TYPE = "application/json; charset=utf-8"
 
 
 class PublicEndpoint:
-    """The fetchAudiences endpoint; returns the status it sent, for the access log."""
+    """The fetchAudiences endpoint; each adapter returns the status it sent, for the log."""
 
     def __init__(self, service: Service, limits: RateLimits | None = None) -> None:
         self.service = service
@@ -69,40 +78,49 @@ class PublicEndpoint:
             return function(*args)
         return await run_sync(function, *args, limiter=self._limiter)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> int:
-        extra: list[tuple[bytes, bytes]] = []
+    async def answer(
+        self,
+        method: str,
+        headers: RequestHeaders,
+        read: BodyReader,
+        source: Any,
+        client: str,
+        request_id: str,
+    ) -> tuple[int, bytes, Headers]:
+        """Status, body, and the headers beyond the four every answer has (SPEC §2 order)."""
+        extra: Headers = []
         rate = self.limits.untouched  # the RateLimit headers, until a counter is touched
         try:
-            if scope["method"] != "POST":
+            if method != "POST":
                 extra.append((b"allow", b"POST"))
                 raise MethodNotAllowed()
-            headers = _headers(scope)
-            body = await _read_body(headers, receive)
-            fields = await _parse_body(scope, headers, body)
+            body = await read(source, headers)
+            fields = await _parse_body(headers, body)
             api_key, org_id, brand_id = _parameters(fields, headers)
             service = self.service
             limits = self.limits
             try:
                 principal = service.cached_principal(api_key)
                 if principal is None:  # a cache miss: one indexed read
-                    blocked = limits.blocked(_client(scope))
+                    blocked = limits.blocked(client)
                     if blocked is not None:  # over its invalid-key quota: spare the database
                         rate = blocked
                         raise RateLimited()
                     principal = await self._read(service.principal_for_key, api_key, brand_id)
             except InvalidApiKey:  # counts against the client's address (docs/decisions.md)
-                allowed, rate = await limits.hit_invalid_key(_client(scope))
+                allowed, rate = await limits.hit_invalid_key(client)
                 if not allowed:
                     raise RateLimited() from None
                 raise
             # The key is valid: from here on it counts against its own limit.
-            allowed, rate = await limits.hit_key(principal.key_id)
+            counted = limits.hit_key_local(principal.key_id)
+            allowed, rate = counted if counted else await limits.hit_key(principal.key_id)
             if not allowed:
                 raise RateLimited()
             payload = service.cached_audiences(principal, org_id, brand_id)
             if payload is None:
                 payload = await self._read(service.audiences, principal, org_id, brand_id)
-            status = 200
+            return 200, payload, rate
         except ZyntroError as error:
             status, payload = error.status, body_for(error)
             if status == 503:  # a 429's Retry-After comes with its RateLimit headers
@@ -114,39 +132,79 @@ class PublicEndpoint:
         except Exception:
             log.exception("unexpected error", extra={"request_id": request_id})
             status, payload = ZyntroError.status, body_for(ZyntroError())
+        extra += rate
+        return status, payload, extra
+
+    async def asgi(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> int:
+        """Answer over ASGI."""
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
+        }
+        client = scope.get("client")
+        status, payload, extra = await self.answer(
+            scope["method"],
+            headers,
+            _read_asgi,
+            receive,
+            str(client[0]) if client else "unknown",
+            request_id,
+        )
         await send(
             {
                 "type": "http.response.start",
                 "status": status,
                 "headers": [
-                    (b"content-type", b"application/json; charset=utf-8"),
-                    (b"content-length", str(len(payload)).encode()),
+                    (b"content-type", _CONTENT_TYPE.encode()),
+                    (b"content-length", b"%d" % len(payload)),
                     (b"cache-control", b"no-store"),
                     (b"x-request-id", request_id.encode()),
                     *extra,
-                    *rate,
                 ],
             }
         )
         await send({"type": "http.response.body", "body": payload})
         return status
 
+    __call__ = asgi
 
-def _client(scope: Scope) -> str:
-    # The peer address as the server saw it; behind a proxy, see docs/security.md.
-    client = scope.get("client")
-    return str(client[0]) if client else "unknown"
+    async def rsgi(self, scope: Any, protocol: Any, request_id: str) -> int:
+        """Answer over granian's RSGI: one awaited read, one synchronous write."""
+        status, payload, extra = await self.answer(
+            scope.method,
+            dict(scope.headers.items()),
+            _read_rsgi,
+            protocol,
+            _rsgi_client(scope.client),
+            request_id,
+        )
+        # granian adds Content-Length for a bytes body.
+        headers = [
+            ("content-type", _CONTENT_TYPE),
+            ("cache-control", "no-store"),
+            ("x-request-id", request_id),
+        ]
+        headers += [(name.decode("latin-1"), value.decode("latin-1")) for name, value in extra]
+        protocol.response_bytes(status, headers, payload)
+        return status
 
 
-def _headers(scope: Scope) -> dict[bytes, bytes]:
-    # Header names arrive lower-cased (ASGI); a repeated header keeps its last value.
-    return dict(scope["headers"])
+def _rsgi_client(client: str) -> str:
+    # RSGI gives "host:port" ("[v6]:port" for IPv6); the limits key on the host, like ASGI.
+    host = client.rpartition(":")[0]
+    return host[1:-1] if host.startswith("[") else host or "unknown"
 
 
-async def _read_body(headers: dict[bytes, bytes], receive: Receive) -> bytes:
+def _declared_length(headers: RequestHeaders) -> int | None:
+    declared = headers.get("content-length")
+    if declared is not None and declared.isascii() and declared.isdigit():
+        return int(declared)
+    return None
+
+
+async def _read_asgi(receive: Receive, headers: RequestHeaders) -> bytes:
     """Read the body, refusing it as soon as it passes 16 KiB (never buffering more)."""
-    declared = headers.get(b"content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+    declared = _declared_length(headers)
+    if declared is not None and declared > MAX_BODY:
         raise PayloadTooLarge()
     chunks: list[bytes] = []
     size = 0
@@ -164,12 +222,30 @@ async def _read_body(headers: dict[bytes, bytes], receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-def _media_type(headers: dict[bytes, bytes]) -> str:
-    raw = headers.get(b"content-type", b"")
-    return raw.split(b";", 1)[0].strip().lower().decode("latin-1")
+async def _read_rsgi(protocol: Any, headers: RequestHeaders) -> bytes:
+    """The same cap over RSGI: a declared length within it is read in one await (the HTTP
+    layer delivers no more than it declares); a body without one is read chunk by chunk."""
+    declared = _declared_length(headers)
+    if declared is not None:
+        if declared > MAX_BODY:
+            raise PayloadTooLarge()
+        body: bytes = await protocol()
+        return body
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in protocol:
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise PayloadTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
-async def _parse_body(scope: Scope, headers: dict[bytes, bytes], body: bytes) -> dict[str, Any]:
+def _media_type(headers: RequestHeaders) -> str:
+    return headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def _parse_body(headers: RequestHeaders, body: bytes) -> dict[str, Any]:
     media_type = _media_type(headers)
     if media_type in ("", _JSON):
         try:
@@ -194,13 +270,20 @@ async def _parse_body(scope: Scope, headers: dict[bytes, bytes], body: bytes) ->
         except (UnicodeDecodeError, ValueError):
             raise InvalidRequest("The form body could not be read as UTF-8 form fields.") from None
     if media_type == _MULTIPART:
-        return await _parse_multipart(scope, body)
+        return await _parse_multipart(headers, body)
     raise UnsupportedMediaType()
 
 
-async def _parse_multipart(scope: Scope, body: bytes) -> dict[str, Any]:
+async def _parse_multipart(headers: RequestHeaders, body: bytes) -> dict[str, Any]:
     """Multipart parsing is python-multipart's job (through Starlette), over the capped body."""
     sent = False
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "headers": [
+            (name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
+        ],
+    }
 
     async def replay() -> Message:
         nonlocal sent
@@ -220,21 +303,21 @@ async def _parse_multipart(scope: Scope, body: bytes) -> dict[str, Any]:
         await form.close()
 
 
-def _header_keys(headers: dict[bytes, bytes]) -> list[str]:
+def _header_keys(headers: RequestHeaders) -> list[str]:
     """The keys from `Authorization: Bearer` and `X-API-Key`: none, one or both."""
     found: list[str] = []
-    authorization = headers.get(b"authorization")
+    authorization = headers.get("authorization")
     if authorization is not None:
-        scheme, _, credentials = authorization.decode("latin-1").partition(" ")
+        scheme, _, credentials = authorization.partition(" ")
         if scheme.lower() == "bearer" and credentials.strip():
             found.append(credentials.strip())
-    x_api_key = headers.get(b"x-api-key")
+    x_api_key = headers.get("x-api-key")
     if x_api_key is not None and x_api_key.strip():
-        found.append(x_api_key.decode("latin-1").strip())
+        found.append(x_api_key.strip())
     return found
 
 
-def _parameters(fields: dict[str, Any], headers: dict[bytes, bytes]) -> tuple[str, str, str]:
+def _parameters(fields: dict[str, Any], headers: RequestHeaders) -> tuple[str, str, str]:
     api_key, org_id, brand_id = fields.get("api_key"), fields.get("org_id"), fields.get("brand_id")
     if (  # the common case, decided in one expression: three sound strings, no header key
         type(api_key) is str
@@ -243,16 +326,14 @@ def _parameters(fields: dict[str, Any], headers: dict[bytes, bytes]) -> tuple[st
         and 0 < len(api_key) <= MAX_VALUE
         and 0 < len(org_id) <= MAX_VALUE
         and 0 < len(brand_id) <= MAX_VALUE
-        and b"authorization" not in headers
-        and b"x-api-key" not in headers
+        and "authorization" not in headers
+        and "x-api-key" not in headers
     ):
         return api_key, org_id, brand_id
     return _checked_parameters(fields, headers)
 
 
-def _checked_parameters(
-    fields: dict[str, Any], headers: dict[bytes, bytes]
-) -> tuple[str, str, str]:
+def _checked_parameters(fields: dict[str, Any], headers: RequestHeaders) -> tuple[str, str, str]:
     """Every rule, in the SPEC's order, for requests off the common path."""
     header_keys = _header_keys(headers)
     header_key = header_keys[0] if header_keys else None

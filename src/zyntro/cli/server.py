@@ -69,7 +69,7 @@ def run_server(settings: Settings) -> None:
         address=settings.host,
         port=settings.port,
         workers=settings.workers,
-        interface=Interfaces.ASGI,
+        interface=Interfaces.RSGI,  # the public path over RSGI, the rest via ASGI (api/rsgi.py)
         log_access=False,  # the app writes its own structured access line
         backlog=BACKLOG,
         backpressure=BACKPRESSURE,

@@ -1,0 +1,158 @@
+"""Serving the ASGI part of the app (FastAPI: dashboard, /api/v1, ops routes) over RSGI.
+
+`zyntro serve` runs granian's RSGI interface, whose request body read and synchronous
+response write cost less than ASGI's receive/send round trips (docs/performance.md): the
+public endpoint answers over RSGI directly, and every other request goes through
+`serve_asgi`, which hands the app an ASGI scope, `receive` and `send` built on the RSGI
+protocol. Lifespan runs through granian's own `LifespanProtocol`, as under its ASGI interface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import unquote
+
+from granian import asgi as granian_asgi
+
+from zyntro.api.public import Message, Receive, Scope, Send
+
+ASGIApp = Any  # (scope, receive, send) -> awaitable
+# granian's ASGI lifespan driver (untyped): the same startup/shutdown handshake its ASGI runs.
+_LifespanProtocol: Any = granian_asgi.LifespanProtocol
+_ASGI = {"version": "3.0", "spec_version": "2.3"}
+
+
+def asgi_scope(scope: Any, path: str, state: dict[str, Any]) -> Scope:
+    """The ASGI HTTP scope of an RSGI request (`path` already percent-decoded)."""
+    return {
+        "type": "http",
+        "asgi": _ASGI,
+        "http_version": scope.http_version,
+        "server": _address(scope.server),
+        "client": _address(scope.client),
+        "scheme": scope.scheme,
+        "method": scope.method,
+        "root_path": "",
+        "path": path,
+        "raw_path": scope.path.encode("latin-1"),
+        "query_string": scope.query_string.encode("latin-1"),
+        "headers": [
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in scope.headers.items()
+        ],
+        "state": state.copy(),
+    }
+
+
+def decoded_path(raw: str) -> str:
+    """The path as ASGI gives it: percent-decoded."""
+    return unquote(raw) if "%" in raw else raw
+
+
+async def serve_asgi(app: ASGIApp, scope: Scope, protocol: Any) -> int:
+    """Run one ASGI HTTP request on an RSGI protocol; returns the status sent."""
+    exchange = _Exchange(protocol)
+    try:
+        await app(scope, exchange.receive, exchange.send)
+    finally:
+        exchange.finish()
+    return exchange.status
+
+
+class _Exchange:
+    """ASGI `receive`/`send` over one RSGI protocol: the body streams in as it arrives; a
+    response sent in one message is written at once, a longer one streamed."""
+
+    def __init__(self, protocol: Any) -> None:
+        self.protocol = protocol
+        self.status = 500
+        self._headers: list[tuple[str, str]] = []
+        self._started = False  # http.response.start seen
+        self._sent = False  # a response handed to the protocol
+        self._stream: Any = None
+        self._body: Any = None  # the request body's async iterator
+        self._body_done = False
+
+    async def receive(self) -> Message:
+        if not self._body_done:
+            if self._body is None:
+                self._body = self.protocol.__aiter__()
+            try:
+                chunk = await self._body.__anext__()
+            except StopAsyncIteration:
+                self._body_done = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            return {"type": "http.request", "body": bytes(chunk), "more_body": True}
+        await self.protocol.client_disconnect()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            self.status = int(message["status"])
+            self._headers = [
+                (name.decode("latin-1"), value.decode("latin-1"))
+                for name, value in message.get("headers", ())
+            ]
+            self._started = True
+        elif kind == "http.response.body":
+            if not self._started:
+                raise RuntimeError("http.response.body before http.response.start")
+            body = bytes(message.get("body", b""))
+            more = bool(message.get("more_body", False))
+            if self._stream is None:
+                if self._sent:
+                    return  # the response is complete; ASGI servers ignore what follows
+                if not more:
+                    self.protocol.response_bytes(self.status, self._headers, body)
+                    self._sent = True
+                    return
+                self._stream = self.protocol.response_stream(self.status, self._headers)
+                self._sent = True
+            if body:
+                await self._stream.send_bytes(body)
+
+    def finish(self) -> None:
+        """After the app returns (or fails): a response must have been handed over."""
+        if self._sent:
+            return
+        if self._started:  # headers without a body message
+            self.protocol.response_bytes(self.status, self._headers, b"")
+        else:  # the app failed before answering
+            self.status = 500
+            self.protocol.response_bytes(
+                500, [("content-type", "text/plain; charset=utf-8")], b"Internal Server Error"
+            )
+        self._sent = True
+
+
+class Lifespan:
+    """The ASGI app's lifespan, started and stopped from RSGI's init and del hooks (which
+    granian calls with its event loop not yet, or no longer, running)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._protocol = _LifespanProtocol(app)
+
+    @property
+    def state(self) -> dict[str, Any]:
+        state: dict[str, Any] = self._protocol.state
+        return state
+
+    def startup(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.run_until_complete(self._protocol.startup())
+        if self._protocol.interrupt:
+            raise RuntimeError("the application's startup failed") from self._protocol.exc
+
+    def shutdown(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.run_until_complete(self._protocol.shutdown())
+
+
+def _address(value: str) -> tuple[str, int] | None:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    return (host[1:-1] if host.startswith("[") else host), int(port)
+
+
+__all__ = ["Lifespan", "Receive", "Send", "asgi_scope", "decoded_path", "serve_asgi"]

@@ -1,0 +1,193 @@
+"""`zyntro serve` answers over granian's RSGI; the in-process tests drive the app over ASGI.
+
+These tests send the same requests to both and require the same answers: status, body and
+every header the app sets (granian's own `date` and `server` aside). Together with the live
+tests elsewhere (CLI changes, two nodes, faults, the browser flows), they are what shows that
+the RSGI adapter and the ASGI bridge behave like the ASGI app the rest of the suite tests.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from starlette.testclient import TestClient
+
+from tests.conftest import SEED_SEGMENT, World
+from tests.live import live_server
+
+PATH = "/apis/public/fetchAudiences.php"
+SERVER_HEADERS = {"date", "server"}  # granian's own
+RATE = re.compile(r'"default";r=(\d+);t=(\d+)')
+
+
+def _chunks(data: bytes, size: int = 1000) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def public_requests(world: World) -> list[tuple[str, dict[str, Any]]]:
+    """(label, httpx request arguments): every branch of SPEC §2 and the odd inputs."""
+    body = world.body()
+    json_headers = {"content-type": "application/json"}
+    form = f"api_key={world.owner_key}&org_id={world.org_id}&brand_id={world.brand_id}"
+    return [
+        ("success json", {"json": body}),
+        ("success json, request id", {"json": body, "headers": {"x-request-id": "abc-123"}}),
+        (
+            "success form",
+            {
+                "content": form.encode(),
+                "headers": {"content-type": "application/x-www-form-urlencoded"},
+            },
+        ),
+        ("success multipart", {"files": {k: (None, str(v)) for k, v in body.items()}}),
+        ("success no content type", {"content": orjson.dumps(body)}),
+        (
+            "success chunked",
+            {"content": _chunks(orjson.dumps(body), 7), "headers": json_headers},
+        ),
+        (
+            "success bearer",
+            {
+                "json": world.body(api_key=None),
+                "headers": {"authorization": f"Bearer {world.owner_key}"},
+            },
+        ),
+        (
+            "success x-api-key",
+            {"json": world.body(api_key=""), "headers": {"x-api-key": world.owner_key}},
+        ),
+        ("empty brand", {"json": world.body(brand_id=world.empty_brand_id)}),
+        ("member key", {"json": world.body(api_key=world.member_key)}),
+        ("invalid json", {"content": b"{", "headers": json_headers}),
+        ("json array", {"content": b"[1, 2]", "headers": json_headers}),
+        ("not utf-8 form", {"content": b"api_key=\xff", "headers": {"content-type": _form()}}),
+        ("bad multipart", {"content": b"--x", "headers": {"content-type": _multipart_type()}}),
+        ("unsupported type", {"content": b"a", "headers": {"content-type": "text/plain"}}),
+        ("too large declared", {"content": b"x" * 20_000, "headers": json_headers}),
+        ("too large chunked", {"content": _chunks(b"x" * 20_000), "headers": json_headers}),
+        ("missing org", {"json": {"api_key": world.owner_key, "brand_id": world.brand_id}}),
+        ("not a string", {"json": world.body(org_id=5)}),
+        ("too long", {"json": world.body(brand_id="b" * 300)}),
+        (
+            "differing keys",
+            {"json": world.body(), "headers": {"x-api-key": world.member_key}},
+        ),
+        ("bad checksum", {"json": world.body(api_key=world.owner_key[:-1] + "0")}),
+        ("short key", {"json": world.body(api_key="zk_short")}),
+        ("wrong org", {"json": world.body(org_id="org_01M8B824YYW609X4YQVB744YHQ")}),
+        ("unknown brand", {"json": world.body(brand_id="brand_01M8B824Z2CDJXCXBRBX2QNB6C")}),
+        ("malformed brand", {"json": world.body(brand_id="nope")}),
+        ("unsafe request id", {"json": body, "headers": {"x-request-id": "a b"}}),
+    ]
+
+
+def _form() -> str:
+    return "application/x-www-form-urlencoded"
+
+
+def _multipart_type() -> str:
+    return "multipart/form-data; boundary=x"
+
+
+def comparable(response: httpx.Response) -> dict[str, Any]:
+    """What must be equal over both interfaces."""
+    headers: dict[str, str] = {}
+    for name, value in response.headers.multi_items():
+        if name in SERVER_HEADERS:
+            continue
+        if name == "x-request-id" and value != response.request.headers.get("x-request-id"):
+            value = "<generated>"
+        if name == "ratelimit":  # the seconds left in the window may differ by one
+            match = RATE.fullmatch(value)
+            assert match, value
+            value = f"remaining={match.group(1)}"
+        assert name not in headers, f"{name} sent twice"
+        headers[name] = value
+    assert int(headers["content-length"]) == len(response.content)
+    return {"status": response.status_code, "headers": headers, "body": response.content}
+
+
+@pytest.fixture
+def live(database_url: str) -> Iterator[httpx.Client]:
+    env = {"ZYNTRO_SECRET_KEY": secrets.token_hex(16)}  # the dashboard signs sessions
+    with live_server(database_url, env=env) as base_url, httpx.Client(base_url=base_url) as http:
+        yield http
+
+
+def test_public_answers_are_the_same_over_rsgi_and_asgi(
+    client: TestClient, live: httpx.Client, world: World
+) -> None:
+    # Two sets of arguments: a chunked body's generator is spent by one request.
+    pairs = zip(public_requests(world), public_requests(world), strict=True)
+    for (label, arguments), (_, again) in pairs:
+        over_rsgi = live.request("POST", PATH, **arguments)
+        over_asgi = client.request("POST", PATH, **again)
+        assert comparable(over_rsgi) == comparable(over_asgi), label
+
+
+def test_other_methods_and_spellings_of_the_path(
+    client: TestClient, live: httpx.Client, world: World
+) -> None:
+    for method in ("GET", "PUT", "DELETE", "PATCH", "OPTIONS"):
+        over_rsgi, over_asgi = live.request(method, PATH), client.request(method, PATH)
+        assert over_rsgi.status_code == 405, method
+        assert comparable(over_rsgi) == comparable(over_asgi), method
+    # ASGI paths are percent-decoded; the RSGI adapter routes on the same decoded path.
+    for path in (PATH.replace(".php", "%2Ephp"), PATH + "?api_key=x"):
+        over_rsgi = live.post(path, json=world.body())
+        assert over_rsgi.status_code == 200, path
+        assert comparable(over_rsgi) == comparable(client.post(path, json=world.body())), path
+
+
+def test_framework_routes_answer_the_same_through_the_asgi_bridge(
+    client: TestClient, live: httpx.Client, world: World
+) -> None:
+    auth = {"authorization": f"Bearer {world.owner_key}"}
+    for path in (
+        "/healthz",
+        "/readyz",
+        "/openapi.json",
+        "/nowhere",
+        "/app/static/htmx.min.js",
+        f"/api/v1/brands/{world.brand_id}",
+        "/api/v1/brands?x=%42",
+    ):
+        over_rsgi, over_asgi = live.get(path, headers=auth), client.get(path, headers=auth)
+        assert over_rsgi.status_code in (200, 404), path
+        assert comparable(over_rsgi) == comparable(over_asgi), path
+    # A conditional GET and a HEAD.
+    one = live.get(f"/api/v1/brands/{world.brand_id}", headers=auth)
+    again = live.get(
+        f"/api/v1/brands/{world.brand_id}", headers={**auth, "if-none-match": one.headers["etag"]}
+    )
+    assert again.status_code == 304 and again.content == b""
+    for path in ("/healthz", "/app/static/htmx.min.js"):  # HEAD: 405, and a static file's
+        over_rsgi, over_asgi = live.head(path), client.head(path)
+        assert over_rsgi.content == b"", path
+        assert over_rsgi.status_code == over_asgi.status_code, path
+        assert over_rsgi.headers.get("etag") == over_asgi.headers.get("etag"), path
+    # Redirects and cookies of the dashboard.
+    page = live.get("/app")
+    assert page.status_code == 303 and page.headers["location"] == "/app/sign-in"
+    assert "zyntro_session=" in page.headers["set-cookie"]
+
+
+def test_request_bodies_stream_through_the_asgi_bridge(live: httpx.Client, world: World) -> None:
+    """A JSON body sent chunked reaches FastAPI whole, and a write lands."""
+    url = f"/api/v1/brands/{world.brand_id}/segments"
+    auth = {"authorization": f"Bearer {world.owner_key}", "content-type": "application/json"}
+    created = live.post(url, headers=auth, content=_chunks(orjson.dumps(SEED_SEGMENT), 50))
+    assert created.status_code == 201, created.text
+    listed = live.get(url, headers=auth).json()
+    segment_id = created.json()["data"]["segment_id"]
+    assert segment_id in [segment["segment_id"] for segment in listed["data"]]
+    bad = live.post(url, headers=auth, content=_chunks(b'{"segment_label": ', 5))
+    assert bad.status_code == 400, bad.text
+    assert bad.headers["content-type"].startswith("application/json")
