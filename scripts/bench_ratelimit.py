@@ -103,7 +103,10 @@ def _choice(many: list[str]) -> Callable[[], Awaitable[None]]:
 
 
 class _NoLimits(RateLimits):
-    async def hit_key(self, key_id: str) -> tuple[bool, list[tuple[bytes, bytes]]]:
+    async def hit_key(self, key_id: str) -> tuple[bool, list[tuple[str, str]]]:
+        return True, self.untouched
+
+    def hit_key_local(self, key_id: str) -> tuple[bool, list[tuple[str, str]]]:
         return True, self.untouched
 
 

@@ -16,7 +16,8 @@ import limits
 
 from zyntro.observability import log
 
-Headers = list[tuple[bytes, bytes]]
+# Response headers as text: RSGI takes them so; the ASGI adapter encodes them.
+Headers = list[tuple[str, str]]
 
 POLICY = "default"
 # After a Redis failure, requests go uncounted for this long before Redis is tried again, so
@@ -121,7 +122,7 @@ class _Policy:
         self.item = limits.parse(text)
         self.quota = self.item.amount
         self.window = self.item.get_expiry()
-        self.header = (b"ratelimit-policy", f'"{POLICY}";q={self.quota};w={self.window}'.encode())
+        self.header = ("ratelimit-policy", f'"{POLICY}";q={self.quota};w={self.window}')
         # For answers that counted nothing (the request never got as far as a key).
         self.untouched: Headers = [self.header, self._state(self.quota, self.window)]
 
@@ -129,8 +130,8 @@ class _Policy:
         return f"{self.name}/{identifier}"
 
     @staticmethod
-    def _state(remaining: int, seconds: int) -> tuple[bytes, bytes]:
-        return (b"ratelimit", b'"%s";r=%d;t=%d' % (POLICY.encode(), remaining, seconds))
+    def _state(remaining: int, seconds: int) -> tuple[str, str]:
+        return ("ratelimit", f'"{POLICY}";r={remaining};t={seconds}')
 
     def verdict(self, count: int, reset: float) -> tuple[bool, Headers]:
         seconds = max(0, math.ceil(reset - time.time()))
@@ -140,7 +141,7 @@ class _Policy:
         return False, [
             self.header,
             self._state(0, seconds),
-            (b"retry-after", b"%d" % max(1, seconds)),
+            ("retry-after", str(max(1, seconds))),
         ]
 
 

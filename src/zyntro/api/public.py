@@ -43,7 +43,7 @@ PATH = "/apis/public/fetchAudiences.php"
 MAX_BODY = 16 * 1024
 MAX_VALUE = 256
 PARAMETERS = ("api_key", "org_id", "brand_id")
-RETRY_AFTER_SECONDS = b"5"
+RETRY_AFTER_SECONDS = "5"
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -92,7 +92,7 @@ class PublicEndpoint:
         rate = self.limits.untouched  # the RateLimit headers, until a counter is touched
         try:
             if method != "POST":
-                extra.append((b"allow", b"POST"))
+                extra.append(("allow", "POST"))
                 raise MethodNotAllowed()
             body = await read(source, headers)
             fields = await _parse_body(headers, body)
@@ -124,11 +124,11 @@ class PublicEndpoint:
         except ZyntroError as error:
             status, payload = error.status, body_for(error)
             if status == 503:  # a 429's Retry-After comes with its RateLimit headers
-                extra.append((b"retry-after", RETRY_AFTER_SECONDS))
+                extra.append(("retry-after", RETRY_AFTER_SECONDS))
         except sqlalchemy.exc.OperationalError:
             log.warning("database unavailable", extra={"request_id": request_id})
             status, payload = ServiceUnavailable.status, body_for(ServiceUnavailable())
-            extra.append((b"retry-after", RETRY_AFTER_SECONDS))
+            extra.append(("retry-after", RETRY_AFTER_SECONDS))
         except Exception:
             log.exception("unexpected error", extra={"request_id": request_id})
             status, payload = ZyntroError.status, body_for(ZyntroError())
@@ -158,7 +158,7 @@ class PublicEndpoint:
                     (b"content-length", b"%d" % len(payload)),
                     (b"cache-control", b"no-store"),
                     (b"x-request-id", request_id.encode()),
-                    *extra,
+                    *[(name.encode("latin-1"), value.encode("latin-1")) for name, value in extra],
                 ],
             }
         )
@@ -178,13 +178,16 @@ class PublicEndpoint:
             request_id,
         )
         # granian adds Content-Length for a bytes body.
-        headers = [
-            ("content-type", _CONTENT_TYPE),
-            ("cache-control", "no-store"),
-            ("x-request-id", request_id),
-        ]
-        headers += [(name.decode("latin-1"), value.decode("latin-1")) for name, value in extra]
-        protocol.response_bytes(status, headers, payload)
+        protocol.response_bytes(
+            status,
+            [
+                ("content-type", _CONTENT_TYPE),
+                ("cache-control", "no-store"),
+                ("x-request-id", request_id),
+                *extra,
+            ],
+            payload,
+        )
         return status
 
 
