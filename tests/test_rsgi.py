@@ -22,6 +22,7 @@ from tests.conftest import SEED_SEGMENT, World
 from tests.live import live_server
 
 PATH = "/apis/public/fetchAudiences.php"
+_JSON = "application/json"
 SERVER_HEADERS = {"date", "server"}  # granian's own
 RATE = re.compile(r'"default";r=(\d+);t=(\d+)')
 
@@ -85,6 +86,27 @@ def public_requests(world: World) -> list[tuple[str, dict[str, Any]]]:
         ("unknown brand", {"json": world.body(brand_id="brand_01M8B824Z2CDJXCXBRBX2QNB6C")}),
         ("malformed brand", {"json": world.body(brand_id="nope")}),
         ("unsafe request id", {"json": body, "headers": {"x-request-id": "a b"}}),
+        (  # a repeated header counts with its last value, over both interfaces
+            "repeated content type",
+            {
+                "content": orjson.dumps(body),
+                "headers": [("content-type", "text/plain"), ("content-type", _JSON)],
+            },
+        ),
+        (
+            "repeated content type, last unsupported",
+            {
+                "content": orjson.dumps(body),
+                "headers": [("content-type", _JSON), ("content-type", "text/plain")],
+            },
+        ),
+        (
+            "repeated x-api-key",
+            {
+                "json": world.body(api_key=None),
+                "headers": [("x-api-key", "zk_nope"), ("x-api-key", world.owner_key)],
+            },
+        ),
     ]
 
 

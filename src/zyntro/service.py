@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +34,7 @@ from zyntro.errors import (
     NotFound,
     OrgMismatch,
     ValidationFailed,
+    ZyntroError,
 )
 from zyntro.identity import SYSTEM, Actor, Principal
 from zyntro.ids import is_valid_id, new_id
@@ -327,6 +328,94 @@ class Service:
             principal = _principal(row)
             self.cache.principals.put(digest, principal, generation)
         return self._usable(principal)
+
+    def principals_for_keys(
+        self, requests: Sequence[tuple[str, str | None]]
+    ) -> list[Principal | ZyntroError]:
+        """`principal_for_key` for many (api key, brand id) requests at once: the keys the cache
+        misses are read in one statement, then the brands of the keys found that the cache
+        misses in another. Each request gets its principal or its error, as `principal_for_key`
+        would give it. The public endpoint gathers concurrent misses into this on PostgreSQL.
+        """
+        cache = self.cache
+        generation = cache.principals.generation
+        body_generation = cache.bodies.generation
+        results: list[Principal | ZyntroError] = []
+        wanted: dict[str, list[int]] = {}
+        for index, (api_key, _brand_id) in enumerate(requests):
+            results.append(InvalidApiKey())  # until found usable
+            if not keys.is_well_formed(api_key):
+                continue  # format and checksum: no database touched
+            digest = keys.digest(api_key)
+            cached = cache.principals.get(digest)
+            if cached is MISSING:
+                wanted.setdefault(digest, []).append(index)
+            else:
+                results[index] = self._usable_or_error(cached)
+        if not wanted:
+            return results
+        rows = self.hot.principals(list(wanted))
+        brand_ids = {
+            brand_id
+            for digest in rows
+            for index in wanted[digest]
+            if (brand_id := requests[index][1]) is not None
+            and is_valid_id(brand_id)
+            and cache.bodies.get(brand_id) is MISSING
+        }
+        if brand_ids:  # only for keys that exist: an invalid key never makes brands be read
+            found = self.hot.brands(sorted(brand_ids))
+            for brand_id in brand_ids:
+                cache.bodies.put(brand_id, found.get(brand_id, (None, None)), body_generation)
+        for digest, indexes in wanted.items():
+            row = rows.get(digest)
+            principal = _principal(row)
+            cache.principals.put(digest, principal, generation)
+            for index in indexes:
+                results[index] = self._usable_or_error(principal)
+        return results
+
+    def audiences_many(
+        self, requests: Sequence[tuple[Principal, str, str]]
+    ) -> list[bytes | ZyntroError]:
+        """`audiences` for many (principal, org id, brand id) requests, reading the brands the
+        cache misses in one statement."""
+        bodies = self.cache.bodies
+        generation = bodies.generation
+        missing = sorted(
+            {
+                brand_id
+                for _principal_, _org_id, brand_id in requests
+                if is_valid_id(brand_id) and bodies.get(brand_id) is MISSING
+            }
+        )
+        read: dict[str, tuple[str | None, bytes | None]] = {}
+        if missing:
+            found = self.hot.brands(missing)
+            for brand_id in missing:
+                read[brand_id] = found.get(brand_id, (None, None))
+                bodies.put(brand_id, read[brand_id], generation)
+        results: list[bytes | ZyntroError] = []
+        for principal, org_id, brand_id in requests:
+            try:
+                if org_id != principal.org_id:
+                    raise OrgMismatch()
+                if not is_valid_id(brand_id):
+                    raise BrandNotFound()
+                entry = read.get(brand_id)
+                if entry is None:
+                    cached = bodies.get(brand_id)
+                    entry = self._load_body(brand_id) if cached is MISSING else cached  # type: ignore[assignment]
+                results.append(_body_or_error(entry, org_id))  # type: ignore[arg-type]
+            except ZyntroError as error:
+                results.append(error)
+        return results
+
+    def _usable_or_error(self, principal: object) -> Principal | ZyntroError:
+        try:
+            return self._usable(principal)
+        except InvalidApiKey as error:
+            return error
 
     def _usable(self, principal: object) -> Principal:
         now = utcnow()

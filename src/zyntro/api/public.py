@@ -9,15 +9,15 @@ Both read the body under the 16 KiB cap and send the same status, headers and by
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qsl
 
 import anyio
 import orjson
 import sqlalchemy.exc
-from anyio.to_thread import run_sync
 from starlette.requests import Request
 
+from zyntro.api.coalesce import Coalescer
 from zyntro.errors import (
     InvalidApiKey,
     InvalidJson,
@@ -31,13 +31,12 @@ from zyntro.errors import (
     UnsupportedMediaType,
     ZyntroError,
 )
+from zyntro.identity import Principal
 from zyntro.observability import log
 from zyntro.ratelimit import Headers, RateLimits
 from zyntro.responses import body_for
 from zyntro.service import Service
 from zyntro.store.hot import MAX_CONNECTIONS
-
-T = TypeVar("T")
 
 PATH = "/apis/public/fetchAudiences.php"
 MAX_BODY = 16 * 1024
@@ -69,14 +68,16 @@ class PublicEndpoint:
         self.limits = limits or RateLimits()
         # A SQLite read in WAL mode takes microseconds and never waits for writers: it runs
         # on the event loop, cheaper than a thread hop. A PostgreSQL read is a network round
-        # trip: it runs in a worker thread so other requests proceed meanwhile.
+        # trip: it runs in a worker thread so other requests proceed meanwhile, and the misses
+        # of concurrent requests share one hop and one statement (api/coalesce.py).
         self._inline_reads = service.store.is_sqlite
         self._limiter = anyio.CapacityLimiter(MAX_CONNECTIONS)
-
-    async def _read(self, function: Callable[..., T], *args: Any) -> T:
-        if self._inline_reads:
-            return function(*args)
-        return await run_sync(function, *args, limiter=self._limiter)
+        self._principals: Coalescer[tuple[str, str], Principal] = Coalescer(
+            service.principals_for_keys, self._limiter
+        )
+        self._audiences: Coalescer[tuple[Principal, str, str], bytes] = Coalescer(
+            service.audiences_many, self._limiter
+        )
 
     async def answer(
         self,
@@ -106,7 +107,10 @@ class PublicEndpoint:
                     if blocked is not None:  # over its invalid-key quota: spare the database
                         rate = blocked
                         raise RateLimited()
-                    principal = await self._read(service.principal_for_key, api_key, brand_id)
+                    if self._inline_reads:
+                        principal = service.principal_for_key(api_key, brand_id)
+                    else:
+                        principal = await self._principals((api_key, brand_id))
             except InvalidApiKey:  # counts against the client's address (docs/decisions.md)
                 allowed, rate = await limits.hit_invalid_key(client)
                 if not allowed:
@@ -119,7 +123,10 @@ class PublicEndpoint:
                 raise RateLimited()
             payload = service.cached_audiences(principal, org_id, brand_id)
             if payload is None:
-                payload = await self._read(service.audiences, principal, org_id, brand_id)
+                if self._inline_reads:
+                    payload = service.audiences(principal, org_id, brand_id)
+                else:
+                    payload = await self._audiences((principal, org_id, brand_id))
             return 200, payload, rate
         except ZyntroError as error:
             status, payload = error.status, body_for(error)
