@@ -19,7 +19,6 @@ import sqlalchemy as sa
 from zyntro.store.tables import api_keys, brands, members
 
 MAX_CONNECTIONS = 8
-SQLITE_CACHE_KIB = 32 * 1024
 
 _PRINCIPAL = (
     sa.select(
@@ -147,12 +146,7 @@ class HotReader:
         assert connection is not None
         if self._engine.dialect.name == "postgresql":
             connection.autocommit = True  # single reads: no BEGIN/ROLLBACK round trips
-        else:
-            # SQLite connections are already in autocommit (see store.engine._sqlite_pragmas).
-            # A larger page cache keeps the key and brand indexes in memory: a cold lookup in
-            # the 1M-segment benchmark dataset took 73 µs with SQLite's default 2 MiB, 48 µs
-            # with this (docs/performance.md). It costs up to this much RSS per connection.
-            connection.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        # SQLite connections are already in autocommit (see store.engine._sqlite_pragmas).
         return connection
 
     def principal(self, digest: str) -> tuple[Any, ...] | None:
