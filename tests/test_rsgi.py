@@ -8,9 +8,13 @@ the RSGI adapter and the ASGI bridge behave like the ASGI app the rest of the su
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,12 +23,14 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import SEED_SEGMENT, World
-from tests.live import live_server
+from tests.live import free_port, live_server, wait_for
 
 PATH = "/apis/public/fetchAudiences.php"
 _JSON = "application/json"
 SERVER_HEADERS = {"date", "server"}  # granian's own
 RATE = re.compile(r'"default";r=(\d+);t=(\d+)')
+ROOT = Path(__file__).resolve().parent.parent
+GRANIAN = str(Path(sys.executable).with_name("granian"))
 
 
 def _chunks(data: bytes, size: int = 1000) -> Iterator[bytes]:
@@ -213,3 +219,55 @@ def test_request_bodies_stream_through_the_asgi_bridge(live: httpx.Client, world
     bad = live.post(url, headers=auth, content=_chunks(b'{"segment_label": ', 5))
     assert bad.status_code == 400, bad.text
     assert bad.headers["content-type"].startswith("application/json")
+
+
+# --- the bridge on its own: streamed bodies both ways ----------------------------------------
+
+
+@pytest.fixture
+def bridge() -> Iterator[httpx.Client]:
+    """granian's RSGI interface serving tests/apps/bridge.py."""
+    port = free_port()
+    process = subprocess.Popen(
+        [GRANIAN, "--interface", "rsgi", "--port", str(port), "tests.apps.bridge:app"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            wait_for(lambda: _answers(http), timeout=20, interval=0.1)
+            yield http
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def _answers(http: httpx.Client) -> bool:
+    try:
+        http.get("/stream")
+    except httpx.TransportError:
+        return False
+    return True
+
+
+def test_a_streamed_response_arrives_whole(bridge: httpx.Client) -> None:
+    from tests.apps.bridge import CHUNK, CHUNKS
+
+    response = bridge.get("/stream")
+    assert response.status_code == 200
+    assert response.content == b"".join(bytes([n]) + CHUNK for n in range(CHUNKS))
+
+
+def test_a_streamed_request_body_arrives_whole(bridge: httpx.Client) -> None:
+    body = secrets.token_bytes(700_000)
+    expected = f"{len(body)} {hashlib.sha256(body).hexdigest()} /echo/a b"
+    assert bridge.post("/echo/a%20b", content=_chunks(body, 65_536)).text == expected
+    assert bridge.post("/echo/a%20b", content=body).text == expected
+    empty = f"0 {hashlib.sha256(b'').hexdigest()} /echo/a b"
+    assert bridge.post("/echo/a%20b").text == empty
+
+
+def test_a_failing_app_answers_500(bridge: httpx.Client) -> None:
+    assert bridge.get("/boom").status_code == 500
+    assert bridge.get("/stream").status_code == 200  # and the server goes on
