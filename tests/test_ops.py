@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -16,6 +17,10 @@ from tests.helpers import (
     assert_error_shape,
     success_message,
 )
+from zyntro.api.app import create_app
+from zyntro.service import Service
+from zyntro.settings import Settings
+from zyntro.store import Store
 
 # --- health and readiness ----------------------------------------------------------------
 
@@ -194,3 +199,16 @@ def test_request_id_on_ops_routes(client: TestClient) -> None:
     )
     replaced = client.get("/healthz", headers={"x-request-id": "bad id"}).headers["x-request-id"]
     assert replaced != "bad id" and replaced.isalnum()
+
+
+def test_an_unreadable_change_feed_is_reported_once_not_every_poll(
+    unreachable_database_url: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    store = Store(unreachable_database_url)
+    settings = Settings(database_url=unreachable_database_url, log_level="WARNING")
+    with TestClient(create_app(settings, Service(store))):
+        time.sleep(1.3)  # about five polls of the feed
+    store.dispose()
+    lines = [line for line in capfd.readouterr().err.splitlines() if "change feed" in line]
+    assert len(lines) == 1, lines
+    assert "could not read the change feed" in lines[0]

@@ -26,6 +26,7 @@ from zyntro.store import Store
 USAGE_FLUSH_SECONDS = 5.0
 # Other processes' writes are seen within this (SPEC §4 allows one second).
 CHANGE_POLL_SECONDS = 0.25
+FEED_WARN_SECONDS = 60.0  # an unreadable change feed is reported this often, not every poll
 
 
 class ZyntroApp:
@@ -198,6 +199,7 @@ async def _flush_access_log(access_log: AccessLog) -> None:
 async def _follow_changes(service: Service) -> None:
     feed = service.cache.feed
     started = False
+    warned_at: float | None = None  # while the feed cannot be read: one warning a minute
     while True:
         try:
             if not started:
@@ -206,7 +208,14 @@ async def _follow_changes(service: Service) -> None:
             await anyio.to_thread.run_sync(feed.poll)
             await anyio.to_thread.run_sync(feed.prune)
         except Exception as exc:  # the database may be away; keep serving what is cached
-            log.warning("could not read the change feed: %s", type(exc).__name__)
+            now = time.monotonic()
+            if warned_at is None or now - warned_at >= FEED_WARN_SECONDS:
+                warned_at = now
+                log.warning("could not read the change feed: %s", type(exc).__name__)
+        else:
+            if warned_at is not None:
+                warned_at = None
+                log.warning("the change feed is readable again")
         await anyio.sleep(CHANGE_POLL_SECONDS)
 
 
