@@ -1053,7 +1053,7 @@ def markdown(runs: Sequence[DatabaseRun], info: dict[str, str], seconds: int, sc
         "ratio the performance brief sets targets for.",
         "- RSGI bare: the same bytes from a bare RSGI app (`limit_app:rsgi`, `--interface rsgi`),"
         " also without reading the request. `zyntro serve` answers the public endpoint over "
-        "RSGI (docs/performance.md says why), so `× RSGI bare` compares like with like.",
+        "RSGI (why: below, and docs/decisions.md), so `× RSGI bare` compares like with like.",
         "- warm: one key and brand with `zyntro.demo`'s three seed segments "
         f"({max((run.warm_bytes for run in runs), default=0):,} bytes a response).",
         f"- cold: every request a random one of {scale.brands:,} (key, organization, brand) "
