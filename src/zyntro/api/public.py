@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 import anyio
 import orjson
 import sqlalchemy.exc
+from granian import rsgi as granian_rsgi
 from starlette.requests import Request
 
 from zyntro.api.coalesce import Coalescer
@@ -53,6 +54,9 @@ Send = Callable[[Message], Awaitable[None]]
 RequestHeaders = dict[str, str]
 # (read what, under the cap) -> body; one per server interface
 BodyReader = Callable[[Any, RequestHeaders], Awaitable[bytes]]
+
+# granian's error for a client gone mid-request (granian.rsgi re-exports it, untyped)
+ProtocolClosed: type[Exception] = granian_rsgi.ProtocolClosed  # type: ignore[attr-defined]
 
 _JSON = "application/json"
 _FORM = "application/x-www-form-urlencoded"
@@ -234,20 +238,27 @@ async def _read_asgi(receive: Receive, headers: RequestHeaders) -> bytes:
 
 async def _read_rsgi(protocol: Any, headers: RequestHeaders) -> bytes:
     """The same cap over RSGI: a declared length within it is read in one await (the HTTP
-    layer delivers no more than it declares); a body without one is read chunk by chunk."""
+    layer delivers no more than it declares); a body without one is read chunk by chunk.
+    A client gone mid-body leaves what arrived, as ASGI's `http.disconnect` does."""
     declared = _declared_length(headers)
     if declared is not None:
         if declared > MAX_BODY:
             raise PayloadTooLarge()
-        body: bytes = await protocol()
+        try:
+            body: bytes = await protocol()
+        except ProtocolClosed:
+            return b""
         return body
     chunks: list[bytes] = []
     size = 0
-    async for chunk in protocol:
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise PayloadTooLarge()
-        chunks.append(chunk)
+    try:
+        async for chunk in protocol:
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise PayloadTooLarge()
+            chunks.append(chunk)
+    except ProtocolClosed:
+        pass
     return b"".join(chunks)
 
 

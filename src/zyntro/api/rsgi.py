@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 from granian import asgi as granian_asgi
 
-from zyntro.api.public import Message, Receive, Scope, Send
+from zyntro.api.public import Message, ProtocolClosed, Receive, Scope, Send
 
 ASGIApp = Any  # (scope, receive, send) -> awaitable
 # granian's ASGI lifespan driver (untyped): the same startup/shutdown handshake its ASGI runs.
@@ -73,6 +73,7 @@ class _Exchange:
         self._stream: Any = None
         self._body: Any = None  # the request body's async iterator
         self._body_done = False
+        self._gone = False  # the client went away while the response streamed
 
     async def receive(self) -> Message:
         if not self._body_done:
@@ -83,6 +84,9 @@ class _Exchange:
             except StopAsyncIteration:
                 self._body_done = True
                 return {"type": "http.request", "body": b"", "more_body": False}
+            except ProtocolClosed:  # the client went away mid-body
+                self._body_done = True
+                return {"type": "http.disconnect"}
             return {"type": "http.request", "body": bytes(chunk), "more_body": True}
         await self.protocol.client_disconnect()
         return {"type": "http.disconnect"}
@@ -110,8 +114,11 @@ class _Exchange:
                     return
                 self._stream = self.protocol.response_stream(self.status, self._headers)
                 self._sent = True
-            if body:
-                await self._stream.send_bytes(body)
+            if body and not self._gone:
+                try:
+                    await self._stream.send_bytes(body)
+                except ProtocolClosed:  # the client went away: the rest is dropped, as
+                    self._gone = True  # ASGI servers drop what is sent after a disconnect
 
     def finish(self) -> None:
         """After the app returns (or fails): a response must have been handed over."""
