@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -41,6 +41,8 @@ from zyntro.ids import is_valid_id, new_id
 from zyntro.store import Store, queries
 from zyntro.store.hot import HotReader
 from zyntro.usage import UsageRecorder
+
+T = TypeVar("T")
 
 __all__ = ["SYSTEM", "Actor", "ImportResult", "Principal", "Service"]
 
@@ -308,34 +310,19 @@ class Service:
     def principal_for_key(self, api_key: str, brand_id: str | None = None) -> Principal:
         """The member an API key acts for; one error for every way a key can be wrong.
 
-        With `brand_id`, a brand the caches do not know is read in the same round trip and
-        cached, for the `audiences` call that follows (the public endpoint's cold path).
+        With `brand_id`, a brand the caches do not know is read along and cached, for the
+        `audiences` call that follows (the public endpoint's cold path).
         """
-        if not keys.is_well_formed(api_key):
-            raise InvalidApiKey()  # format and checksum: no database touched
-        digest = keys.digest(api_key)
-        principal = self.cache.principals.get(digest)
-        if principal is MISSING:
-            generation = self.cache.principals.generation
-            bodies = self.cache.bodies
-            if brand_id is not None and is_valid_id(brand_id) and bodies.get(brand_id) is MISSING:
-                body_generation = bodies.generation
-                row, brand = self.hot.principal_and_brand(digest, brand_id)
-                if row is not None:  # no key: the request stops at 401, the brand is unknown
-                    bodies.put(brand_id, brand or (None, None), body_generation)
-            else:
-                row = self.hot.principal(digest)
-            principal = _principal(row)
-            self.cache.principals.put(digest, principal, generation)
-        return self._usable(principal)
+        return _raised(self.principals_for_keys([(api_key, brand_id)])[0])
 
     def principals_for_keys(
         self, requests: Sequence[tuple[str, str | None]]
     ) -> list[Principal | ZyntroError]:
-        """`principal_for_key` for many (api key, brand id) requests at once: the keys the cache
+        """The principal or the error of each (api key, brand id) request: the keys the cache
         misses are read in one statement, then the brands of the keys found that the cache
-        misses in another. Each request gets its principal or its error, as `principal_for_key`
-        would give it. The public endpoint gathers concurrent misses into this on PostgreSQL.
+        misses in another (an invalid key never makes a brand be read). `principal_for_key`
+        is the one-request case; the public endpoint gathers concurrent misses into this on
+        PostgreSQL.
         """
         cache = self.cache
         generation = cache.principals.generation
@@ -378,8 +365,8 @@ class Service:
     def audiences_many(
         self, requests: Sequence[tuple[Principal, str, str]]
     ) -> list[bytes | ZyntroError]:
-        """`audiences` for many (principal, org id, brand id) requests, reading the brands the
-        cache misses in one statement."""
+        """The success body or the error of each (principal, org id, brand id) request, reading
+        the brands the cache misses in one statement; `audiences` is the one-request case."""
         bodies = self.cache.bodies
         generation = bodies.generation
         missing = sorted(
@@ -583,16 +570,7 @@ class Service:
 
     def audiences(self, principal: Principal, org_id: str, brand_id: str) -> bytes:
         """The success body of a brand of the key's organization (other orgs' brands are 404)."""
-        if org_id != principal.org_id:
-            raise OrgMismatch()
-        if not is_valid_id(brand_id):
-            raise BrandNotFound()  # no id looks like this: the database need not be asked
-        entry = self.cache.bodies.get(brand_id)
-        if entry is MISSING:
-            generation = self.cache.bodies.generation
-            entry = self._load_body(brand_id)
-            self.cache.bodies.put(brand_id, entry, generation)
-        return _body_or_error(entry, org_id)  # type: ignore[arg-type]
+        return _raised(self.audiences_many([(principal, org_id, brand_id)])[0])
 
     def cached_audiences(self, principal: Principal, org_id: str, brand_id: str) -> bytes | None:
         """`audiences` from the cache alone; None when the database must be asked."""
@@ -604,8 +582,7 @@ class Service:
         return None if entry is MISSING else _body_or_error(entry, org_id)  # type: ignore[arg-type]
 
     def _load_body(self, brand_id: str) -> tuple[str | None, bytes | None]:
-        found = self.hot.brand(brand_id)
-        return found if found is not None else (None, None)
+        return self.hot.brands([brand_id]).get(brand_id, (None, None))
 
     # --- audit ---------------------------------------------------------------------------
 
@@ -879,6 +856,13 @@ def _principal(row: tuple[Any, ...] | None) -> Principal | None:
         revoked_at=revoked_at,
         last_used_at=last_used_at,
     )
+
+
+def _raised(result: T | ZyntroError) -> T:
+    """One answer of a batch read: the value, or its error raised."""
+    if isinstance(result, ZyntroError):
+        raise result
+    return result
 
 
 def _body_or_error(entry: tuple[str | None, bytes | None], org_id: str) -> bytes:

@@ -1,8 +1,8 @@
 """The public endpoint's two reads, on raw driver connections.
 
-Each is one indexed single-row lookup; SQLAlchemy still builds and compiles the statements
-(parameterised, per dialect), but executing them on the driver directly saves most of the
-per-query overhead, which on a cache miss is most of the request.
+Each is one indexed lookup of the keys (or brands) its caches miss; SQLAlchemy still builds
+and compiles the statements (parameterised, per dialect), but executing them on the driver
+directly saves most of the per-query overhead, which on a cache miss is most of the request.
 """
 
 from __future__ import annotations
@@ -20,8 +20,11 @@ from zyntro.store.tables import api_keys, brands, members
 
 MAX_CONNECTIONS = 8
 
-_PRINCIPAL = (
+# The public endpoint's reads: the keys and the brands its caches miss, any number in one
+# statement (one, or the misses of concurrent requests read together).
+_PRINCIPALS = (
     sa.select(
+        api_keys.c.digest,
         api_keys.c.id,
         api_keys.c.expires_at,
         api_keys.c.revoked_at,
@@ -31,27 +34,6 @@ _PRINCIPAL = (
         members.c.role,
         members.c.active,
     )
-    .join(members, members.c.id == api_keys.c.member_id)
-    .where(api_keys.c.digest == sa.bindparam("value"))
-)
-_BRAND = sa.select(brands.c.org_id, brands.c.public_body).where(
-    brands.c.id == sa.bindparam("value")
-)
-# Both in one round trip, for a request whose key and brand are both unknown to the caches.
-_PRINCIPAL_AND_BRAND = (
-    sa.select(*_PRINCIPAL.selected_columns, brands.c.id, brands.c.org_id, brands.c.public_body)
-    .select_from(
-        api_keys.join(members, members.c.id == api_keys.c.member_id).outerjoin(
-            brands, brands.c.id == sa.bindparam("brand")
-        )
-    )
-    .where(api_keys.c.digest == sa.bindparam("value"))
-)
-
-
-# Many keys or brands in one statement: the misses of concurrent requests, read together.
-_PRINCIPALS = (
-    sa.select(api_keys.c.digest, *_PRINCIPAL.selected_columns)
     .select_from(api_keys.join(members, members.c.id == api_keys.c.member_id))
     .where(api_keys.c.digest.in_(sa.bindparam("values", expanding=True)))
 )
@@ -77,19 +59,6 @@ class _ManyStatement:
         return sql, {f"values_{n}": value for n, value in enumerate(values, 1)}
 
 
-class _Statement:
-    def __init__(self, statement: sa.Select[Any], dialect: sa.Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
-        self.sql = str(compiled)
-        self.positional = bool(compiled.positional)
-
-        self.names = list(compiled.positiontup or ()) if self.positional else []
-
-    def params(self, value: str, **more: str) -> tuple[str, ...] | dict[str, str]:
-        values = {"value": value, **more}
-        return tuple(values[name] for name in self.names) if self.positional else values
-
-
 def utc(value: Any) -> datetime | None:
     """A driver's timestamp (SQLite: text; PostgreSQL: naive datetime) as aware UTC."""
     if value is None:
@@ -104,9 +73,6 @@ class HotReader:
 
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
-        self._principal = _Statement(_PRINCIPAL, engine.dialect)
-        self._brand = _Statement(_BRAND, engine.dialect)
-        self._both = _Statement(_PRINCIPAL_AND_BRAND, engine.dialect)
         self._principals = _ManyStatement(_PRINCIPALS, engine.dialect)
         self._brands = _ManyStatement(_BRANDS, engine.dialect)
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -149,15 +115,9 @@ class HotReader:
         # SQLite connections are already in autocommit (see store.engine._sqlite_pragmas).
         return connection
 
-    def principal(self, digest: str) -> tuple[Any, ...] | None:
-        """(key id, expires, revoked, last used, member id, org id, role, active) or None."""
-        with self._cursor() as cursor:
-            cursor.execute(self._principal.sql, self._principal.params(digest))
-            row = cursor.fetchone()
-        return None if row is None else _principal_row(row)
-
     def principals(self, digests: list[str]) -> dict[str, tuple[Any, ...]]:
-        """`principal` of each digest found, in one statement."""
+        """digest -> (key id, expires, revoked, last used, member id, org id, role, active),
+        for each digest found, in one statement."""
         sql, params = self._principals.render(digests)
         with self._cursor() as cursor:
             cursor.execute(sql, params)
@@ -165,39 +125,13 @@ class HotReader:
         return {row[0]: _principal_row(row[1:]) for row in rows}
 
     def brands(self, brand_ids: list[str]) -> dict[str, tuple[str, bytes | None]]:
-        """`brand` of each id found, in one statement."""
+        """brand id -> (org id, success body or None when it has no segments), for each brand
+        found, in one statement."""
         sql, params = self._brands.render(brand_ids)
         with self._cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
         return {row[0]: (row[1], bytes(row[2]) if row[2] is not None else None) for row in rows}
-
-    def principal_and_brand(
-        self, digest: str, brand_id: str
-    ) -> tuple[tuple[Any, ...] | None, tuple[str, bytes | None] | None]:
-        """`principal(digest)` and `brand(brand_id)` in one round trip.
-
-        The brand is None when there is no such brand, and unknown (not looked up, None too)
-        when there is no such key: the caller never gets that far then.
-        """
-        with self._cursor() as cursor:
-            cursor.execute(self._both.sql, self._both.params(digest, brand=brand_id))
-            row = cursor.fetchone()
-        if row is None:
-            return None, None
-        principal = _principal_row(row[:8])
-        found, brand_org, body = row[8:]
-        brand = (brand_org, bytes(body) if body is not None else None) if found else None
-        return principal, brand
-
-    def brand(self, brand_id: str) -> tuple[str, bytes | None] | None:
-        """(org id, success body or None when it has no segments), or None: no such brand."""
-        with self._cursor() as cursor:
-            cursor.execute(self._brand.sql, self._brand.params(brand_id))
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        return row[0], bytes(row[1]) if row[1] is not None else None
 
     def close(self) -> None:
         while True:
