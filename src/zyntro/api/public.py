@@ -8,7 +8,7 @@ Both read the body under the 16 KiB cap and send the same status, headers and by
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -148,9 +148,7 @@ class PublicEndpoint:
 
     async def asgi(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> int:
         """Answer over ASGI."""
-        headers = {
-            name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
-        }
+        headers = dict(decode_headers(scope["headers"]))
         client = scope.get("client")
         status, payload, extra = await self.answer(
             scope["method"],
@@ -169,7 +167,7 @@ class PublicEndpoint:
                     (b"content-length", b"%d" % len(payload)),
                     (b"cache-control", b"no-store"),
                     (b"x-request-id", request_id.encode()),
-                    *[(name.encode("latin-1"), value.encode("latin-1")) for name, value in extra],
+                    *encode_headers(extra),
                 ],
             }
         )
@@ -202,10 +200,28 @@ class PublicEndpoint:
         return status
 
 
+def encode_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """Text headers as ASGI carries them (latin-1, HTTP's own)."""
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+
+
+def decode_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """ASGI's headers as text, as RSGI and this handler take them."""
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
+
+
+def rsgi_address(value: str) -> tuple[str, int] | None:
+    """RSGI's "host:port" ("[v6]:port" for IPv6) as ASGI's (host, port)."""
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    return (host[1:-1] if host.startswith("[") else host), int(port)
+
+
 def _rsgi_client(client: str) -> str:
-    # RSGI gives "host:port" ("[v6]:port" for IPv6); the limits key on the host, like ASGI.
-    host = client.rpartition(":")[0]
-    return host[1:-1] if host.startswith("[") else host or "unknown"
+    # The limits key on the host, as over ASGI.
+    address = rsgi_address(client)
+    return address[0] if address else "unknown"
 
 
 def _declared_length(headers: RequestHeaders) -> int | None:
@@ -216,50 +232,57 @@ def _declared_length(headers: RequestHeaders) -> int | None:
 
 
 async def _read_asgi(receive: Receive, headers: RequestHeaders) -> bytes:
-    """Read the body, refusing it as soon as it passes 16 KiB (never buffering more)."""
+    """The body over ASGI, under the cap."""
     declared = _declared_length(headers)
     if declared is not None and declared > MAX_BODY:
         raise PayloadTooLarge()
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise PayloadTooLarge()
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+    return await _capped(_asgi_chunks(receive))
 
 
 async def _read_rsgi(protocol: Any, headers: RequestHeaders) -> bytes:
-    """The same cap over RSGI: a declared length within it is read in one await (the HTTP
-    layer delivers no more than it declares); a body without one is read chunk by chunk.
-    A client gone mid-body leaves what arrived, as ASGI's `http.disconnect` does."""
+    """The body over RSGI, under the cap: a declared length within it is read in one await
+    (the HTTP layer delivers no more than it declares); a body without one chunk by chunk."""
     declared = _declared_length(headers)
-    if declared is not None:
-        if declared > MAX_BODY:
-            raise PayloadTooLarge()
-        try:
-            body: bytes = await protocol()
-        except ProtocolClosed:
-            return b""
-        return body
-    chunks: list[bytes] = []
+    if declared is None:
+        return await _capped(_rsgi_chunks(protocol))
+    if declared > MAX_BODY:
+        raise PayloadTooLarge()
+    try:
+        body: bytes = await protocol()
+    except ProtocolClosed:  # gone mid-body: as `_rsgi_chunks`
+        return b""
+    return body
+
+
+async def _capped(chunks: AsyncIterator[bytes]) -> bytes:
+    """A body, refused as soon as it passes 16 KiB (never buffering more)."""
+    parts: list[bytes] = []
     size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise PayloadTooLarge()
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def _asgi_chunks(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
+
+
+async def _rsgi_chunks(protocol: Any) -> AsyncIterator[bytes]:
+    # A client gone mid-body leaves what arrived, as ASGI's `http.disconnect` does.
     try:
         async for chunk in protocol:
-            size += len(chunk)
-            if size > MAX_BODY:
-                raise PayloadTooLarge()
-            chunks.append(chunk)
+            yield chunk
     except ProtocolClosed:
-        pass
-    return b"".join(chunks)
+        return
 
 
 def _media_type(headers: RequestHeaders) -> str:
@@ -301,9 +324,7 @@ async def _parse_multipart(headers: RequestHeaders, body: bytes) -> dict[str, An
     scope = {
         "type": "http",
         "method": "POST",
-        "headers": [
-            (name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
-        ],
+        "headers": encode_headers(headers.items()),
     }
 
     async def replay() -> Message:

@@ -15,7 +15,14 @@ from urllib.parse import unquote
 
 from granian import asgi as granian_asgi
 
-from zyntro.api.public import Message, ProtocolClosed, Receive, Scope, Send
+from zyntro.api.public import (
+    Message,
+    ProtocolClosed,
+    Scope,
+    decode_headers,
+    encode_headers,
+    rsgi_address,
+)
 
 ASGIApp = Any  # (scope, receive, send) -> awaitable
 # granian's ASGI lifespan driver (untyped): the same startup/shutdown handshake its ASGI runs.
@@ -29,18 +36,15 @@ def asgi_scope(scope: Any, path: str, state: dict[str, Any]) -> Scope:
         "type": "http",
         "asgi": _ASGI,
         "http_version": scope.http_version,
-        "server": _address(scope.server),
-        "client": _address(scope.client),
+        "server": rsgi_address(scope.server),
+        "client": rsgi_address(scope.client),
         "scheme": scope.scheme,
         "method": scope.method,
         "root_path": "",
         "path": path,
         "raw_path": scope.path.encode("latin-1"),
         "query_string": scope.query_string.encode("latin-1"),
-        "headers": [
-            (name.encode("latin-1"), value.encode("latin-1"))
-            for name, value in scope.headers.items()
-        ],
+        "headers": encode_headers(scope.headers.items()),
         "state": state.copy(),
     }
 
@@ -95,10 +99,7 @@ class _Exchange:
         kind = message["type"]
         if kind == "http.response.start":
             self.status = int(message["status"])
-            self._headers = [
-                (name.decode("latin-1"), value.decode("latin-1"))
-                for name, value in message.get("headers", ())
-            ]
+            self._headers = decode_headers(message.get("headers", ()))
             self._started = True
         elif kind == "http.response.body":
             if not self._started:
@@ -153,13 +154,3 @@ class Lifespan:
 
     def shutdown(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.run_until_complete(self._protocol.shutdown())
-
-
-def _address(value: str) -> tuple[str, int] | None:
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit():
-        return None
-    return (host[1:-1] if host.startswith("[") else host), int(port)
-
-
-__all__ = ["Lifespan", "Receive", "Send", "asgi_scope", "decoded_path", "serve_asgi"]
