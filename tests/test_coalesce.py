@@ -4,6 +4,7 @@ answer, exactly as the one-at-a-time reads give it."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import threading
 
@@ -18,6 +19,7 @@ from zyntro.api.app import create_app
 from zyntro.api.coalesce import Coalescer
 from zyntro.errors import ZyntroError
 from zyntro.identity import SYSTEM
+from zyntro.ids import new_id
 from zyntro.service import Service
 from zyntro.settings import Settings
 
@@ -188,3 +190,29 @@ async def test_concurrent_cold_requests_each_get_their_own_answer(
 
 def _segments(service: Service, world: World) -> list[object]:
     return list(service.list_segments(SYSTEM, world.brand_id))
+
+
+def test_misses_answered_with_errors_leave_no_reference_cycles(service: Service) -> None:
+    """An error handed through the batch reads must not keep its frames, and the results
+    that hold it, alive until a full garbage collection: the server tunes the collector to
+    run rarely, and the soak test saw RSS grow when they did."""
+    world = make_world(service)
+    owner = service.principal_for_key(world.owner_key)
+
+    def misses() -> None:
+        for _ in range(20):
+            with pytest.raises(ZyntroError):
+                service.principal_for_key(keys.generate_key(), world.brand_id)
+            with pytest.raises(ZyntroError):
+                service.audiences(owner, world.org_id, new_id("brand"))
+
+    misses()  # warm: statements compiled, connections open
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        misses()
+        assert gc.collect() == 0
+    finally:
+        if enabled:
+            gc.enable()

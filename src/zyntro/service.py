@@ -395,14 +395,14 @@ class Service:
                     entry = self._load_body(brand_id) if cached is MISSING else cached  # type: ignore[assignment]
                 results.append(_body_or_error(entry, org_id))  # type: ignore[arg-type]
             except ZyntroError as error:
-                results.append(error)
+                results.append(error.with_traceback(None))  # no frame <-> error cycle
         return results
 
     def _usable_or_error(self, principal: object) -> Principal | ZyntroError:
         try:
             return self._usable(principal)
         except InvalidApiKey as error:
-            return error
+            return error.with_traceback(None)  # its frames would hold the caller's results
 
     def _usable(self, principal: object) -> Principal:
         now = utcnow()
@@ -861,7 +861,10 @@ def _principal(row: tuple[Any, ...] | None) -> Principal | None:
 def _raised(result: T | ZyntroError) -> T:
     """One answer of a batch read: the value, or its error raised."""
     if isinstance(result, ZyntroError):
-        raise result
+        try:
+            raise result
+        finally:  # else this frame and the error's traceback hold each other until a full GC
+            del result
     return result
 
 

@@ -53,7 +53,10 @@ class Coalescer(Generic[A, R]):
         self._schedule(loop)
         result = await future
         if isinstance(result, Exception):
-            raise result
+            try:
+                raise result
+            finally:  # else this frame and the error's traceback hold each other
+                del result
         return result
 
     def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
