@@ -67,7 +67,7 @@ def _populate(url: str, orgs: int) -> list[dict[str, str]]:
             )
         _, api_key = service.create_key(SYSTEM, lead.id, "soak")
         accounts.append({"org": org.id, "brand": brand.id, "empty": empty.id, "key": api_key})
-    service.hot.close()
+    service.reader.close()
     store.dispose()
     return accounts
 

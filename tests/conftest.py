@@ -118,7 +118,7 @@ def store(database_url: str) -> Iterator[Store]:
 def service(store: Store) -> Iterator[Service]:
     service = Service(store)
     yield service
-    service.hot.close()
+    service.reader.close()
 
 
 @pytest.fixture

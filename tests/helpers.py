@@ -9,8 +9,9 @@ from typing import Any
 import httpx2 as httpx
 import sqlalchemy as sa
 
+from zyntro.domain import utcnow
 from zyntro.service import Service
-from zyntro.store import queries
+from zyntro.service.recording import rebuild_brand_body
 from zyntro.store.tables import segments
 
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
@@ -30,8 +31,8 @@ def backdate(service: Service, segment_ids: list[str], moment: datetime = LONG_A
             sa.select(segments.c.brand_id).where(segments.c.id.in_(segment_ids)).distinct()
         ).scalars()
         for brand_id in brand_ids:
-            queries.refresh_brand_body(conn, brand_id)
-    service.cache.clear()
+            rebuild_brand_body(conn, brand_id, utcnow())
+    service.reader.cache.clear()
 
 
 PATH = "/apis/public/fetchAudiences.php"

@@ -10,6 +10,7 @@ import threading
 
 import anyio
 import httpx
+import orjson
 import pytest
 
 from tests.conftest import World, make_world
@@ -17,8 +18,8 @@ from tests.helpers import assert_error
 from zyntro import keys
 from zyntro.api.app import create_app
 from zyntro.api.coalesce import Coalescer
-from zyntro.errors import ZyntroError
-from zyntro.identity import SYSTEM
+from zyntro.errors import ZyntroError, unwrap
+from zyntro.identity import SYSTEM, Principal
 from zyntro.ids import new_id
 from zyntro.service import Service
 from zyntro.settings import Settings
@@ -97,47 +98,52 @@ async def test_batches_are_capped_and_a_cancelled_request_does_not_disturb_other
     assert max(sizes) <= 8 and sum(sizes) == 30
 
 
-# --- the service's batch reads, against one-at-a-time reads --------------------------------
+# --- the reader's batch reads: each request answered as its own ----------------------------
 
 
-def _outcome(call: object) -> object:
-    try:
-        result = call()  # type: ignore[operator]
-    except ZyntroError as error:
-        return type(error).__name__
-    return result
+def _outcome(result: object) -> object:
+    """A principal as (org id, member id), a body as its segment count, an error as its name."""
+    if isinstance(result, ZyntroError):
+        return type(result).__name__
+    if isinstance(result, Principal):
+        return (result.org_id, result.member_id)
+    assert isinstance(result, bytes)
+    return len(orjson.loads(result)["data"])
 
 
-def _as_outcome(result: object) -> object:
-    return type(result).__name__ if isinstance(result, ZyntroError) else result
-
-
-def test_principals_for_keys_answers_like_principal_for_key(service: Service) -> None:
+def test_principals_answers_each_request_as_its_own(service: Service) -> None:
     one, two = make_world(service), make_world(service)
     revoked_key, revoked = service.create_key(SYSTEM, one.member_id, "to revoke")
     service.revoke_key(SYSTEM, revoked_key.id)
-    unknown = keys.generate_key()
     requests = [
         (one.owner_key, one.brand_id),
         (two.member_key, two.brand_id),
         (one.owner_key, two.brand_id),  # another org's brand: read, answered later
-        (unknown, one.brand_id),
+        (keys.generate_key(), one.brand_id),  # unknown
         (one.owner_key[:-1] + ("0" if one.owner_key[-1] != "0" else "1"), one.brand_id),
         (revoked, one.brand_id),
         (one.member_key, "brand_nope"),
         (one.owner_key, one.empty_brand_id),  # the same key twice in one batch
     ]
-    expected = [_outcome(lambda k=k, b=b: service.principal_for_key(k, b)) for k, b in requests]
-    service.cache.clear()  # the batch starts from the same cold caches
-    got = [_as_outcome(result) for result in service.principals_for_keys(requests)]
-    assert got == expected
-    assert got.count("InvalidApiKey") == 3
+    service.reader.cache.clear()  # cold caches: every key is read
+    got = [_outcome(result) for result in service.reader.principals(requests)]
+    assert got == [
+        (one.org_id, one.owner_id),
+        (two.org_id, two.member_id),
+        (one.org_id, one.owner_id),
+        "InvalidApiKey",
+        "InvalidApiKey",
+        "InvalidApiKey",
+        (one.org_id, one.member_id),
+        (one.org_id, one.owner_id),
+    ]
     # The brands of the keys found were read along and cached; the unknown key's was not read.
-    assert service.cached_audiences(got[0], one.org_id, one.brand_id) is not None  # type: ignore[arg-type]
+    owner = service.principal_for_key(one.owner_key)
+    assert service.reader.cached_body(owner, one.org_id, one.brand_id) is not None
 
 
-def test_audiences_many_answers_like_audiences(service: Service) -> None:
-    one, two = make_world(service), make_world(service)
+def test_bodies_answers_each_request_as_its_own(service: Service) -> None:
+    one, two = make_world(service, segments=3), make_world(service, segments=2)
     owner = service.principal_for_key(one.owner_key)
     other = service.principal_for_key(two.owner_key)
     requests = [
@@ -146,12 +152,21 @@ def test_audiences_many_answers_like_audiences(service: Service) -> None:
         (owner, one.org_id, two.brand_id),  # another organization's brand: not found
         (owner, two.org_id, one.brand_id),  # the wrong organization
         (owner, one.org_id, "brand_nope"),
+        (owner, one.org_id, "not an id!"),
         (other, two.org_id, two.brand_id),
         (owner, one.org_id, one.brand_id),  # twice
     ]
-    expected = [_outcome(lambda r=r: service.audiences(*r)) for r in requests]
-    service.cache.clear()
-    assert [_as_outcome(result) for result in service.audiences_many(requests)] == expected
+    service.reader.cache.clear()
+    assert [_outcome(result) for result in service.reader.bodies(requests)] == [
+        3,
+        "NoSegments",
+        "BrandNotFound",
+        "OrgMismatch",
+        "BrandNotFound",
+        "BrandNotFound",
+        2,
+        3,
+    ]
 
 
 # --- the endpoint, many concurrent misses --------------------------------------------------
@@ -175,7 +190,7 @@ async def test_concurrent_cold_requests_each_get_their_own_answer(
         ]
     random.Random(7).shuffle(cases)
     app = create_app(settings, service)
-    service.cache.clear()
+    service.reader.cache.clear()
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         responses = await asyncio.gather(*(client.post(PATH, json=body) for body, _, _ in cases))
@@ -202,9 +217,9 @@ def test_misses_answered_with_errors_leave_no_reference_cycles(service: Service)
     def misses() -> None:
         for _ in range(20):
             with pytest.raises(ZyntroError):
-                service.principal_for_key(keys.generate_key(), world.brand_id)
+                unwrap(service.reader.principals([(keys.generate_key(), world.brand_id)])[0])
             with pytest.raises(ZyntroError):
-                service.audiences(owner, world.org_id, new_id("brand"))
+                unwrap(service.reader.bodies([(owner, world.org_id, new_id("brand"))])[0])
 
     misses()  # warm: statements compiled, connections open
     gc.collect()

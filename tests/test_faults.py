@@ -131,7 +131,7 @@ def _world(url: str) -> World:
     try:
         return make_world(service)
     finally:
-        service.hot.close()
+        service.reader.close()
         store.dispose()
 
 
@@ -225,7 +225,7 @@ def test_public_endpoint_waits_for_a_busy_sqlite_file_then_gives_503(
             wait_for(lambda: client.post(PATH, json=world.body()).status_code == 200, timeout=5)
     finally:
         holder.join()
-        service.hot.close()
+        service.reader.close()
         store.dispose()
 
 
@@ -259,7 +259,7 @@ def test_a_held_write_lock_does_not_stop_reads(
             writer.execute("ROLLBACK")  # before shutdown, which writes key usage
     finally:
         writer.close()
-        service.hot.close()
+        service.reader.close()
         store.dispose()
 
 
@@ -302,7 +302,7 @@ def _segments(url: str, brand_id: str) -> list[dict[str, object]]:
     try:
         return [segment.to_public() for segment in service.list_segments(SYSTEM, brand_id)]
     finally:
-        service.hot.close()
+        service.reader.close()
         store.dispose()
 
 

@@ -19,6 +19,7 @@ from zyntro.api.app import create_app
 from zyntro.domain import utcnow
 from zyntro.service import SYSTEM, Service
 from zyntro.settings import Settings
+from zyntro.store.hot import HotReader
 from zyntro.store.tables import api_keys
 
 MAX_BODY = 16 * 1024
@@ -457,10 +458,10 @@ def test_unexpected_failure_is_500_without_details(
     """A fault injected where the endpoint reads the database: nothing of it reaches the caller."""
     secret = f"SELECT digest FROM api_keys WHERE key = '{world.owner_key}'"
 
-    def broken() -> object:
+    def broken(_reader: HotReader) -> object:
         raise RuntimeError(secret)
 
-    monkeypatch.setattr(service.hot, "_cursor", broken)
+    monkeypatch.setattr(HotReader, "_cursor", broken)
     response = client.post(PATH, json=world.body())
     assert_error(response, 500, "internal_error")
     for leak in ("SELECT", "api_keys", "Traceback", "RuntimeError", world.owner_key):

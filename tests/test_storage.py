@@ -108,7 +108,7 @@ def test_no_api_key_is_stored_in_plain_text(tmp_path: Path) -> None:
     extra = [service.create_key(SYSTEM, world.member_id, f"key {n}")[1] for n in range(5)]
     plain_keys = [world.owner_key, world.member_key, *extra]
     service.principal_for_key(world.owner_key)  # used once, too
-    service.usage.flush()
+    service.flush_usage()
     service.close()
 
     raw = _sqlite_bytes(path)

@@ -31,7 +31,7 @@ def test_two_nodes_share_the_rate_limit_and_see_changes_within_a_second(
     world = make_world(service)
     key_a = service.create_key(service.act_as(world.member_id), world.member_id, "node a")[1]
     key_b = service.create_key(service.act_as(world.member_id), world.member_id, "node b")[1]
-    service.hot.close()
+    service.reader.close()
     store.dispose()
     env = {
         "ZYNTRO_REDIS_URL": REDIS_URL,

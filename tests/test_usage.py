@@ -23,22 +23,22 @@ def test_a_used_key_shows_when_it_was_last_used(
     assert _last_used(service, world) is None
     assert client.post(PATH, json=world.body()).status_code == 200
     assert _last_used(service, world) is None  # nothing written on the request path
-    assert service.usage.flush() == 1
+    assert service.flush_usage() == 1
     first = _last_used(service, world)
     assert first is not None
 
     for _ in range(5):  # more uses within the minute: no further write
         assert client.post(PATH, json=world.body()).status_code == 200
-    assert service.usage.flush() == 0
+    assert service.flush_usage() == 0
     assert _last_used(service, world) == first
 
 
 def test_a_use_a_minute_later_is_written_again(service: Service, world: World) -> None:
     principal = service.principal_for_key(world.owner_key)
-    service.usage.flush()
+    service.flush_usage()
     first = _last_used(service, world)
     assert first is not None
     later = first + timedelta(minutes=1, seconds=1)
     service.usage.record(principal.key_id, later, principal.last_used_at)
-    assert service.usage.flush() == 1
+    assert service.flush_usage() == 1
     assert _last_used(service, world) > first  # type: ignore[operator]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, TypeVar
+
+T = TypeVar("T")
 
 
 class ZyntroError(Exception):
@@ -120,9 +122,10 @@ class ValidationFailed(ZyntroError):
     code = "invalid_parameter"
     status = 400
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, reason: str) -> None:
         self.field = field
-        super().__init__(f"{field}: {message}")
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
 
 
 class RateLimited(ZyntroError):
@@ -135,3 +138,13 @@ class ServiceUnavailable(ZyntroError):
     code = "service_unavailable"
     status = 503
     default_message = "The service is temporarily unavailable. Please retry shortly."
+
+
+def unwrap(result: T | Exception) -> T:
+    """One answer of a batch read: the value, or its error raised."""
+    if isinstance(result, Exception):
+        try:
+            raise result
+        finally:  # else this frame and the error's traceback hold each other until a full GC
+            del result
+    return result

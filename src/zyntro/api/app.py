@@ -152,8 +152,8 @@ def _fastapi_app(zyntro: ZyntroApp) -> FastAPI:
             tasks.cancel_scope.cancel()
         await zyntro.public.limits.aclose()
         zyntro.access_log.flush()
-        await anyio.to_thread.run_sync(zyntro.service.usage.flush)
-        zyntro.service.hot.close()
+        await anyio.to_thread.run_sync(zyntro.service.flush_usage)
+        zyntro.service.reader.close()
 
     app = FastAPI(
         title="Zyntro Audiences",
@@ -177,7 +177,7 @@ async def _flush_usage(service: Service) -> None:
     while True:
         await anyio.sleep(USAGE_FLUSH_SECONDS)
         try:
-            await anyio.to_thread.run_sync(service.usage.flush)
+            await anyio.to_thread.run_sync(service.flush_usage)
         except Exception as exc:  # the database may be away; the uses wait for the next round
             log.warning("could not record key usage: %s", type(exc).__name__)
 
@@ -217,16 +217,10 @@ async def _flush_access_log(access_log: AccessLog) -> None:
 
 
 async def _follow_changes(service: Service) -> None:
-    feed = service.cache.feed
-    started = False
     warned_at: float | None = None  # while the feed cannot be read: one warning a minute
     while True:
         try:
-            if not started:
-                await anyio.to_thread.run_sync(feed.start_at_current)
-                started = True
-            await anyio.to_thread.run_sync(feed.poll)
-            await anyio.to_thread.run_sync(feed.prune)
+            await anyio.to_thread.run_sync(service.follow_changes)
         except Exception as exc:  # the database may be away; keep serving what is cached
             now = time.monotonic()
             if warned_at is None or now - warned_at >= FEED_WARN_SECONDS:

@@ -15,6 +15,8 @@ from typing import Generic, TypeVar
 import anyio
 from anyio.to_thread import run_sync
 
+from zyntro.errors import unwrap
+
 A = TypeVar("A")
 R = TypeVar("R")
 
@@ -51,13 +53,7 @@ class Coalescer(Generic[A, R]):
         future: asyncio.Future[R | Exception] = loop.create_future()
         self._waiting.append((item, future))
         self._schedule(loop)
-        result = await future
-        if isinstance(result, Exception):
-            try:
-                raise result
-            finally:  # else this frame and the error's traceback hold each other
-                del result
-        return result
+        return unwrap(await future)
 
     def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
         # At the end of this turn of the loop, so the requests already runnable join the batch.

@@ -8,8 +8,15 @@ Both read the body under the 16 KiB cap and send the same status, headers and by
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
-from typing import Any
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    MutableMapping,
+    Sequence,
+)
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 import anyio
@@ -31,12 +38,14 @@ from zyntro.errors import (
     ServiceUnavailable,
     UnsupportedMediaType,
     ZyntroError,
+    unwrap,
 )
 from zyntro.identity import Principal
 from zyntro.observability import log
 from zyntro.ratelimit import Headers, RateLimits
 from zyntro.responses import body_for
 from zyntro.service import Service
+from zyntro.service.reader import BodyRequest, KeyRequest
 from zyntro.store.hot import MAX_CONNECTIONS
 
 PATH = "/apis/public/fetchAudiences.php"
@@ -54,6 +63,11 @@ Send = Callable[[Message], Awaitable[None]]
 RequestHeaders = dict[str, str]
 # (read what, under the cap) -> body; one per server interface
 BodyReader = Callable[[Any, RequestHeaders], Awaitable[bytes]]
+
+A = TypeVar("A")
+R = TypeVar("R")
+# A read of one request's miss: inline (SQLite) or coalesced with concurrent ones (PostgreSQL).
+Read = Callable[[A], Awaitable[R]]
 
 # granian's error for a client gone mid-request (granian.rsgi re-exports it, untyped)
 ProtocolClosed: type[Exception] = granian_rsgi.ProtocolClosed  # type: ignore[attr-defined]
@@ -74,14 +88,16 @@ class PublicEndpoint:
         # on the event loop, cheaper than a thread hop. A PostgreSQL read is a network round
         # trip: it runs in a worker thread so other requests proceed meanwhile, and the misses
         # of concurrent requests share one hop and one statement (api/coalesce.py).
-        self._inline_reads = service.store.is_sqlite
-        self._limiter = anyio.CapacityLimiter(MAX_CONNECTIONS)
-        self._principals: Coalescer[tuple[str, str], Principal] = Coalescer(
-            service.principals_for_keys, self._limiter
-        )
-        self._audiences: Coalescer[tuple[Principal, str, str], bytes] = Coalescer(
-            service.audiences_many, self._limiter
-        )
+        reader = self.reader = service.reader
+        self.read_principal: Read[KeyRequest, Principal]
+        self.read_body: Read[BodyRequest, bytes]
+        if service.store.is_sqlite:
+            self.read_principal = _inline(reader.principals)
+            self.read_body = _inline(reader.bodies)
+        else:
+            limiter = anyio.CapacityLimiter(MAX_CONNECTIONS)
+            self.read_principal = Coalescer(reader.principals, limiter)
+            self.read_body = Coalescer(reader.bodies, limiter)
 
     async def answer(
         self,
@@ -102,19 +118,16 @@ class PublicEndpoint:
             body = await read(source, headers)
             fields = await _parse_body(headers, body)
             api_key, org_id, brand_id = _parameters(fields, headers)
-            service = self.service
+            reader = self.reader
             limits = self.limits
             try:
-                principal = service.cached_principal(api_key)
+                principal = reader.cached_principal(api_key)
                 if principal is None:  # a cache miss: one indexed read
                     blocked = limits.blocked(client)
                     if blocked is not None:  # over its invalid-key quota: spare the database
                         rate = blocked
                         raise RateLimited()
-                    if self._inline_reads:
-                        principal = service.principal_for_key(api_key, brand_id)
-                    else:
-                        principal = await self._principals((api_key, brand_id))
+                    principal = await self.read_principal((api_key, brand_id))
             except InvalidApiKey:  # counts against the client's address (docs/decisions.md)
                 allowed, rate = await limits.hit_invalid_key(client)
                 if not allowed:
@@ -125,12 +138,9 @@ class PublicEndpoint:
             allowed, rate = counted if counted else await limits.hit_key(principal.key_id)
             if not allowed:
                 raise RateLimited()
-            payload = service.cached_audiences(principal, org_id, brand_id)
+            payload = reader.cached_body(principal, org_id, brand_id)
             if payload is None:
-                if self._inline_reads:
-                    payload = service.audiences(principal, org_id, brand_id)
-                else:
-                    payload = await self._audiences((principal, org_id, brand_id))
+                payload = await self.read_body((principal, org_id, brand_id))
             return 200, payload, rate
         except ZyntroError as error:
             status, payload = error.status, body_for(error)
@@ -198,6 +208,15 @@ class PublicEndpoint:
             payload,
         )
         return status
+
+
+def _inline(batch: Callable[[list[A]], Sequence[R | Exception]]) -> Read[A, R]:
+    """A batch read called for one request at a time, on the event loop."""
+
+    async def read(item: A) -> R:
+        return unwrap(batch([item])[0])
+
+    return read
 
 
 def encode_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:

@@ -52,8 +52,7 @@ class State:
     def close(self) -> None:
         """Close the database connections (when the command ends, also when run in-process)."""
         if self._service is not None:
-            self._service.hot.close()
-            self._service.store.dispose()
+            self._service.close()
             self._service = None
 
 

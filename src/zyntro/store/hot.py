@@ -16,9 +16,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from zyntro.domain import Role
+from zyntro.identity import Principal
 from zyntro.store.tables import api_keys, brands, members
 
 MAX_CONNECTIONS = 8
+
+# A brand as the endpoint needs it: (org id, success body or None when it has no segments);
+# (None, None) stands for a brand that does not exist.
+BrandEntry = tuple[str | None, bytes | None]
 
 # The public endpoint's reads: the keys and the brands its caches miss, any number in one
 # statement (one, or the misses of concurrent requests read together).
@@ -115,18 +121,16 @@ class HotReader:
         # SQLite connections are already in autocommit (see store.engine._sqlite_pragmas).
         return connection
 
-    def principals(self, digests: list[str]) -> dict[str, tuple[Any, ...]]:
-        """digest -> (key id, expires, revoked, last used, member id, org id, role, active),
-        for each digest found, in one statement."""
+    def principals(self, digests: list[str]) -> dict[str, Principal]:
+        """digest -> what the key stands for, for each digest found, in one statement."""
         sql, params = self._principals.render(digests)
         with self._cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-        return {row[0]: _principal_row(row[1:]) for row in rows}
+        return {row[0]: _principal(row[1:]) for row in rows}
 
-    def brands(self, brand_ids: list[str]) -> dict[str, tuple[str, bytes | None]]:
-        """brand id -> (org id, success body or None when it has no segments), for each brand
-        found, in one statement."""
+    def brands(self, brand_ids: list[str]) -> dict[str, BrandEntry]:
+        """brand id -> (org id, success body or None), for each brand found, in one statement."""
         sql, params = self._brands.render(brand_ids)
         with self._cursor() as cursor:
             cursor.execute(sql, params)
@@ -141,9 +145,18 @@ class HotReader:
                 return
 
 
-def _principal_row(row: Any) -> tuple[Any, ...]:
+def _principal(row: Any) -> Principal:
     key_id, expires, revoked, last_used, member_id, org_id, role, active = row
-    return key_id, utc(expires), utc(revoked), utc(last_used), member_id, org_id, role, active
+    return Principal(
+        key_id=key_id,
+        member_id=member_id,
+        org_id=org_id,
+        role=Role(role),
+        active=bool(active),
+        expires_at=utc(expires),
+        revoked_at=utc(revoked),
+        last_used_at=utc(last_used),
+    )
 
 
 def _close_quietly(connection: Any) -> None:

@@ -7,17 +7,19 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from zyntro.domain import ApiKey, Brand, Member, Organization, Role, Segment
-from zyntro.responses import success_body
 from zyntro.store.tables import (
     api_keys,
     audit_log,
     brands,
     changes,
+    idempotency_keys,
     members,
     organizations,
     segments,
+    sign_in_throttle,
 )
 
 # --- rows to domain objects ------------------------------------------------------------
@@ -128,10 +130,8 @@ def delete_brand(conn: sa.Connection, brand_id: str) -> None:
     conn.execute(brands.delete().where(brands.c.id == brand_id))
 
 
-def refresh_brand_body(conn: sa.Connection, brand_id: str) -> None:
-    """Re-encode the brand's fetchAudiences body from its segments (NULL when it has none)."""
-    found = brand_segments(conn, brand_id)
-    body = success_body(found) if found else None
+def set_brand_body(conn: sa.Connection, brand_id: str, body: bytes | None) -> None:
+    """Store the brand's pre-encoded fetchAudiences body (NULL when it has no segments)."""
     conn.execute(brands.update().where(brands.c.id == brand_id).values(public_body=body))
 
 
@@ -353,11 +353,7 @@ def list_audit(conn: sa.Connection, org_id: str, limit: int) -> list[sa.Row[Any]
     return list(rows)
 
 
-# --- dashboard and management API ---
-# Imported here, not at the top, so this section merges cleanly beside parallel edits above.
-from sqlalchemy.dialects import postgresql, sqlite  # noqa: E402
-
-from zyntro.store.tables import idempotency_keys, sign_in_throttle  # noqa: E402
+# --- dashboard and management API ------------------------------------------------------
 
 
 def members_by_email(conn: sa.Connection, email: str) -> list[tuple[Member, str | None]]:

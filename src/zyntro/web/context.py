@@ -20,6 +20,7 @@ from zyntro.errors import InvalidRequest, ServiceUnavailable, ZyntroError
 from zyntro.observability import log
 from zyntro.passwords import SessionEnded
 from zyntro.service import Actor, Service
+from zyntro.service.rules import can_manage_content, can_manage_members
 from zyntro.settings import Settings
 from zyntro.web.session import CSRF_FIELD, CSRF_HEADER, Session, SessionCodec, signing_secret
 from zyntro.web.templating import templates
@@ -99,11 +100,11 @@ class Dashboard:
 
     @property
     def can_edit(self) -> bool:
-        return self.service.can_manage_content(self.actor)
+        return can_manage_content(self.actor)
 
     @property
     def is_owner(self) -> bool:
-        return self.service.can_manage_members(self.actor)
+        return can_manage_members(self.actor)
 
     def render(
         self, template: str, status: int = 200, section: str = "", **context: Any

@@ -1,0 +1,84 @@
+"""What every write does besides its own rows: one transaction, change rows, audit rows.
+
+`WriteScope` is the transaction; inside it, `record_change` leaves the row other processes
+poll to drop what they cache, and `record_audit` the audit row. Listeners in this process
+(the read caches) hear of the changes once the transaction has committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from types import TracebackType
+
+import sqlalchemy as sa
+
+from zyntro.identity import Actor
+from zyntro.responses import success_body
+from zyntro.store import Store, queries
+
+Listener = Callable[[str, str], None]
+
+_PENDING = "zyntro_changes"  # the connection's info key of changes awaiting commit
+
+
+class WriteScope:
+    """A write transaction; `listeners` hear of its changes only once it has committed."""
+
+    def __init__(self, store: Store, listeners: Iterable[Listener]) -> None:
+        self._listeners = listeners
+        self._cm = store.write()
+
+    def __enter__(self) -> sa.Connection:
+        self._conn = self._cm.__enter__()
+        self._conn.info[_PENDING] = []
+        return self._conn
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        changed: list[tuple[str, str]] = self._conn.info.pop(_PENDING, [])
+        self._cm.__exit__(exc_type, exc, traceback)
+        if exc_type is None:
+            for kind, entity_id in changed:
+                for listener in self._listeners:
+                    listener(kind, entity_id)
+
+
+def record_change(conn: sa.Connection, kind: str, entity_id: str, moment: datetime) -> None:
+    """Record a change in the writing transaction (other processes poll for it)."""
+    queries.record_change(conn, kind, entity_id, moment)
+    pending: list[tuple[str, str]] = conn.info.setdefault(_PENDING, [])
+    pending.append((kind, entity_id))
+
+
+def record_audit(
+    conn: sa.Connection,
+    actor: Actor,
+    action: str,
+    target: tuple[str, str],
+    org_id: str | None,
+    moment: datetime,
+) -> None:
+    """The audit row of a change, in the same transaction: `target` is (type, id)."""
+    target_type, target_id = target
+    queries.record_audit(
+        conn,
+        org_id=org_id,
+        actor=actor.name,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        moment=moment,
+    )
+
+
+def rebuild_brand_body(conn: sa.Connection, brand_id: str, moment: datetime) -> None:
+    """After a write to a brand's segments: re-encode the body fetchAudiences serves (NULL when
+    the brand has none) and record the change, so every process drops its cached copy."""
+    segments = queries.brand_segments(conn, brand_id)
+    queries.set_brand_body(conn, brand_id, success_body(segments) if segments else None)
+    record_change(conn, "brand", brand_id, moment)

@@ -1,0 +1,221 @@
+"""A brand's segments: read, page, create (also under an Idempotency-Key), edit, delete."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy.exc
+
+from zyntro.domain import EDITABLE_FIELDS, Brand, Segment, utcnow, validate_segment_fields
+from zyntro.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from zyntro.identity import Actor
+from zyntro.ids import new_id
+from zyntro.service.accounts import Accounts
+from zyntro.service.recording import rebuild_brand_body, record_audit
+from zyntro.service.rules import require_content_role, visible
+from zyntro.store import queries
+
+MAX_PAGE = 500
+
+
+class Segments(Accounts):
+    """Segment use cases; every write re-encodes the brand's served body in its transaction."""
+
+    MAX_PAGE = MAX_PAGE
+    IDEMPOTENCY_TTL = timedelta(hours=24)  # how long an Idempotency-Key's answer is replayed
+
+    def list_segments(self, actor: Actor, brand_id: str) -> list[Segment]:
+        brand = self.get_brand(actor, brand_id)
+        with self.store.read() as conn:
+            return queries.brand_segments(conn, brand.id)
+
+    def get_segment(self, actor: Actor, segment_id: str) -> Segment:
+        with self.store.read() as conn:
+            segment = queries.get_segment(conn, segment_id)
+            brand = queries.get_brand(conn, segment.brand_id) if segment else None
+        if segment is None or brand is None or not visible(actor, brand.org_id):
+            raise NotFound("No such segment.")
+        return segment
+
+    def get_brand_segment(self, actor: Actor, brand_id: str, segment_id: str) -> Segment:
+        """A segment of this brand; a segment of another brand is not found here."""
+        brand = self.get_brand(actor, brand_id)
+        segment = self.get_segment(actor, segment_id)
+        if segment.brand_id != brand.id:
+            raise NotFound("No such segment.")
+        return segment
+
+    def segments_page(
+        self,
+        actor: Actor,
+        brand_id: str,
+        *,
+        limit: int,
+        after: tuple[datetime, str] | None = None,
+        segment_type: str | None = None,
+        updated_since: datetime | None = None,
+    ) -> tuple[list[Segment], bool]:
+        """One page of a brand's segments in the endpoint's order, and whether more follow."""
+        brand = self.get_brand(actor, brand_id)
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValidationFailed("limit", f"must be 1-{MAX_PAGE}")
+        with self.store.read() as conn:
+            found = queries.segments_page(
+                conn,
+                brand.id,
+                limit=limit + 1,
+                after=after,
+                segment_type=segment_type,
+                updated_since=updated_since,
+            )
+        return found[:limit], len(found) > limit
+
+    def add_segment(
+        self,
+        actor: Actor,
+        brand_id: str,
+        values: Mapping[str, Any],
+        initiated_by: str | None = None,
+    ) -> Segment:
+        brand = self.get_brand(actor, brand_id)
+        require_content_role(actor, brand.org_id)
+        creator = self._creator(actor, brand, initiated_by)
+        clean = validate_segment_fields(dict(values))
+        now = utcnow()
+        segment = new_segment(new_id("seg"), brand.id, creator, clean, now, now)
+        with self._write() as conn:
+            queries.insert_segments(conn, [segment])
+            rebuild_brand_body(conn, brand.id, now)
+            record_audit(conn, actor, "segment.create", ("segment", segment.id), brand.org_id, now)
+        return segment
+
+    def add_segment_once(
+        self, actor: Actor, brand_id: str, values: Mapping[str, Any], idempotency_key: str
+    ) -> tuple[dict[str, Any], bool]:
+        """`add_segment` under an Idempotency-Key: the public form of the segment, and whether
+        it is a replay. The same key with the same request gives the first response for 24
+        hours; with a different request it is a conflict. Failed requests are not kept."""
+        brand = self.get_brand(actor, brand_id)
+        require_content_role(actor, brand.org_id)
+        member_id = actor.member_id
+        if member_id is None:
+            raise ValidationFailed("member", "is required to record who created the segment")
+        if not 1 <= len(idempotency_key) <= 200 or not idempotency_key.isascii():
+            raise ValidationFailed("Idempotency-Key", "must be 1-200 ASCII characters")
+        request = json.dumps([brand.id, dict(values)], sort_keys=True, default=str)
+        request_hash = hashlib.sha256(request.encode()).hexdigest()
+
+        def replay() -> tuple[dict[str, Any], bool] | None:
+            with self.store.read() as conn:
+                record = queries.get_idempotency_record(conn, member_id, idempotency_key)
+            if record is None or record.created_at < utcnow() - self.IDEMPOTENCY_TTL:
+                return None
+            if record.request_hash != request_hash:
+                raise Conflict("This Idempotency-Key was already used with a different request.")
+            stored: dict[str, Any] = json.loads(record.response)
+            return stored, True
+
+        earlier = replay()
+        if earlier is not None:
+            return earlier
+        clean = validate_segment_fields(dict(values))
+        now = utcnow()
+        segment = new_segment(new_id("seg"), brand.id, member_id, clean, now, now)
+        public = segment.to_public()
+        try:
+            with self._write() as conn:
+                queries.prune_idempotency_records(conn, now - self.IDEMPOTENCY_TTL)
+                queries.insert_idempotency_record(
+                    conn, member_id, idempotency_key, request_hash, json.dumps(public), now
+                )
+                queries.insert_segments(conn, [segment])
+                rebuild_brand_body(conn, brand.id, now)
+                record_audit(
+                    conn, actor, "segment.create", ("segment", segment.id), brand.org_id, now
+                )
+        except sqlalchemy.exc.IntegrityError:
+            earlier = replay()  # a concurrent request with this key won the race
+            if earlier is None:
+                raise
+            return earlier
+        return public, False
+
+    def update_segment(self, actor: Actor, segment_id: str, values: Mapping[str, Any]) -> Segment:
+        segment = self.get_segment(actor, segment_id)
+        brand = self.get_brand(actor, segment.brand_id)
+        require_content_role(actor, brand.org_id)
+        clean = validate_segment_fields(dict(values), partial=True)
+        merged = {**editable(segment), **clean}
+        now = utcnow()
+        updated = new_segment(
+            segment.id, brand.id, segment.initiated_by, merged, segment.created_at, now
+        )
+        with self._write() as conn:
+            queries.replace_segment(conn, updated)
+            rebuild_brand_body(conn, brand.id, now)
+            record_audit(conn, actor, "segment.update", ("segment", segment.id), brand.org_id, now)
+        return updated
+
+    def delete_segment(self, actor: Actor, segment_id: str) -> None:
+        segment = self.get_segment(actor, segment_id)
+        brand = self.get_brand(actor, segment.brand_id)
+        require_content_role(actor, brand.org_id)
+        now = utcnow()
+        with self._write() as conn:
+            queries.delete_segment(conn, segment.id)
+            rebuild_brand_body(conn, brand.id, now)
+            record_audit(conn, actor, "segment.delete", ("segment", segment.id), brand.org_id, now)
+
+    def _creator(self, actor: Actor, brand: Brand, initiated_by: str | None) -> str:
+        """The member recorded as initiated_by: the actor, or a member of the brand's org."""
+        if initiated_by is None:
+            if actor.member_id is None:
+                raise ValidationFailed("member", "is required to record who created the segment")
+            return actor.member_id
+        member = self.get_member(actor, initiated_by)
+        if member.org_id != brand.org_id:
+            raise NotFound("No such member.")
+        if not actor.is_system and member.id != actor.member_id:
+            raise Forbidden("Segments are recorded as created by the member who creates them.")
+        return member.id
+
+
+def editable(segment: Segment) -> dict[str, Any]:
+    """The fields a caller may set, as the segment has them."""
+    public = segment.to_public()
+    return {name: public[name] for name in EDITABLE_FIELDS}
+
+
+def new_segment(
+    segment_id: str,
+    brand_id: str,
+    initiated_by: str,
+    clean: Mapping[str, Any],
+    created_at: datetime,
+    updated_at: datetime,
+) -> Segment:
+    return Segment(
+        id=segment_id,
+        brand_id=brand_id,
+        created_at=whole_seconds(created_at),
+        updated_at=whole_seconds(updated_at),
+        initiated_by=initiated_by,
+        label=clean["segment_label"],
+        tag=clean["segment_tag"],
+        type=clean["segment_type"],
+        decision_drivers=clean["segment_decision_drivers"],
+        pain_points=tuple(clean["segment_pain_points"]),
+        use_cases=tuple(clean["segment_use_cases"]),
+        tone=clean["segment_tone"],
+        reasoning=clean["reasoning"],
+    )
+
+
+def whole_seconds(moment: datetime) -> datetime:
+    # Segment times are kept as served (YYYY-MM-DD HH:MM:SS): an export reads back equal, and
+    # the order by created_at, then segment_id, is the one a caller can see.
+    return moment.replace(microsecond=0)
