@@ -181,8 +181,9 @@ class ReadCache:
     def invalidate(self, kind: str, entity_id: str) -> None:
         if kind == "brand":
             self.bodies.pop(entity_id)
-        elif kind in ("key", "member"):
-            # Rare, and a member's keys are not indexed by member: drop every principal.
+        elif kind == "principal":  # entity_id is the key's digest
+            self.principals.pop(entity_id)
+        elif kind in ("key", "member"):  # rows of older versions: drop every key
             self.principals.clear()
         else:
             self.clear()

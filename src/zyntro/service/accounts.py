@@ -21,7 +21,7 @@ from zyntro.errors import BrandNotFound, Conflict, Forbidden, NotFound, Validati
 from zyntro.identity import Actor
 from zyntro.ids import new_id
 from zyntro.service.core import ServiceCore
-from zyntro.service.recording import record_audit, record_change
+from zyntro.service.recording import record_audit, record_change, record_principals_changed
 from zyntro.service.rules import (
     keep_an_owner,
     member_actor,
@@ -187,7 +187,8 @@ class Accounts(ServiceCore):
             if role is not Role.OWNER:
                 keep_an_owner(conn, member)
             queries.update_member(conn, member.id, role=role.value)
-            record_change(conn, "member", member.id, now)
+            digests = queries.key_digests(conn, member_id=member.id)
+            record_principals_changed(conn, digests, now)
             record_audit(conn, actor, "member.set_role", ("member", member.id), member.org_id, now)
         return replace(member, role=role)
 
@@ -199,7 +200,8 @@ class Accounts(ServiceCore):
         with self._write() as conn:
             keep_an_owner(conn, member)
             queries.update_member(conn, member.id, active=False)
-            record_change(conn, "member", member.id, now)
+            digests = queries.key_digests(conn, member_id=member.id)
+            record_principals_changed(conn, digests, now)
             record_audit(
                 conn, actor, "member.deactivate", ("member", member.id), member.org_id, now
             )
@@ -232,8 +234,9 @@ class Accounts(ServiceCore):
             revoked_at=None,
         )
         with self._write() as conn:
-            queries.insert_key(conn, key, keys.digest(plain))
-            record_change(conn, "key", key.id, now)  # the digest may be cached as unknown
+            digest = keys.digest(plain)
+            queries.insert_key(conn, key, digest)
+            record_principals_changed(conn, [digest], now)  # it may be cached as unknown
             record_audit(conn, actor, "key.create", ("key", key.id), member.org_id, now)
         return key, plain
 
@@ -253,6 +256,6 @@ class Accounts(ServiceCore):
         now = utcnow()
         with self._write() as conn:
             queries.revoke_key(conn, key.id, now)
-            record_change(conn, "key", key.id, now)
+            record_principals_changed(conn, queries.key_digests(conn, key_id=key.id), now)
             record_audit(conn, actor, "key.revoke", ("key", key.id), member.org_id, now)
         return replace(key, revoked_at=key.revoked_at or now)

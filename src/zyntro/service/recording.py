@@ -76,6 +76,15 @@ def record_audit(
     )
 
 
+def record_principals_changed(
+    conn: sa.Connection, digests: Iterable[str], moment: datetime
+) -> None:
+    """What some API keys stand for changed (created, revoked, their member changed): every
+    process drops just those keys' cached principals."""
+    for digest in digests:
+        record_change(conn, "principal", digest, moment)
+
+
 def rebuild_brand_body(conn: sa.Connection, brand_id: str, moment: datetime) -> None:
     """After a write to a brand's segments: re-encode the body fetchAudiences serves (NULL when
     the brand has none) and record the change, so every process drops its cached copy."""

@@ -210,6 +210,18 @@ def list_keys(conn: sa.Connection, member_id: str) -> list[ApiKey]:
     return [_key(row) for row in rows]
 
 
+def key_digests(
+    conn: sa.Connection, *, key_id: str | None = None, member_id: str | None = None
+) -> list[str]:
+    """The digests of one key, or of every key of a member (what the read caches key on)."""
+    query = sa.select(api_keys.c.digest)
+    if key_id is not None:
+        query = query.where(api_keys.c.id == key_id)
+    if member_id is not None:
+        query = query.where(api_keys.c.member_id == member_id)
+    return list(conn.execute(query).scalars())
+
+
 def revoke_key(conn: sa.Connection, key_id: str, moment: datetime) -> None:
     conn.execute(
         api_keys.update()
