@@ -123,7 +123,7 @@ def test_a_change_whose_audit_row_fails_is_not_made(
             attempt()
     assert service.get_brand(SYSTEM, brand.id).name == brand.name
     assert service.list_keys(SYSTEM, world.member_id)[-1].revoked_at is None
-    assert service.get_segment(SYSTEM, segment.id).label == segment.label
+    assert service.get_segment(SYSTEM, segment.id).segment_label == segment.segment_label
     assert service.get_member(SYSTEM, world.member_id).active
     assert _entries(service, world.org_id) == before
 

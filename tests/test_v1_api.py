@@ -332,8 +332,8 @@ def test_patch_changes_only_what_is_sent(
     assert response.status_code == 200, response.text
     data = response.json()["data"]
     assert data["segment_tone"] == "warm_direct" and data["segment_tag"] == ""
-    assert data["segment_label"] == before.label
-    assert data["segment_pain_points"] == list(before.pain_points)
+    assert data["segment_label"] == before.segment_label
+    assert data["segment_pain_points"] == list(before.segment_pain_points)
     assert data["created_at"] == format_timestamp(before.created_at)
     assert service.get_segment(SYSTEM, seg).updated_at > before.updated_at
 

@@ -238,7 +238,7 @@ def test_edit_and_delete_a_segment(clients: ClientFactory, service: Service, peo
     backdate(service, [seg])  # times are whole seconds: an edit right away could tie
     before = service.get_segment(SYSTEM, seg)
     page = client.get(f"/app/brands/{people.brand_id}/segments/{seg}").text
-    assert 'id="segment-form"' in page and html.escape(before.label) in page
+    assert 'id="segment-form"' in page and html.escape(before.segment_label) in page
     form = {
         **SEGMENT_FORM,
         "segment_label": "Renamed",
@@ -249,7 +249,7 @@ def test_edit_and_delete_a_segment(clients: ClientFactory, service: Service, peo
     saved = client.post(f"/app/brands/{people.brand_id}/segments/{seg}", data=form)
     assert "Segment “Renamed” saved." in saved.text
     after = service.get_segment(SYSTEM, seg)
-    assert after.label == "Renamed" and after.pain_points == ()
+    assert after.segment_label == "Renamed" and after.segment_pain_points == ()
     assert after.created_at == before.created_at and after.updated_at > before.updated_at
     assert after.initiated_by == before.initiated_by
     deleted = client.post(
@@ -278,7 +278,7 @@ def test_plain_member_sees_segments_read_only(
     ):
         response = client.post(path, data={**SEGMENT_FORM, "csrf_token": token})
         assert response.status_code == 403, path
-    assert service.get_segment(SYSTEM, seg).label == "Segment 0"
+    assert service.get_segment(SYSTEM, seg).segment_label == "Segment 0"
 
 
 # --- Me > API Keys -------------------------------------------------------------------------

@@ -30,8 +30,10 @@ LIST_FIELDS = ("segment_pain_points", "segment_use_cases")
 EDITABLE_FIELDS = SEGMENT_FIELDS[4:]
 
 _SNAKE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
-# Limits where the SPEC is silent (docs/decisions.md): generous, but bounded.
-_TEXT_LIMITS = {
+# Limits where the SPEC is silent (docs/decisions.md): generous, but bounded. The API's schema
+# and the dashboard's hints are derived from these.
+TYPE_MAX_LENGTH = 40
+TEXT_LIMITS = {
     "segment_label": (1, 200),
     "segment_tag": (0, 200),
     "segment_decision_drivers": (0, 1000),
@@ -118,19 +120,25 @@ class ApiKey:
 
 @dataclass(frozen=True, slots=True)
 class Segment:
+    """A segment; its content fields carry the names the API gives them (EDITABLE_FIELDS)."""
+
     id: str
     brand_id: str
     created_at: datetime
     updated_at: datetime
     initiated_by: str
-    label: str
-    tag: str
-    type: str
-    decision_drivers: str
-    pain_points: tuple[str, ...]
-    use_cases: tuple[str, ...]
-    tone: str
+    segment_label: str
+    segment_tag: str
+    segment_type: str
+    segment_decision_drivers: str
+    segment_pain_points: tuple[str, ...]
+    segment_use_cases: tuple[str, ...]
+    segment_tone: str
     reasoning: str
+
+    def editable(self) -> dict[str, Any]:
+        """The fields a caller may set, as this segment has them (lists as tuples)."""
+        return {name: getattr(self, name) for name in EDITABLE_FIELDS}
 
     def to_public(self) -> dict[str, Any]:
         """The seed's shape: exactly these keys, in this order, never null."""
@@ -139,14 +147,10 @@ class Segment:
             "created_at": format_timestamp(self.created_at),
             "updated_at": format_timestamp(self.updated_at),
             "initiated_by": self.initiated_by,
-            "segment_label": self.label,
-            "segment_tag": self.tag,
-            "segment_type": self.type,
-            "segment_decision_drivers": self.decision_drivers,
-            "segment_pain_points": list(self.pain_points),
-            "segment_use_cases": list(self.use_cases),
-            "segment_tone": self.tone,
-            "reasoning": self.reasoning,
+            **{
+                name: list(value) if name in LIST_FIELDS else value
+                for name, value in self.editable().items()
+            },
         }
 
 
@@ -157,7 +161,7 @@ def _check_text(field: str, value: Any) -> str:
         raise ValidationFailed(field, "must be a string")
     if "\x00" in value:
         raise ValidationFailed(field, "must not contain NUL characters")
-    low, high = _TEXT_LIMITS[field]
+    low, high = TEXT_LIMITS[field]
     if not low <= len(value) <= high:
         if low:
             raise ValidationFailed(field, f"must be {low}-{high} characters long")
@@ -169,8 +173,10 @@ def _check_type(value: Any) -> str:
     field = "segment_type"
     if not isinstance(value, str) or not value:
         raise ValidationFailed(field, "is required")
-    if len(value) > 40 or _SNAKE.fullmatch(value) is None:
-        raise ValidationFailed(field, "must be lowercase snake_case, 1-40 characters")
+    if len(value) > TYPE_MAX_LENGTH or _SNAKE.fullmatch(value) is None:
+        raise ValidationFailed(
+            field, f"must be lowercase snake_case, 1-{TYPE_MAX_LENGTH} characters"
+        )
     return value
 
 

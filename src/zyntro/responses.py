@@ -9,6 +9,7 @@ import orjson
 from zyntro.domain import Segment
 from zyntro.errors import ZyntroError
 
+JSON_TYPE = "application/json; charset=utf-8"  # every JSON answer of every surface
 _MORE = "You can ask your member in-charge to add more audiences if you like."
 
 

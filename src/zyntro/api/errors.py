@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from zyntro.errors import ServiceUnavailable, ZyntroError
 from zyntro.observability import log
-from zyntro.responses import body_for, error_body
+from zyntro.responses import JSON_TYPE, body_for, error_body
 
 _HTTP_CODES = {
     400: "invalid_request",
@@ -24,11 +24,10 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
     429: "rate_limited",
 }
-JSON = "application/json; charset=utf-8"
 
 
 def error_response(status: int, body: bytes, headers: Mapping[str, str] | None = None) -> Response:
-    return Response(body, status_code=status, media_type=JSON, headers=headers)
+    return Response(body, status_code=status, media_type=JSON_TYPE, headers=headers)
 
 
 async def _zyntro_error(_request: Request, exc: Exception) -> Response:
@@ -54,19 +53,26 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
     return error_response(400, error_body("invalid_request", message))
 
 
-async def _database_error(request: Request, exc: Exception) -> Response:
-    log.warning("database unavailable: %s", type(exc).__name__)
-    return await _zyntro_error(request, ServiceUnavailable())
+def user_error(exc: Exception, request_id: str | None = None) -> ZyntroError:
+    """What a user is told of any failure, logged once: our own errors as raised; the
+    database away as 503; anything else as 500, its details in the log only."""
+    if isinstance(exc, ZyntroError):
+        return exc
+    extra = {"request_id": request_id} if request_id is not None else None
+    if isinstance(exc, sqlalchemy.exc.OperationalError):
+        log.warning("database unavailable: %s", type(exc).__name__, extra=extra)
+        return ServiceUnavailable()
+    log.error("unexpected error", exc_info=exc, extra=extra)
+    return ZyntroError()
 
 
-async def _unexpected(_request: Request, exc: Exception) -> Response:
-    log.error("unexpected error", exc_info=exc)
-    return error_response(500, body_for(ZyntroError()))
+async def _other_error(request: Request, exc: Exception) -> Response:
+    return await _zyntro_error(request, user_error(exc))
 
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ZyntroError, _zyntro_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(sqlalchemy.exc.OperationalError, _database_error)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(sqlalchemy.exc.OperationalError, _other_error)
+    app.add_exception_handler(Exception, _other_error)

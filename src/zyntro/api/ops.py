@@ -9,16 +9,16 @@ from starlette.responses import PlainTextResponse, Response
 
 from zyntro.errors import ServiceUnavailable
 from zyntro.observability import log
+from zyntro.responses import JSON_TYPE
 
 router = APIRouter(tags=["operations"])
 
 _OK = b'{"status":"ok"}'
-JSON = "application/json; charset=utf-8"
 
 
 @router.get("/healthz", summary="Liveness: 200 while the process runs")
 async def healthz() -> Response:
-    return Response(_OK, media_type=JSON)
+    return Response(_OK, media_type=JSON_TYPE)
 
 
 @router.get(
@@ -32,7 +32,7 @@ async def readyz(request: Request) -> Response:
     except Exception as exc:
         log.warning("readiness check failed: %s", type(exc).__name__)
         raise ServiceUnavailable() from None
-    return Response(_OK, media_type=JSON)
+    return Response(_OK, media_type=JSON_TYPE)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)

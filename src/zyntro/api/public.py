@@ -21,11 +21,11 @@ from urllib.parse import parse_qsl
 
 import anyio
 import orjson
-import sqlalchemy.exc
 from granian import rsgi as granian_rsgi
 from starlette.requests import Request
 
 from zyntro.api.coalesce import Coalescer
+from zyntro.api.errors import user_error
 from zyntro.errors import (
     InvalidApiKey,
     InvalidJson,
@@ -35,15 +35,13 @@ from zyntro.errors import (
     MissingParameter,
     PayloadTooLarge,
     RateLimited,
-    ServiceUnavailable,
     UnsupportedMediaType,
     ZyntroError,
     unwrap,
 )
 from zyntro.identity import Principal
-from zyntro.observability import log
 from zyntro.ratelimit import Headers, RateLimits
-from zyntro.responses import body_for
+from zyntro.responses import JSON_TYPE, body_for
 from zyntro.service import Service
 from zyntro.service.reader import BodyRequest, KeyRequest
 from zyntro.store.hot import MAX_CONNECTIONS
@@ -75,7 +73,6 @@ ProtocolClosed: type[Exception] = granian_rsgi.ProtocolClosed  # type: ignore[at
 _JSON = "application/json"
 _FORM = "application/x-www-form-urlencoded"
 _MULTIPART = "multipart/form-data"
-_CONTENT_TYPE = "application/json; charset=utf-8"
 
 
 class PublicEndpoint:
@@ -146,13 +143,11 @@ class PublicEndpoint:
             status, payload = error.status, body_for(error)
             if status == 503:  # a 429's Retry-After comes with its RateLimit headers
                 extra.append(("retry-after", RETRY_AFTER_SECONDS))
-        except sqlalchemy.exc.OperationalError:
-            log.warning("database unavailable", extra={"request_id": request_id})
-            status, payload = ServiceUnavailable.status, body_for(ServiceUnavailable())
-            extra.append(("retry-after", RETRY_AFTER_SECONDS))
-        except Exception:
-            log.exception("unexpected error", extra={"request_id": request_id})
-            status, payload = ZyntroError.status, body_for(ZyntroError())
+        except Exception as exc:  # the database away (503), or a 500 with the log's details
+            failure = user_error(exc, request_id)
+            status, payload = failure.status, body_for(failure)
+            if status == 503:
+                extra.append(("retry-after", RETRY_AFTER_SECONDS))
         extra += rate
         return status, payload, extra
 
@@ -173,7 +168,7 @@ class PublicEndpoint:
                 "type": "http.response.start",
                 "status": status,
                 "headers": [
-                    (b"content-type", _CONTENT_TYPE.encode()),
+                    (b"content-type", JSON_TYPE.encode()),
                     (b"content-length", b"%d" % len(payload)),
                     (b"cache-control", b"no-store"),
                     (b"x-request-id", request_id.encode()),
@@ -200,7 +195,7 @@ class PublicEndpoint:
         protocol.response_bytes(
             status,
             [
-                ("content-type", _CONTENT_TYPE),
+                ("content-type", JSON_TYPE),
                 ("cache-control", "no-store"),
                 ("x-request-id", request_id),
                 *extra,

@@ -76,7 +76,11 @@ def segment_add(
     svc = service(ctx)
     values = _fields(label, segment_type, tag, drivers, pain_point, use_case, tone, reasoning)
     segment = svc.add_segment(svc.act_as(member), brand, values)
-    emit(as_json, segment.to_public(), f"Added segment {segment.id} ({segment.label}) to {brand}")
+    emit(
+        as_json,
+        segment.to_public(),
+        f"Added segment {segment.id} ({segment.segment_label}) to {brand}",
+    )
 
 
 @segment_app.command("list")

@@ -149,7 +149,7 @@ class Segments(Accounts):
         brand = self.get_brand(actor, segment.brand_id)
         require_content_role(actor, brand.org_id)
         clean = validate_segment_fields(dict(values), partial=True)
-        merged = {**editable(segment), **clean}
+        merged = {**segment.editable(), **clean}
         now = utcnow()
         updated = new_segment(
             segment.id, brand.id, segment.initiated_by, merged, segment.created_at, now
@@ -184,12 +184,6 @@ class Segments(Accounts):
         return member.id
 
 
-def editable(segment: Segment) -> dict[str, Any]:
-    """The fields a caller may set, as the segment has them."""
-    public = segment.to_public()
-    return {name: public[name] for name in EDITABLE_FIELDS}
-
-
 def new_segment(
     segment_id: str,
     brand_id: str,
@@ -198,20 +192,14 @@ def new_segment(
     created_at: datetime,
     updated_at: datetime,
 ) -> Segment:
+    """A segment of validated fields (`validate_segment_fields`), times in whole seconds."""
     return Segment(
         id=segment_id,
         brand_id=brand_id,
         created_at=whole_seconds(created_at),
         updated_at=whole_seconds(updated_at),
         initiated_by=initiated_by,
-        label=clean["segment_label"],
-        tag=clean["segment_tag"],
-        type=clean["segment_type"],
-        decision_drivers=clean["segment_decision_drivers"],
-        pain_points=tuple(clean["segment_pain_points"]),
-        use_cases=tuple(clean["segment_use_cases"]),
-        tone=clean["segment_tone"],
-        reasoning=clean["reasoning"],
+        **{name: clean[name] for name in EDITABLE_FIELDS},
     )
 
 

@@ -9,7 +9,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from zyntro.domain import ApiKey, Brand, Member, Organization, Role, Segment
+from zyntro.domain import (
+    EDITABLE_FIELDS,
+    LIST_FIELDS,
+    ApiKey,
+    Brand,
+    Member,
+    Organization,
+    Role,
+    Segment,
+)
 from zyntro.store.tables import (
     api_keys,
     audit_log,
@@ -59,20 +68,17 @@ def _key(row: sa.Row[Any]) -> ApiKey:
 
 
 def segment_from_row(row: sa.Row[Any]) -> Segment:
+    content: dict[str, Any] = {
+        name: tuple(getattr(row, name)) if name in LIST_FIELDS else getattr(row, name)
+        for name in EDITABLE_FIELDS
+    }
     return Segment(
         id=row.id,
         brand_id=row.brand_id,
         created_at=row.created_at,
         updated_at=row.updated_at,
         initiated_by=row.initiated_by,
-        label=row.segment_label,
-        tag=row.segment_tag,
-        type=row.segment_type,
-        decision_drivers=row.segment_decision_drivers,
-        pain_points=tuple(row.segment_pain_points),
-        use_cases=tuple(row.segment_use_cases),
-        tone=row.segment_tone,
-        reasoning=row.reasoning,
+        **content,
     )
 
 
@@ -278,14 +284,10 @@ def _segment_values(segment: Segment) -> dict[str, Any]:
         "created_at": segment.created_at,
         "updated_at": segment.updated_at,
         "initiated_by": segment.initiated_by,
-        "segment_label": segment.label,
-        "segment_tag": segment.tag,
-        "segment_type": segment.type,
-        "segment_decision_drivers": segment.decision_drivers,
-        "segment_pain_points": list(segment.pain_points),
-        "segment_use_cases": list(segment.use_cases),
-        "segment_tone": segment.tone,
-        "reasoning": segment.reasoning,
+        **{
+            name: list(value) if name in LIST_FIELDS else value
+            for name, value in segment.editable().items()
+        },
     }
 
 

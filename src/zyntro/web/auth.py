@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
+from zyntro.api.deps import service_of
 from zyntro.errors import RateLimited, ValidationFailed
 from zyntro.passwords import MIN_LENGTH, InvalidCredentials, SessionEnded
 from zyntro.web.context import (
@@ -15,7 +16,6 @@ from zyntro.web.context import (
     DashboardRoute,
     SignedIn,
     render,
-    service_of,
     session_of,
     text,
 )
@@ -102,7 +102,7 @@ def change_password(dash: Dashboard = SignedIn, form: FormData = CheckedForm) ->
             )
         except ValidationFailed as error:
             field = "new_password" if error.field == "password" else error.field
-            errors[field] = error.message.split(": ", 1)[-1]
+            errors[field] = error.reason
     if errors:
         return dash.render(
             "me.html", 422, section="me", member=member, errors=errors, min_length=MIN_LENGTH

@@ -33,7 +33,7 @@ def create_brand(dash: Dashboard = SignedIn, form: FormData = CheckedForm) -> Re
     try:
         brand = dash.service.create_brand(dash.actor, dash.org_id, name)
     except ValidationFailed as error:
-        return _brands_page(dash, 422, errors={"name": _reason(error)}, name=name)
+        return _brands_page(dash, 422, errors={"name": error.reason}, name=name)
     return dash.redirect("/brands", f"Brand “{brand.name}” created.")
 
 
@@ -44,7 +44,7 @@ def rename_brand(
     try:
         brand = dash.service.rename_brand(dash.actor, brand_id, text(form, "name"))
     except ValidationFailed as error:
-        return _brands_page(dash, 422, rename_errors={brand_id: _reason(error)})
+        return _brands_page(dash, 422, rename_errors={brand_id: error.reason})
     return dash.redirect("/brands", f"Brand renamed to “{brand.name}”.")
 
 
@@ -62,7 +62,3 @@ def api_page(request: Request, dash: Dashboard = SignedIn) -> Response:
     brands = dash.service.list_brands(dash.actor, dash.org_id)
     base = str(request.base_url).rstrip("/")
     return dash.render("api.html", section="api", brands=brands, base_url=base)
-
-
-def _reason(error: ValidationFailed) -> str:
-    return error.message.split(": ", 1)[-1]

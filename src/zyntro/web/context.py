@@ -8,16 +8,16 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import sqlalchemy.exc
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
+from zyntro.api.deps import service_of
+from zyntro.api.errors import user_error
 from zyntro.domain import Organization
-from zyntro.errors import InvalidRequest, ServiceUnavailable, ZyntroError
-from zyntro.observability import log
+from zyntro.errors import InvalidRequest, ZyntroError
 from zyntro.passwords import SessionEnded
 from zyntro.service import Actor, Service
 from zyntro.service.rules import can_manage_content, can_manage_members
@@ -48,11 +48,6 @@ class SignInDisabled(ZyntroError):
         "Dashboard sign-in is disabled: the administrator must set ZYNTRO_SECRET_KEY "
         "to a long random value."
     )
-
-
-def service_of(request: Request) -> Service:
-    service: Service = request.app.state.service
-    return service
 
 
 def codec_of(request: Request) -> SessionCodec:
@@ -199,16 +194,10 @@ class DashboardRoute(APIRoute):
                 response = RedirectResponse(
                     f"{PREFIX}/sign-in?next={quote(target, safe='/')}", status_code=303
                 )
-            except ZyntroError as error:
-                response = error_page(request, error)
             except HTTPException as exc:  # e.g. a form body Starlette could not parse
                 response = error_page(request, InvalidRequest(str(exc.detail)))
-            except sqlalchemy.exc.OperationalError as exc:
-                log.warning("database unavailable: %s", type(exc).__name__)
-                response = error_page(request, ServiceUnavailable())
-            except Exception as exc:  # a page, not a stack trace; the log has the details
-                log.error("dashboard error", exc_info=exc)
-                response = error_page(request, ZyntroError())
+            except Exception as exc:  # a page, never a stack trace; the log has the details
+                response = error_page(request, user_error(exc))
             _save_session(request, response)
             response.headers.setdefault("Cache-Control", "no-store")
             response.headers.setdefault("X-Frame-Options", "DENY")

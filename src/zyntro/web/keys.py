@@ -9,7 +9,6 @@ from starlette.responses import Response
 from zyntro.domain import ApiKey, utcnow
 from zyntro.errors import ValidationFailed
 from zyntro.web.context import PREFIX, CheckedForm, Dashboard, DashboardRoute, SignedIn, text
-from zyntro.web.segment_form import reason
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 EXPIRY_CHOICES = (
@@ -72,7 +71,7 @@ def create_key(dash: Dashboard = SignedIn, form: FormData = CheckedForm) -> Resp
         try:
             _key, plain = dash.service.create_key(dash.actor, dash.member_id, label, days)
         except ValidationFailed as error:
-            errors[error.field] = reason(error)
+            errors[error.field] = error.reason
         else:
             # Rendered, not redirected: the key must never travel in a cookie or a URL.
             return _keys_page(dash, 201, new_key=plain)

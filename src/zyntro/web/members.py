@@ -12,7 +12,6 @@ from zyntro.domain import Role
 from zyntro.errors import Conflict, ValidationFailed
 from zyntro.passwords import validate_password
 from zyntro.web.context import PREFIX, CheckedForm, Dashboard, DashboardRoute, SignedIn, text
-from zyntro.web.segment_form import reason
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 ROLES = ((Role.OWNER, "Owner"), (Role.IN_CHARGE, "Member in-charge"), (Role.MEMBER, "Member"))
@@ -57,12 +56,12 @@ def add_member(dash: Dashboard = SignedIn, form: FormData = CheckedForm) -> Resp
         try:
             validate_password(password)
         except ValidationFailed as error:
-            errors["password"] = reason(error)
+            errors["password"] = error.reason
     if not errors:
         try:
             member = dash.service.add_member(dash.actor, dash.org_id, email, name, _role(role))
         except ValidationFailed as error:
-            errors[error.field] = reason(error)
+            errors[error.field] = error.reason
         except Conflict as error:
             errors["email"] = error.message
         else:

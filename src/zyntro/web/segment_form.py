@@ -8,7 +8,15 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
-from zyntro.domain import EDITABLE_FIELDS, LIST_FIELDS, Segment, validate_segment_fields
+from zyntro.domain import (
+    EDITABLE_FIELDS,
+    LIST_FIELDS,
+    MAX_LIST_ITEMS,
+    TEXT_LIMITS,
+    TYPE_MAX_LENGTH,
+    Segment,
+    validate_segment_fields,
+)
 from zyntro.errors import ValidationFailed
 
 # Suggestions for the type field (SPEC §2); any lowercase snake_case value is accepted.
@@ -22,6 +30,7 @@ SEGMENT_TYPES = (
     "transactional",
     "lifecycle",
 )
+_TAGS_HINT = f"Press Enter or comma after each one; up to {MAX_LIST_ITEMS}."
 PENDING_SUFFIX = "__pending"  # the tag input's text box, for text not yet turned into a tag
 _SPLIT = re.compile(r"[,\n]")
 
@@ -35,9 +44,18 @@ class FieldSpec:
     required: bool = False
 
 
+_LABEL_MIN, _LABEL_MAX = TEXT_LIMITS["segment_label"]
 FIELDS = (
-    FieldSpec("segment_label", "Label", "text", "1–200 characters.", required=True),
-    FieldSpec("segment_type", "Type", "type", "Lowercase snake_case, e.g. demographic.", True),
+    FieldSpec(
+        "segment_label", "Label", "text", f"{_LABEL_MIN}–{_LABEL_MAX} characters.", required=True
+    ),
+    FieldSpec(
+        "segment_type",
+        "Type",
+        "type",
+        f"Lowercase snake_case, up to {TYPE_MAX_LENGTH} characters, e.g. demographic.",
+        True,
+    ),
     FieldSpec("segment_tag", "Tag", "text", "Optional, e.g. high_value_prospects."),
     FieldSpec(
         "segment_decision_drivers",
@@ -45,11 +63,14 @@ FIELDS = (
         "text",
         "Comma-separated, e.g. Quality, Price, Customer Service.",
     ),
-    FieldSpec("segment_pain_points", "Pain points", "tags", "Press Enter or comma after each one."),
-    FieldSpec("segment_use_cases", "Use cases", "tags", "Press Enter or comma after each one."),
+    FieldSpec("segment_pain_points", "Pain points", "tags", _TAGS_HINT),
+    FieldSpec("segment_use_cases", "Use cases", "tags", _TAGS_HINT),
     FieldSpec("segment_tone", "Tone", "text", "Optional, e.g. professional_friendly."),
     FieldSpec(
-        "reasoning", "Reasoning", "textarea", "Why this segment exists; up to 4000 characters."
+        "reasoning",
+        "Reasoning",
+        "textarea",
+        f"Why this segment exists; up to {TEXT_LIMITS['reasoning'][1]} characters.",
     ),
 )
 assert sorted(spec.name for spec in FIELDS) == sorted(EDITABLE_FIELDS)
@@ -60,8 +81,10 @@ def empty_values() -> dict[str, Any]:
 
 
 def values_of(segment: Segment) -> dict[str, Any]:
-    public = segment.to_public()
-    return {name: public[name] for name in EDITABLE_FIELDS}
+    return {
+        name: list(value) if name in LIST_FIELDS else value
+        for name, value in segment.editable().items()
+    }
 
 
 def _tags(form: FormData, name: str) -> list[str]:
@@ -90,10 +113,5 @@ def parse(form: FormData) -> tuple[dict[str, Any], dict[str, str]]:
         try:
             validate_segment_fields({name: values[name]}, partial=True)
         except ValidationFailed as error:
-            errors[name] = reason(error)
+            errors[name] = error.reason  # the form shows it beside the field
     return values, errors
-
-
-def reason(error: ValidationFailed) -> str:
-    """The rule a value broke, without the field name (the form shows it beside the field)."""
-    return error.message.split(": ", 1)[-1]

@@ -75,10 +75,10 @@ def create_segment(
         try:
             segment = dash.service.add_segment(dash.actor, brand.id, values)
         except ValidationFailed as error:
-            errors[error.field] = segment_form.reason(error)
+            errors[error.field] = error.reason
         else:
             return dash.redirect(
-                f"/brands/{brand.id}", f"Segment “{segment.label}” created ({segment.id})."
+                f"/brands/{brand.id}", f"Segment “{segment.segment_label}” created ({segment.id})."
             )
     return _form_page(dash, brand, values, errors=errors, status=422)
 
@@ -102,9 +102,9 @@ def update_segment(
         try:
             updated = dash.service.update_segment(dash.actor, segment.id, values)
         except ValidationFailed as error:
-            errors[error.field] = segment_form.reason(error)
+            errors[error.field] = error.reason
         else:
-            return dash.redirect(f"/brands/{brand.id}", f"Segment “{updated.label}” saved.")
+            return dash.redirect(f"/brands/{brand.id}", f"Segment “{updated.segment_label}” saved.")
     return _form_page(dash, brand, values, segment, errors, status=422)
 
 
@@ -115,4 +115,4 @@ def delete_segment(
     brand = dash.service.get_brand(dash.actor, brand_id)
     segment = dash.service.get_brand_segment(dash.actor, brand.id, segment_id)
     dash.service.delete_segment(dash.actor, segment.id)
-    return dash.redirect(f"/brands/{brand.id}", f"Segment “{segment.label}” deleted.")
+    return dash.redirect(f"/brands/{brand.id}", f"Segment “{segment.segment_label}” deleted.")

@@ -6,8 +6,9 @@ import anyio.to_thread
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from zyntro.api.deps import service_of
 from zyntro.errors import InvalidApiKey
-from zyntro.service import Actor, Service
+from zyntro.service import Actor
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -22,11 +23,6 @@ _Credentials = Depends(_bearer)
 
 class MissingApiKey(InvalidApiKey):
     default_message = "Send your API key in the Authorization header: Bearer <key>."
-
-
-def service_of(request: Request) -> Service:
-    service: Service = request.app.state.service
-    return service
 
 
 async def key_actor(

@@ -13,8 +13,8 @@ from fastapi import Request
 from starlette.responses import Response
 
 from zyntro.errors import ValidationFailed
+from zyntro.responses import JSON_TYPE
 
-JSON = "application/json; charset=utf-8"
 # Clients may keep a copy but must ask again (with If-None-Match) before using it.
 CACHE_CONTROL = "private, no-cache"
 
@@ -22,7 +22,7 @@ CACHE_CONTROL = "private, no-cache"
 def json_response(
     body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type=JSON, headers=headers)
+    return Response(orjson.dumps(body), status_code=status, media_type=JSON_TYPE, headers=headers)
 
 
 def etag_of(payload: bytes) -> str:
@@ -46,7 +46,7 @@ def conditional_json(request: Request, body: dict[str, Any]) -> Response:
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None and _matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
-    return Response(payload, media_type=JSON, headers=headers)
+    return Response(payload, media_type=JSON_TYPE, headers=headers)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
