@@ -1,4 +1,4 @@
-"""The account model and the rules a segment's fields obey (SPEC §1-§2)."""
+"""The account model and the rules a segment's fields obey (docs/api.md)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ LIST_FIELDS = ("segment_pain_points", "segment_use_cases")
 EDITABLE_FIELDS = SEGMENT_FIELDS[4:]
 
 _SNAKE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
-# Limits where the SPEC is silent (docs/decisions.md): generous, but bounded. The API's schema
+# Limits the API contract leaves open (docs/decisions.md): generous, but bounded. The API's schema
 # and the dashboard's hints are derived from these.
 TYPE_MAX_LENGTH = 40
 TEXT_LIMITS = {

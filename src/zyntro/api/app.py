@@ -26,7 +26,7 @@ from zyntro.settings import Settings, get_settings
 from zyntro.store import Store
 
 USAGE_FLUSH_SECONDS = 5.0
-# Other processes' writes are seen within this (SPEC §4 allows one second).
+# Other processes' writes are seen within this (within one second: docs/decisions.md, "Caches").
 CHANGE_POLL_SECONDS = 0.25
 M_ARENA_MAX = -8  # glibc's mallopt parameter number
 MALLOC_ARENAS = 2

@@ -1,4 +1,4 @@
-"""Every error from a FastAPI route leaves in the SPEC's error body."""
+"""Every error from a FastAPI route leaves in the one error body (docs/api.md, "Errors")."""
 
 from __future__ import annotations
 

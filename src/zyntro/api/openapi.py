@@ -15,7 +15,7 @@ from zyntro.api.schemas import (
     FetchAudiencesSuccess,
 )
 
-# (status, code, when) in the SPEC §2 order.
+# (status, code, when) in docs/api.md's order.
 PUBLIC_ERRORS: tuple[tuple[int, str, str], ...] = (
     (405, "method_not_allowed", "Any method but POST (`Allow: POST` is sent)."),
     (413, "payload_too_large", "The body is over 16 KiB."),

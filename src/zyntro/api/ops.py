@@ -1,4 +1,4 @@
-"""Operations endpoints: liveness, readiness, metrics (SPEC §5)."""
+"""Operations endpoints: liveness, readiness, metrics (docs/api.md, "Operations")."""
 
 from __future__ import annotations
 

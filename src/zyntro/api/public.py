@@ -1,6 +1,6 @@
 """`POST /apis/public/fetchAudiences.php` as a lean handler (no framework on the hot path).
 
-The checks run in the SPEC §2 order; each failure is a `ZyntroError` rendered in one place.
+The checks run in the order of docs/api.md's error table; each failure is a `ZyntroError` rendered in one place.
 `PublicEndpoint.answer` holds them, independent of the server interface; `rsgi` and `asgi`
 adapt it to granian's RSGI (how `zyntro serve` runs it) and to ASGI (tests, other servers).
 Both read the body under the 16 KiB cap and send the same status, headers and bytes.
@@ -105,7 +105,7 @@ class PublicEndpoint:
         client: str,
         request_id: str,
     ) -> tuple[int, bytes, Headers]:
-        """Status, body, and the headers beyond the four every answer has (SPEC §2 order)."""
+        """Status, body, and the headers beyond the four every answer has (docs/api.md's order)."""
         extra: Headers = []
         rate = self.limits.untouched  # the RateLimit headers, until a counter is touched
         try:
@@ -390,7 +390,7 @@ def _parameters(fields: dict[str, Any], headers: RequestHeaders) -> tuple[str, s
 
 
 def _checked_parameters(fields: dict[str, Any], headers: RequestHeaders) -> tuple[str, str, str]:
-    """Every rule, in the SPEC's order, for requests off the common path."""
+    """Every rule, in docs/api.md's order, for requests off the common path."""
     header_keys = _header_keys(headers)
     header_key = header_keys[0] if header_keys else None
     values = {name: fields.get(name) for name in PARAMETERS}

@@ -35,7 +35,7 @@ class TransportError(ZyntroError):
 class APIError(ZyntroError):
     """The API answered with an error; unknown codes are raised as this class itself."""
 
-    error_code: ClassVar[str | None] = None  # the SPEC code a subclass stands for
+    error_code: ClassVar[str | None] = None  # the API's error code a subclass stands for
 
     def __init__(
         self, message: str, *, status_code: int, code: str, request_id: str | None = None

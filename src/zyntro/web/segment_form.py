@@ -19,7 +19,7 @@ from zyntro.domain import (
 )
 from zyntro.errors import ValidationFailed
 
-# Suggestions for the type field (SPEC §2); any lowercase snake_case value is accepted.
+# Suggestions for the type field (docs/api.md); any lowercase snake_case value is accepted.
 SEGMENT_TYPES = (
     "demographic",
     "behavioral",
