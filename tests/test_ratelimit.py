@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 
 import pytest
 from pydantic import ValidationError
 from starlette.testclient import TestClient
 
+from tests.clock import FakeClock
 from tests.conftest import REDIS_URL, World, make_world
 from tests.helpers import PATH, assert_error, assert_public_headers
 from zyntro import keys
@@ -34,9 +34,20 @@ def _client(
     service: Service,
     settings: Settings,
     client: tuple[str, int] = ("198.51.100.7", 40000),
+    clock: FakeClock | None = None,
     **env: str,
 ) -> TestClient:
-    return TestClient(create_app(settings.model_copy(update=env), service), client=client)
+    settings = settings.model_copy(update=env)
+    app = create_app(settings, service)
+    if clock is not None:  # the limits the settings make, reading the test's clock
+        app.public.limits = RateLimits(
+            settings.rate_limit,
+            settings.invalid_key_rate_limit,
+            settings.redis_url or None,
+            settings.redis_prefix,
+            clock=clock,
+        )
+    return TestClient(app, client=client)
 
 
 # --- headers -----------------------------------------------------------------------------
@@ -92,16 +103,17 @@ def test_a_key_over_its_limit_gets_429_for_every_request(
 
 
 def test_the_window_resets(service: Service, settings: Settings, world: World) -> None:
-    with _client(service, settings, rate_limit="2/second") as client:
+    clock = FakeClock()
+    with _client(service, settings, clock=clock, rate_limit="2/second") as client:
         assert [client.post(PATH, json=world.body()).status_code for _ in range(3)] == [
             200,
             200,
             429,
         ]
-        deadline = time.monotonic() + 3
-        while client.post(PATH, json=world.body()).status_code == 429:
-            assert time.monotonic() < deadline, "the window did not reset"
-            time.sleep(0.1)
+        clock.advance(0.5)
+        assert client.post(PATH, json=world.body()).status_code == 429  # the same window
+        clock.advance(0.5)
+        assert client.post(PATH, json=world.body()).status_code == 200, "it did not reset"
 
 
 def test_invalid_keys_count_against_the_client_address(
@@ -158,13 +170,14 @@ def test_memory_windows_end_and_quiet_keys_are_forgotten(
 ) -> None:
     """A window's count starts over when it ends; ended windows are freed when space runs out."""
     monkeypatch.setattr("zyntro.ratelimit._LOCAL_ENTRIES", 50)
-    counters = _MemoryCounters()
+    clock = FakeClock()
+    counters = _MemoryCounters(clock)
     assert counters.hit("k", 1)[0] == 1
     assert counters.hit("k", 1)[0] == 2
     for n in range(49):
         counters.hit(f"quiet{n}", 1)
     assert len(counters) == 50
-    time.sleep(1.05)  # every window has ended...
+    clock.advance(1.05)  # every window has ended...
     assert counters.hit("k", 60)[0] == 1  # ...so the count starts over, and the full map
     counters.hit("fresh", 60)  # dropped the ended windows to make room
     assert len(counters) == 2
@@ -195,6 +208,8 @@ def test_redis_reset_time_is_learned_from_the_shared_window(redis_prefix: str) -
         one = RateLimits("5/minute", redis_url=REDIS_URL, redis_prefix=redis_prefix)
         two = RateLimits("5/minute", redis_url=REDIS_URL, redis_prefix=redis_prefix)
         _, first = await one.hit_key("key_a")
+        # A real wait: the window's clock is Redis's own (the key's TTL), which no test
+        # clock reaches; `limits` turns it into a moment with time.time().
         await asyncio.sleep(1.1)
         _, second = await two.hit_key("key_a")  # a node that joins the window later
         assert dict(first)["ratelimit"] == '"default";r=4;t=60'
@@ -213,11 +228,12 @@ def test_unreachable_redis_fails_open_and_warns_once(
     handler = logging.Handler()
     handler.emit = records.append  # type: ignore[method-assign]
     dead = {"redis_url": "redis://127.0.0.1:1/0", "rate_limit": "1/minute"}
-    with _client(service, settings, **dead) as client:
+    clock = FakeClock()
+    with _client(service, settings, clock=clock, **dead) as client:
         logging.getLogger("zyntro").addHandler(handler)
         try:
             responses = [client.post(PATH, json=world.body()) for _ in range(5)]
-            time.sleep(1.1)  # past the pause, Redis is tried (and fails) again
+            clock.advance(1.1)  # past the pause, Redis is tried (and fails) again
             responses += [client.post(PATH, json=world.body()) for _ in range(3)]
         finally:
             logging.getLogger("zyntro").removeHandler(handler)

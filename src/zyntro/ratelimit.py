@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import limits
 
@@ -29,6 +29,18 @@ WARN_EVERY_SECONDS = 60.0
 _LOCAL_ENTRIES = 100_000
 
 
+class Clock(Protocol):
+    """What the limits read the time from: the `time` module, or a test's clock."""
+
+    def time(self) -> float:
+        """Seconds since the epoch: windows end at such a moment (and Redis speaks it too)."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds for intervals: the pause after a Redis failure, the warnings' spacing."""
+        ...
+
+
 class _MemoryCounters:
     """Fixed windows in this process: key -> [end of window, count]. No I/O, no locks.
 
@@ -38,12 +50,13 @@ class _MemoryCounters:
     the endpoint runs on the event loop's thread, so the dict needs no lock.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = time) -> None:
+        self._clock = clock
         self._windows: dict[str, list[float]] = {}
 
     def hit(self, key: str, expiry: int) -> tuple[int, float]:
         """Count one request: the count in the current window and when it ends (epoch s)."""
-        now = time.time()
+        now = self._clock.time()
         window = self._windows.get(key)
         if window is None or window[0] <= now:
             if len(self._windows) >= _LOCAL_ENTRIES:
@@ -133,8 +146,8 @@ class _Policy:
     def _state(remaining: int, seconds: int) -> tuple[str, str]:
         return ("ratelimit", f'"{POLICY}";r={remaining};t={seconds}')
 
-    def verdict(self, count: int, reset: float) -> tuple[bool, Headers]:
-        seconds = max(0, math.ceil(reset - time.time()))
+    def verdict(self, count: int, reset: float, now: float) -> tuple[bool, Headers]:
+        seconds = max(0, math.ceil(reset - now))
         remaining = self.quota - count
         if remaining >= 0:
             return True, [self.header, self._state(remaining, seconds)]
@@ -154,11 +167,16 @@ class RateLimits:
         invalid_key_limit: str = "60/minute",
         redis_url: str | None = None,
         redis_prefix: str = "zyntro",
+        clock: Clock = time,
     ) -> None:
         self.per_key = _Policy("key", key_limit)
         self.per_client = _Policy("invalid", invalid_key_limit)
         self.shared = redis_url is not None
-        self._memory = _MemoryCounters() if redis_url is None else None
+        self._clock = clock
+        # When windows end: in memory by `clock`; with Redis by its TTLs, which `limits`
+        # turns into moments with `time.time()`, so the answers read that clock too.
+        self._now = clock.time if redis_url is None else time.time
+        self._memory = _MemoryCounters(clock) if redis_url is None else None
         self._redis = (
             _RedisCounters(redis_url, f"{redis_prefix}:ratelimit")
             if redis_url is not None
@@ -179,7 +197,7 @@ class RateLimits:
         counted = await self._hit(self.per_key, key_id)
         if counted is None:
             return True, self.per_key.untouched
-        return self.per_key.verdict(*counted)
+        return self.per_key.verdict(*counted, self._now())
 
     def hit_key_local(self, key_id: str) -> tuple[bool, Headers] | None:
         """`hit_key` without a suspension when counts live in this process (the common case);
@@ -187,17 +205,19 @@ class RateLimits:
         if self._memory is None:
             return None
         policy = self.per_key
-        return policy.verdict(*self._memory.hit(policy.key(key_id), policy.window))
+        count, reset = self._memory.hit(policy.key(key_id), policy.window)
+        return policy.verdict(count, reset, self._now())
 
     async def hit_invalid_key(self, client: str) -> tuple[bool, Headers]:
         """Count a request with an invalid key against the client's address."""
         counted = await self._hit(self.per_client, client)
         if counted is None:
             return True, self.per_client.untouched
-        allowed, headers = self.per_client.verdict(*counted)
+        now = self._now()
+        allowed, headers = self.per_client.verdict(*counted, now)
         if not allowed:
             if len(self._blocked) >= _LOCAL_ENTRIES:
-                _prune(self._blocked, time.time())
+                _prune(self._blocked, now)
             self._blocked[client] = counted[1]
         return allowed, headers
 
@@ -212,10 +232,11 @@ class RateLimits:
         reset = self._blocked.get(client)
         if reset is None:
             return None
-        if reset <= time.time():
+        now = self._now()
+        if reset <= now:
             self._blocked.pop(client, None)
             return None
-        return self.per_client.verdict(self.per_client.quota + 1, reset)[1]
+        return self.per_client.verdict(self.per_client.quota + 1, reset, now)[1]
 
     async def clear(self) -> None:
         """Forget every count and block (for tests and benchmarks)."""
@@ -238,7 +259,7 @@ class RateLimits:
         if self._memory is not None:
             return self._memory.hit(policy.key(identifier), policy.window)
         assert self._redis is not None
-        if self._paused_until and time.monotonic() < self._paused_until:
+        if self._paused_until and self._clock.monotonic() < self._paused_until:
             return None
         try:
             return await self._redis.hit(policy.key(identifier), policy.window)
@@ -247,7 +268,7 @@ class RateLimits:
             return None
 
     def _storage_failed(self, exc: Exception) -> None:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         self._paused_until = now + REDIS_RETRY_SECONDS
         if now - self._warned_at >= WARN_EVERY_SECONDS:
             self._warned_at = now
