@@ -165,13 +165,10 @@ def test_limits_are_validated_in_settings() -> None:
     assert Settings(rate_limit="10 per 5 seconds").rate_limit == "10 per 5 seconds"
 
 
-def test_memory_windows_end_and_quiet_keys_are_forgotten(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A window's count starts over when it ends; ended windows are freed when space runs out."""
-    monkeypatch.setattr("zyntro.ratelimit._LOCAL_ENTRIES", 50)
+def test_memory_windows_end_and_quiet_keys_are_forgotten() -> None:
+    """A window's count starts over when it ends; ended windows are freed as new ones open."""
     clock = FakeClock()
-    counters = _MemoryCounters(clock)
+    counters = _MemoryCounters(clock, limit=50)
     assert counters.hit("k", 1)[0] == 1
     assert counters.hit("k", 1)[0] == 2
     for n in range(49):
@@ -181,6 +178,55 @@ def test_memory_windows_end_and_quiet_keys_are_forgotten(
     assert counters.hit("k", 60)[0] == 1  # ...so the count starts over, and the full map
     counters.hit("fresh", 60)  # dropped the ended windows to make room
     assert len(counters) == 2
+
+
+def test_a_full_map_of_live_windows_drops_only_its_oldest() -> None:
+    clock = FakeClock()
+    counters = _MemoryCounters(clock, limit=3)
+    for name in ("a", "a", "b", "c", "c"):
+        counters.hit(name, 60)
+        clock.advance(1)
+    assert counters.hit("d", 60)[0] == 1  # full: "a", the oldest window, makes room
+    assert len(counters) == 3
+    assert counters.hit("c", 60)[0] == 3  # the others count on
+    assert counters.hit("b", 60)[0] == 2
+    assert counters.hit("a", 60)[0] == 1  # forgotten: it starts over (and "d" makes room)
+    assert counters.hit("c", 60)[0] == 4
+
+
+def test_finding_09_an_invalid_key_flood_does_not_wipe_the_windows_of_valid_keys() -> None:
+    """Key A over its quota and address X blocked, then invalid keys from 100,000 distinct
+    IPv6 addresses: A is still refused until its window ends, X still blocked, and neither
+    count started over."""
+    clock = FakeClock()
+    limits = RateLimits("3/minute", "2/minute", clock=clock)
+
+    async def scenario() -> None:
+        assert [limits.hit_key_local("key_a")[0] for _ in range(4)] == [  # type: ignore[index]
+            True,
+            True,
+            True,
+            False,
+        ]
+        for _ in range(3):
+            await limits.hit_invalid_key("203.0.113.9")
+        assert limits.blocked("203.0.113.9") is not None
+        clock.advance(10)
+        for n in range(100_000):
+            await limits.hit_invalid_key(f"2001:db8::{n:x}")
+        clock.advance(10)
+        allowed, headers = limits.hit_key_local("key_a")  # type: ignore[misc]
+        assert not allowed, headers
+        assert dict(headers)["ratelimit"] == '"default";r=0;t=40'
+        blocked = limits.blocked("203.0.113.9")
+        assert blocked is not None and dict(blocked)["retry-after"] == "40"
+        # The windows end when they would have ended without the flood.
+        clock.advance(40)
+        allowed, headers = limits.hit_key_local("key_a")  # type: ignore[misc]
+        assert allowed and dict(headers)["ratelimit"] == '"default";r=2;t=60'
+        assert limits.blocked("203.0.113.9") is None
+
+    asyncio.run(scenario())
 
 
 # --- Redis -------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Protocol
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 import limits
 
@@ -25,8 +27,10 @@ POLICY = "default"
 REDIS_RETRY_SECONDS = 1.0
 REDIS_TIMEOUT_SECONDS = 0.25
 WARN_EVERY_SECONDS = 60.0
-# The local record of windows and blocked addresses is pruned past this many entries.
+# The most client addresses remembered (windows, blocks) and window ends learned from Redis.
 _LOCAL_ENTRIES = 100_000
+
+_V = TypeVar("_V")
 
 
 class Clock(Protocol):
@@ -42,40 +46,56 @@ class Clock(Protocol):
 
 
 class _MemoryCounters:
-    """Fixed windows in this process: key -> [end of window, count]. No I/O, no locks.
+    """Fixed windows of one policy in this process: identifier -> [end of window, count].
 
     Hand-written rather than `limits`' MemoryStorage, which costs 5-12 µs a request (a lock,
     an expiry map, a sweep thread) against about 1 µs here; measured by
     scripts/bench_ratelimit.py, and the warm benchmark could not spare it. Every request of
-    the endpoint runs on the event loop's thread, so the dict needs no lock.
+    the endpoint runs on the event loop's thread, so the map needs no lock.
+
+    The map keeps windows in the order they opened, which for one policy (one window length)
+    is the order they end: opening a window first drops the ended ones at the front, so only
+    live windows are held, at a constant cost per window. `limit` caps the live ones: past it
+    the oldest is dropped (that identifier's count starts over). The per-key windows have no
+    cap, as only a valid key opens one; the per-address windows have (docs/decisions.md).
     """
 
-    def __init__(self, clock: Clock = time) -> None:
+    def __init__(self, clock: Clock = time, limit: int | None = None) -> None:
         self._clock = clock
-        self._windows: dict[str, list[float]] = {}
+        self._limit = limit
+        self._windows: OrderedDict[str, list[float]] = OrderedDict()
 
     def hit(self, key: str, expiry: int) -> tuple[int, float]:
         """Count one request: the count in the current window and when it ends (epoch s)."""
         now = self._clock.time()
         window = self._windows.get(key)
         if window is None or window[0] <= now:
-            if len(self._windows) >= _LOCAL_ENTRIES:
-                self._forget_ended(now)
+            self._windows.pop(key, None)  # its new window goes to the back
+            _make_room(self._windows, now, _window_end, self._limit)
             window = self._windows[key] = [now + expiry, 0.0]
         window[1] += 1
         return int(window[1]), window[0]
-
-    def _forget_ended(self, now: float) -> None:
-        for key in [key for key, (end, _count) in self._windows.items() if end <= now]:
-            del self._windows[key]
-        if len(self._windows) >= _LOCAL_ENTRIES:  # all live: fail open for a moment, not OOM
-            self._windows.clear()
 
     def reset(self) -> None:
         self._windows.clear()
 
     def __len__(self) -> int:
         return len(self._windows)
+
+
+def _window_end(window: list[float]) -> float:
+    return window[0]
+
+
+def _make_room(
+    entries: OrderedDict[str, _V], now: float, end: Callable[[_V], float], limit: int | None
+) -> None:
+    """Before adding to `entries` (oldest first): drop those that ended by `now`, and the
+    oldest live one when `limit` is reached."""
+    while entries and end(next(iter(entries.values()))) <= now:
+        entries.popitem(last=False)
+    if limit is not None and len(entries) >= limit:
+        entries.popitem(last=False)
 
 
 class _RedisCounters:
@@ -176,7 +196,12 @@ class RateLimits:
         # When windows end: in memory by `clock`; with Redis by its TTLs, which `limits`
         # turns into moments with `time.time()`, so the answers read that clock too.
         self._now = clock.time if redis_url is None else time.time
-        self._memory = _MemoryCounters(clock) if redis_url is None else None
+        # Each policy's windows apart: invalid keys from many addresses cannot push out the
+        # windows of valid keys.
+        self._key_windows = _MemoryCounters(clock) if redis_url is None else None
+        self._address_windows = (
+            _MemoryCounters(clock, _LOCAL_ENTRIES) if redis_url is None else None
+        )
         self._redis = (
             _RedisCounters(redis_url, f"{redis_prefix}:ratelimit")
             if redis_url is not None
@@ -184,8 +209,9 @@ class RateLimits:
         )
         self._paused_until = 0.0
         self._warned_at = -math.inf
-        # client address -> end of the window in which it went over its invalid-key quota
-        self._blocked: dict[str, float] = {}
+        # client address -> end of the window in which it went over its invalid-key quota,
+        # oldest first; capped like the address windows
+        self._blocked: OrderedDict[str, float] = OrderedDict()
 
     @property
     def untouched(self) -> Headers:
@@ -194,7 +220,7 @@ class RateLimits:
 
     async def hit_key(self, key_id: str) -> tuple[bool, Headers]:
         """Count a request of a valid key: whether it may go on, and the RateLimit headers."""
-        counted = await self._hit(self.per_key, key_id)
+        counted = await self._hit(self.per_key, self._key_windows, key_id)
         if counted is None:
             return True, self.per_key.untouched
         return self.per_key.verdict(*counted, self._now())
@@ -202,22 +228,22 @@ class RateLimits:
     def hit_key_local(self, key_id: str) -> tuple[bool, Headers] | None:
         """`hit_key` without a suspension when counts live in this process (the common case);
         None when they are shared through Redis and `hit_key` must be awaited."""
-        if self._memory is None:
+        if self._key_windows is None:
             return None
         policy = self.per_key
-        count, reset = self._memory.hit(policy.key(key_id), policy.window)
+        count, reset = self._key_windows.hit(key_id, policy.window)
         return policy.verdict(count, reset, self._now())
 
     async def hit_invalid_key(self, client: str) -> tuple[bool, Headers]:
         """Count a request with an invalid key against the client's address."""
-        counted = await self._hit(self.per_client, client)
+        counted = await self._hit(self.per_client, self._address_windows, client)
         if counted is None:
             return True, self.per_client.untouched
         now = self._now()
         allowed, headers = self.per_client.verdict(*counted, now)
-        if not allowed:
-            if len(self._blocked) >= _LOCAL_ENTRIES:
-                _prune(self._blocked, now)
+        if not allowed and self._blocked.get(client) != counted[1]:
+            self._blocked.pop(client, None)  # blocked again, in a later window: to the back
+            _make_room(self._blocked, now, float, _LOCAL_ENTRIES)
             self._blocked[client] = counted[1]
         return allowed, headers
 
@@ -241,8 +267,9 @@ class RateLimits:
     async def clear(self) -> None:
         """Forget every count and block (for tests and benchmarks)."""
         self._blocked.clear()
-        if self._memory is not None:
-            self._memory.reset()
+        for windows in (self._key_windows, self._address_windows):
+            if windows is not None:
+                windows.reset()
         if self._redis is not None:
             await self._redis.clear()
 
@@ -255,9 +282,11 @@ class RateLimits:
         except Exception as exc:  # closing a connection to a server that is gone
             log.warning("could not close the rate limit storage: %s", type(exc).__name__)
 
-    async def _hit(self, policy: _Policy, identifier: str) -> tuple[int, float] | None:
-        if self._memory is not None:
-            return self._memory.hit(policy.key(identifier), policy.window)
+    async def _hit(
+        self, policy: _Policy, windows: _MemoryCounters | None, identifier: str
+    ) -> tuple[int, float] | None:
+        if windows is not None:
+            return windows.hit(identifier, policy.window)
         assert self._redis is not None
         if self._paused_until and self._clock.monotonic() < self._paused_until:
             return None
@@ -279,7 +308,8 @@ class RateLimits:
 
 
 def _prune(entries: dict[str, float], now: float) -> None:
-    """Drop entries whose window has ended; if that frees too little, drop them all."""
+    """Drop entries whose window has ended; if that frees too little, drop them all (a cache
+    of what Redis knows: what is dropped is asked again)."""
     for key in [key for key, reset in entries.items() if reset <= now]:
         del entries[key]
     if len(entries) >= _LOCAL_ENTRIES:
