@@ -105,11 +105,6 @@ def _write(store: Store, *rows: tuple[int | None, str], ago: timedelta = timedel
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def feed(store: Store, clock: FakeClock) -> Feed:
     feed = Feed(store, clock)
     feed.feed.start_at_current()
