@@ -66,7 +66,7 @@ async def _limiter(redis_url: str | None) -> list[tuple[str, float]]:
             )
         )
         stock = RateLimits(LOTS)
-        stock._memory = _LimitsMemory()  # type: ignore[assignment]
+        stock._key_windows = _LimitsMemory()  # type: ignore[assignment]
         for key in many:
             await stock.hit_key(key)
         rows.append(

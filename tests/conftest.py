@@ -10,6 +10,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,12 +19,16 @@ import redis
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
+from tests.dashboard import ClientFactory, dashboard_app, with_passwords
+from tests.helpers import truncate
 from zyntro.api.app import create_app
 from zyntro.domain import Role
 from zyntro.service import SYSTEM, Service
 from zyntro.settings import Settings
 from zyntro.store import Store, migrate
-from zyntro.store.tables import metadata
+
+# The SDK's fixtures (`kind`, `clock`, `connect`, ...), for every module that tests the SDK.
+pytest_plugins = ["tests.sdk"]
 
 PG_HOST = os.environ.get("ZYNTRO_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("ZYNTRO_TEST_PG_PORT", "5432"))
@@ -95,16 +100,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{path}"
         return
     url: str = request.getfixturevalue("postgres_url")
-    _truncate(url)
+    truncate(url)
     yield url
-
-
-def _truncate(url: str) -> None:
-    engine = sa.create_engine(url)
-    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
-    engine.dispose()
 
 
 @pytest.fixture
@@ -198,6 +195,20 @@ def make_world(service: Service, segments: int = 3) -> World:
 @pytest.fixture
 def world(service: Service) -> World:
     return make_world(service)
+
+
+@pytest.fixture
+def people(service: Service, world: World) -> World:
+    """The world, its three members signing in with `tests.dashboard.PASSWORD`."""
+    return with_passwords(service, world)
+
+
+@pytest.fixture
+def clients(service: Service, database_url: str) -> Iterator[ClientFactory]:
+    """New browsers (each its own cookie jar) on one dashboard app."""
+    app = dashboard_app(service, database_url)
+    with ExitStack() as stack:
+        yield lambda: stack.enter_context(TestClient(app))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

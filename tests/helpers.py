@@ -1,4 +1,5 @@
-"""Shared expectations of the public endpoint, taken from SPEC §2."""
+"""Shared pieces of the tests: the public endpoint's expectations (SPEC §2), and writes to the
+test databases that no service method makes."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from zyntro.domain import utcnow
 from zyntro.service import Service
 from zyntro.service.recording import rebuild_brand_body
-from zyntro.store.tables import segments
+from zyntro.store.tables import metadata, segments
 
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
 
@@ -33,6 +34,15 @@ def backdate(service: Service, segment_ids: list[str], moment: datetime = LONG_A
         for brand_id in brand_ids:
             rebuild_brand_body(conn, brand_id, utcnow())
     service.reader.cache.clear()
+
+
+def truncate(url: str) -> None:
+    """Empty every table of the PostgreSQL database at `url`."""
+    engine = sa.create_engine(url)
+    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    engine.dispose()
 
 
 PATH = "/apis/public/fetchAudiences.php"

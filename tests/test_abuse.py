@@ -14,6 +14,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import World, make_world
+from tests.helpers import PATH
 from tests.live import live_server
 from zyntro import keys
 from zyntro.api.app import create_app
@@ -22,7 +23,6 @@ from zyntro.service import Service
 from zyntro.settings import Settings
 from zyntro.store import Store
 
-PATH = "/apis/public/fetchAudiences.php"
 pytestmark = pytest.mark.slow
 
 

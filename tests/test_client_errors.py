@@ -10,15 +10,9 @@ import httpx
 import pytest
 
 import zyntro.client as sdk
-from tests import test_client as harness
-from tests.test_client import Connect, FakeClock
+from tests.clock import FakeClock
+from tests.sdk import Connect
 from zyntro.api.openapi import PUBLIC_ERRORS
-
-# The shared fixtures of tests/test_client.py, for this module's tests too.
-anyio_backend = harness.anyio_backend
-clock = harness.clock
-connect = harness.connect
-kind = harness.kind
 
 EXPECTED_CLASS: dict[str, type[sdk.APIError]] = {
     "method_not_allowed": sdk.MethodNotAllowed,

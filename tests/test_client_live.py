@@ -15,22 +15,15 @@ import pytest
 from typer.testing import CliRunner
 
 import zyntro.client as sdk
-from tests import test_client as harness
+from tests.clock import FakeClock
 from tests.conftest import World, make_world
 from tests.live import free_port, live_server
-from tests.test_client import Connect, FakeClock
+from tests.sdk import Connect
 from zyntro.cli import app as cli
 from zyntro.service import Service
 from zyntro.store import Store, migrate
 
-# The shared fixtures of tests/test_client.py, for this module's tests too.
-_no_client_env = harness._no_client_env
-anyio_backend = harness.anyio_backend
-clock = harness.clock
-connect = harness.connect
-kind = harness.kind
-
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_client_env")]
 
 
 @dataclass

@@ -8,10 +8,10 @@ import httpx
 import pytest
 
 from tests.conftest import make_world
+from tests.helpers import PATH
 from tests.live import live_server, run_cli, wait_for
 from zyntro.service import Service
 
-PATH = "/apis/public/fetchAudiences.php"
 pytestmark = pytest.mark.slow
 
 

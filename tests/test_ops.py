@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from tests.conftest import World
@@ -17,6 +17,7 @@ from tests.helpers import (
     assert_error_shape,
     success_message,
 )
+from tests.live import wait_for
 from zyntro.api.app import create_app
 from zyntro.service import Service
 from zyntro.settings import Settings
@@ -202,12 +203,17 @@ def test_request_id_on_ops_routes(client: TestClient) -> None:
 
 
 def test_an_unreadable_change_feed_is_reported_once_not_every_poll(
-    unreachable_database_url: str, capfd: pytest.CaptureFixture[str]
+    unreachable_database_url: str,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr("zyntro.api.app.CHANGE_POLL_SECONDS", 0.01)
     store = Store(unreachable_database_url)
+    attempts: list[object] = []  # every try to open a connection, failed ones included
+    sa.event.listen(store.engine, "do_connect", lambda *args: attempts.append(args))
     settings = Settings(database_url=unreachable_database_url, log_level="WARNING")
     with TestClient(create_app(settings, Service(store))):
-        time.sleep(1.3)  # about five polls of the feed
+        wait_for(lambda: len(attempts) >= 20, timeout=30)  # twenty polls of the feed, or more
     store.dispose()
     lines = [line for line in capfd.readouterr().err.splitlines() if "change feed" in line]
     assert len(lines) == 1, lines

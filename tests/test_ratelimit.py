@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 
 import pytest
 from pydantic import ValidationError
 from starlette.testclient import TestClient
 
+from tests.clock import FakeClock
 from tests.conftest import REDIS_URL, World, make_world
 from tests.helpers import PATH, assert_error, assert_public_headers
 from zyntro import keys
@@ -34,9 +34,20 @@ def _client(
     service: Service,
     settings: Settings,
     client: tuple[str, int] = ("198.51.100.7", 40000),
+    clock: FakeClock | None = None,
     **env: str,
 ) -> TestClient:
-    return TestClient(create_app(settings.model_copy(update=env), service), client=client)
+    settings = settings.model_copy(update=env)
+    app = create_app(settings, service)
+    if clock is not None:  # the limits the settings make, reading the test's clock
+        app.public.limits = RateLimits(
+            settings.rate_limit,
+            settings.invalid_key_rate_limit,
+            settings.redis_url or None,
+            settings.redis_prefix,
+            clock=clock,
+        )
+    return TestClient(app, client=client)
 
 
 # --- headers -----------------------------------------------------------------------------
@@ -92,16 +103,17 @@ def test_a_key_over_its_limit_gets_429_for_every_request(
 
 
 def test_the_window_resets(service: Service, settings: Settings, world: World) -> None:
-    with _client(service, settings, rate_limit="2/second") as client:
+    clock = FakeClock()
+    with _client(service, settings, clock=clock, rate_limit="2/second") as client:
         assert [client.post(PATH, json=world.body()).status_code for _ in range(3)] == [
             200,
             200,
             429,
         ]
-        deadline = time.monotonic() + 3
-        while client.post(PATH, json=world.body()).status_code == 429:
-            assert time.monotonic() < deadline, "the window did not reset"
-            time.sleep(0.1)
+        clock.advance(0.5)
+        assert client.post(PATH, json=world.body()).status_code == 429  # the same window
+        clock.advance(0.5)
+        assert client.post(PATH, json=world.body()).status_code == 200, "it did not reset"
 
 
 def test_invalid_keys_count_against_the_client_address(
@@ -153,21 +165,68 @@ def test_limits_are_validated_in_settings() -> None:
     assert Settings(rate_limit="10 per 5 seconds").rate_limit == "10 per 5 seconds"
 
 
-def test_memory_windows_end_and_quiet_keys_are_forgotten(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A window's count starts over when it ends; ended windows are freed when space runs out."""
-    monkeypatch.setattr("zyntro.ratelimit._LOCAL_ENTRIES", 50)
-    counters = _MemoryCounters()
+def test_memory_windows_end_and_quiet_keys_are_forgotten() -> None:
+    """A window's count starts over when it ends; ended windows are freed as new ones open."""
+    clock = FakeClock()
+    counters = _MemoryCounters(clock, limit=50)
     assert counters.hit("k", 1)[0] == 1
     assert counters.hit("k", 1)[0] == 2
     for n in range(49):
         counters.hit(f"quiet{n}", 1)
     assert len(counters) == 50
-    time.sleep(1.05)  # every window has ended...
+    clock.advance(1.05)  # every window has ended...
     assert counters.hit("k", 60)[0] == 1  # ...so the count starts over, and the full map
     counters.hit("fresh", 60)  # dropped the ended windows to make room
     assert len(counters) == 2
+
+
+def test_a_full_map_of_live_windows_drops_only_its_oldest() -> None:
+    clock = FakeClock()
+    counters = _MemoryCounters(clock, limit=3)
+    for name in ("a", "a", "b", "c", "c"):
+        counters.hit(name, 60)
+        clock.advance(1)
+    assert counters.hit("d", 60)[0] == 1  # full: "a", the oldest window, makes room
+    assert len(counters) == 3
+    assert counters.hit("c", 60)[0] == 3  # the others count on
+    assert counters.hit("b", 60)[0] == 2
+    assert counters.hit("a", 60)[0] == 1  # forgotten: it starts over (and "d" makes room)
+    assert counters.hit("c", 60)[0] == 4
+
+
+def test_finding_09_an_invalid_key_flood_does_not_wipe_the_windows_of_valid_keys() -> None:
+    """Key A over its quota and address X blocked, then invalid keys from 100,000 distinct
+    IPv6 addresses: A is still refused until its window ends, X still blocked, and neither
+    count started over."""
+    clock = FakeClock()
+    limits = RateLimits("3/minute", "2/minute", clock=clock)
+
+    async def scenario() -> None:
+        assert [limits.hit_key_local("key_a")[0] for _ in range(4)] == [  # type: ignore[index]
+            True,
+            True,
+            True,
+            False,
+        ]
+        for _ in range(3):
+            await limits.hit_invalid_key("203.0.113.9")
+        assert limits.blocked("203.0.113.9") is not None
+        clock.advance(10)
+        for n in range(100_000):
+            await limits.hit_invalid_key(f"2001:db8::{n:x}")
+        clock.advance(10)
+        allowed, headers = limits.hit_key_local("key_a")  # type: ignore[misc]
+        assert not allowed, headers
+        assert dict(headers)["ratelimit"] == '"default";r=0;t=40'
+        blocked = limits.blocked("203.0.113.9")
+        assert blocked is not None and dict(blocked)["retry-after"] == "40"
+        # The windows end when they would have ended without the flood.
+        clock.advance(40)
+        allowed, headers = limits.hit_key_local("key_a")  # type: ignore[misc]
+        assert allowed and dict(headers)["ratelimit"] == '"default";r=2;t=60'
+        assert limits.blocked("203.0.113.9") is None
+
+    asyncio.run(scenario())
 
 
 # --- Redis -------------------------------------------------------------------------------
@@ -195,6 +254,8 @@ def test_redis_reset_time_is_learned_from_the_shared_window(redis_prefix: str) -
         one = RateLimits("5/minute", redis_url=REDIS_URL, redis_prefix=redis_prefix)
         two = RateLimits("5/minute", redis_url=REDIS_URL, redis_prefix=redis_prefix)
         _, first = await one.hit_key("key_a")
+        # A real wait: the window's clock is Redis's own (the key's TTL), which no test
+        # clock reaches; `limits` turns it into a moment with time.time().
         await asyncio.sleep(1.1)
         _, second = await two.hit_key("key_a")  # a node that joins the window later
         assert dict(first)["ratelimit"] == '"default";r=4;t=60'
@@ -213,11 +274,12 @@ def test_unreachable_redis_fails_open_and_warns_once(
     handler = logging.Handler()
     handler.emit = records.append  # type: ignore[method-assign]
     dead = {"redis_url": "redis://127.0.0.1:1/0", "rate_limit": "1/minute"}
-    with _client(service, settings, **dead) as client:
+    clock = FakeClock()
+    with _client(service, settings, clock=clock, **dead) as client:
         logging.getLogger("zyntro").addHandler(handler)
         try:
             responses = [client.post(PATH, json=world.body()) for _ in range(5)]
-            time.sleep(1.1)  # past the pause, Redis is tried (and fails) again
+            clock.advance(1.1)  # past the pause, Redis is tried (and fails) again
             responses += [client.post(PATH, json=world.body()) for _ in range(3)]
         finally:
             logging.getLogger("zyntro").removeHandler(handler)

@@ -25,9 +25,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import SEED_SEGMENT, World
+from tests.helpers import PATH
 from tests.live import free_port, live_server, wait_for
 
-PATH = "/apis/public/fetchAudiences.php"
+pytestmark = pytest.mark.slow  # starts `zyntro serve` and granian processes
 _JSON = "application/json"
 # granian's own: the date, its name, and `connection: close` when it answers before the body
 # was read (a 413), so that the unread rest cannot be taken for the next request

@@ -1,8 +1,7 @@
 from starlette.testclient import TestClient
 
 from tests.conftest import World
-
-PATH = "/apis/public/fetchAudiences.php"
+from tests.helpers import PATH
 
 
 def test_fetch_returns_segments(client: TestClient, world: World) -> None:

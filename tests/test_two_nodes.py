@@ -8,12 +8,12 @@ import json
 import httpx
 import pytest
 
-from tests.conftest import REDIS_URL, _truncate, make_world
+from tests.conftest import REDIS_URL, make_world
+from tests.helpers import PATH, truncate
 from tests.live import live_server, run_cli, wait_for
 from zyntro.service import Service
 from zyntro.store import Store
 
-PATH = "/apis/public/fetchAudiences.php"
 QUOTA = 20
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -25,7 +25,7 @@ def _post(base_url: str, body: dict[str, object]) -> httpx.Response:
 def test_two_nodes_share_the_rate_limit_and_see_changes_within_a_second(
     postgres_url: str, redis_prefix: str
 ) -> None:
-    _truncate(postgres_url)
+    truncate(postgres_url)
     store = Store(postgres_url)
     service = Service(store)
     world = make_world(service)

@@ -11,11 +11,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import SEED_SEGMENT, World, make_world
-from tests.helpers import LONG_AGO, backdate
+from tests.helpers import LONG_AGO, PATH, backdate
 from zyntro.domain import format_timestamp
 from zyntro.service import SYSTEM, Service
-
-FETCH = "/apis/public/fetchAudiences.php"
 
 
 def auth(key: str) -> dict[str, str]:
@@ -124,7 +122,7 @@ def test_pages_follow_the_fetch_audiences_order(
     actor = service.act_as(world.in_charge_id)
     for n in range(4):
         service.add_segment(actor, world.brand_id, {**SEED_SEGMENT, "segment_label": f"More {n}"})
-    expected = client.post(FETCH, json=world.body()).json()["data"]
+    expected = client.post(PATH, json=world.body()).json()["data"]
     assert len(expected) == 7
     seen: list[dict[str, Any]] = []
     cursor = None
@@ -245,7 +243,7 @@ def test_create_segment_and_fetch_it(client: TestClient, world: World, in_charge
     assert {k: created[k] for k in values} == values
     assert created["initiated_by"] == world.in_charge_id
     assert response.headers["location"] == f"{segments_url(world.brand_id)}/{created['segment_id']}"
-    fetched = client.post(FETCH, json=world.body()).json()["data"]
+    fetched = client.post(PATH, json=world.body()).json()["data"]
     assert fetched[-1] == created
     one = client.get(response.headers["location"], headers=auth(world.member_key))
     assert one.json()["data"] == created
@@ -359,7 +357,7 @@ def test_delete(client: TestClient, service: Service, world: World, in_charge_ke
     response = client.delete(seg, headers=auth(in_charge_key))
     assert response.status_code == 204 and response.content == b""
     assert_error(client.delete(seg, headers=auth(in_charge_key)), 404, "not_found")
-    assert len(client.post(FETCH, json=world.body()).json()["data"]) == 2
+    assert len(client.post(PATH, json=world.body()).json()["data"]) == 2
 
 
 # --- Idempotency-Key -----------------------------------------------------------------------

@@ -10,8 +10,9 @@ import anyio.to_thread
 import httpx
 import pytest
 
+from tests.clock import FakeClock
 from tests.conftest import SEED_SEGMENT, World
-from tests.test_client import FakeClock, build_client
+from tests.sdk import build_client
 from zyntro.api.app import create_app
 from zyntro.client import (
     AsyncZyntroClient,
@@ -28,16 +29,6 @@ from zyntro.service import SYSTEM, Service
 from zyntro.settings import Settings
 
 Client = ZyntroClient | AsyncZyntroClient
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=["sync", "async"])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 class Calls:

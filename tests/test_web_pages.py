@@ -4,38 +4,14 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
-from contextlib import ExitStack
 
 import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import World, make_world
-from tests.helpers import backdate
-from tests.test_web_auth import (
-    PASSWORD,
-    ClientFactory,
-    csrf_of,
-    dashboard_app,
-    email_of,
-    sign_in,
-    with_passwords,
-)
+from tests.dashboard import PASSWORD, ClientFactory, csrf_of, email_of, sign_in
+from tests.helpers import PATH, backdate
 from zyntro.service import SYSTEM, Service
-
-FETCH = "/apis/public/fetchAudiences.php"
-
-
-@pytest.fixture
-def clients(service: Service, database_url: str) -> Iterator[ClientFactory]:
-    app = dashboard_app(service, database_url)
-    with ExitStack() as stack:
-        yield lambda: stack.enter_context(TestClient(app))
-
-
-@pytest.fixture
-def people(service: Service, world: World) -> World:
-    return with_passwords(service, world)
 
 
 def signed_in(clients: ClientFactory, service: Service, member_id: str) -> tuple[TestClient, str]:
@@ -45,7 +21,7 @@ def signed_in(clients: ClientFactory, service: Service, member_id: str) -> tuple
 
 def fetch(client: TestClient, key: str, world: World, brand_id: str | None = None) -> object:
     return client.post(
-        FETCH, json={"api_key": key, "org_id": world.org_id, "brand_id": brand_id or world.brand_id}
+        PATH, json={"api_key": key, "org_id": world.org_id, "brand_id": brand_id or world.brand_id}
     )
 
 

@@ -7,6 +7,7 @@ other process or host (workers, the CLI, other nodes) reach every process throug
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -107,26 +108,33 @@ class ChangeFeed:
     # A process that could not poll for this long may have missed pruned rows: start over.
     STALE_AFTER_SECONDS = PRUNE_AFTER_SECONDS / 2
 
-    def __init__(self, store: Store, apply: Callable[[str, str], None], reset: Callable[[], None]):
+    def __init__(
+        self,
+        store: Store,
+        apply: Callable[[str, str], None],
+        reset: Callable[[], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._store = store
         self._apply = apply
         self._reset = reset
+        self._clock = clock  # monotonic seconds: staleness and the pruning interval
         self._signature: tuple[int, int] | None = None
         self._high = 0
         self._seen: set[int] = set()
-        self._last_ok = time.monotonic()
-        self._last_prune = 0.0
+        self._last_ok = clock()
+        self._last_prune = -math.inf
 
     def start_at_current(self) -> None:
         with self._store.read() as conn:
             self._signature = queries.change_signature(conn)
         self._high = self._signature[0]
         self._seen.clear()
-        self._last_ok = time.monotonic()
+        self._last_ok = self._clock()
 
     def poll(self) -> int:
         """Apply what changed since the last poll; returns how many changes were applied."""
-        now = time.monotonic()
+        now = self._clock()
         if now - self._last_ok > self.STALE_AFTER_SECONDS:
             self._reset()
             self.start_at_current()
@@ -158,7 +166,7 @@ class ChangeFeed:
 
     def prune(self) -> None:
         """Delete change rows older than an hour (any process may do it)."""
-        now = time.monotonic()
+        now = self._clock()
         if now - self._last_prune < 60:
             return
         self._last_prune = now

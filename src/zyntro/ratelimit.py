@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 import limits
 
@@ -25,44 +27,75 @@ POLICY = "default"
 REDIS_RETRY_SECONDS = 1.0
 REDIS_TIMEOUT_SECONDS = 0.25
 WARN_EVERY_SECONDS = 60.0
-# The local record of windows and blocked addresses is pruned past this many entries.
+# The most client addresses remembered (windows, blocks) and window ends learned from Redis.
 _LOCAL_ENTRIES = 100_000
+
+_V = TypeVar("_V")
+
+
+class Clock(Protocol):
+    """What the limits read the time from: the `time` module, or a test's clock."""
+
+    def time(self) -> float:
+        """Seconds since the epoch: windows end at such a moment (and Redis speaks it too)."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds for intervals: the pause after a Redis failure, the warnings' spacing."""
+        ...
 
 
 class _MemoryCounters:
-    """Fixed windows in this process: key -> [end of window, count]. No I/O, no locks.
+    """Fixed windows of one policy in this process: identifier -> [end of window, count].
 
     Hand-written rather than `limits`' MemoryStorage, which costs 5-12 µs a request (a lock,
     an expiry map, a sweep thread) against about 1 µs here; measured by
     scripts/bench_ratelimit.py, and the warm benchmark could not spare it. Every request of
-    the endpoint runs on the event loop's thread, so the dict needs no lock.
+    the endpoint runs on the event loop's thread, so the map needs no lock.
+
+    The map keeps windows in the order they opened, which for one policy (one window length)
+    is the order they end: opening a window first drops the ended ones at the front, so only
+    live windows are held, at a constant cost per window. `limit` caps the live ones: past it
+    the oldest is dropped (that identifier's count starts over). The per-key windows have no
+    cap, as only a valid key opens one; the per-address windows have (docs/decisions.md).
     """
 
-    def __init__(self) -> None:
-        self._windows: dict[str, list[float]] = {}
+    def __init__(self, clock: Clock = time, limit: int | None = None) -> None:
+        self._clock = clock
+        self._limit = limit
+        self._windows: OrderedDict[str, list[float]] = OrderedDict()
 
     def hit(self, key: str, expiry: int) -> tuple[int, float]:
         """Count one request: the count in the current window and when it ends (epoch s)."""
-        now = time.time()
+        now = self._clock.time()
         window = self._windows.get(key)
         if window is None or window[0] <= now:
-            if len(self._windows) >= _LOCAL_ENTRIES:
-                self._forget_ended(now)
+            self._windows.pop(key, None)  # its new window goes to the back
+            _make_room(self._windows, now, _window_end, self._limit)
             window = self._windows[key] = [now + expiry, 0.0]
         window[1] += 1
         return int(window[1]), window[0]
-
-    def _forget_ended(self, now: float) -> None:
-        for key in [key for key, (end, _count) in self._windows.items() if end <= now]:
-            del self._windows[key]
-        if len(self._windows) >= _LOCAL_ENTRIES:  # all live: fail open for a moment, not OOM
-            self._windows.clear()
 
     def reset(self) -> None:
         self._windows.clear()
 
     def __len__(self) -> int:
         return len(self._windows)
+
+
+def _window_end(window: list[float]) -> float:
+    return window[0]
+
+
+def _make_room(
+    entries: OrderedDict[str, _V], now: float, end: Callable[[_V], float], limit: int | None
+) -> None:
+    """Before adding to `entries` (oldest first): drop those that ended by `now`, and the
+    oldest live one when `limit` is reached."""
+    while entries and end(next(iter(entries.values()))) <= now:
+        entries.popitem(last=False)
+    if limit is not None and len(entries) >= limit:
+        entries.popitem(last=False)
 
 
 class _RedisCounters:
@@ -133,8 +166,8 @@ class _Policy:
     def _state(remaining: int, seconds: int) -> tuple[str, str]:
         return ("ratelimit", f'"{POLICY}";r={remaining};t={seconds}')
 
-    def verdict(self, count: int, reset: float) -> tuple[bool, Headers]:
-        seconds = max(0, math.ceil(reset - time.time()))
+    def verdict(self, count: int, reset: float, now: float) -> tuple[bool, Headers]:
+        seconds = max(0, math.ceil(reset - now))
         remaining = self.quota - count
         if remaining >= 0:
             return True, [self.header, self._state(remaining, seconds)]
@@ -154,11 +187,21 @@ class RateLimits:
         invalid_key_limit: str = "60/minute",
         redis_url: str | None = None,
         redis_prefix: str = "zyntro",
+        clock: Clock = time,
     ) -> None:
         self.per_key = _Policy("key", key_limit)
         self.per_client = _Policy("invalid", invalid_key_limit)
         self.shared = redis_url is not None
-        self._memory = _MemoryCounters() if redis_url is None else None
+        self._clock = clock
+        # When windows end: in memory by `clock`; with Redis by its TTLs, which `limits`
+        # turns into moments with `time.time()`, so the answers read that clock too.
+        self._now = clock.time if redis_url is None else time.time
+        # Each policy's windows apart: invalid keys from many addresses cannot push out the
+        # windows of valid keys.
+        self._key_windows = _MemoryCounters(clock) if redis_url is None else None
+        self._address_windows = (
+            _MemoryCounters(clock, _LOCAL_ENTRIES) if redis_url is None else None
+        )
         self._redis = (
             _RedisCounters(redis_url, f"{redis_prefix}:ratelimit")
             if redis_url is not None
@@ -166,8 +209,9 @@ class RateLimits:
         )
         self._paused_until = 0.0
         self._warned_at = -math.inf
-        # client address -> end of the window in which it went over its invalid-key quota
-        self._blocked: dict[str, float] = {}
+        # client address -> end of the window in which it went over its invalid-key quota,
+        # oldest first; capped like the address windows
+        self._blocked: OrderedDict[str, float] = OrderedDict()
 
     @property
     def untouched(self) -> Headers:
@@ -176,28 +220,30 @@ class RateLimits:
 
     async def hit_key(self, key_id: str) -> tuple[bool, Headers]:
         """Count a request of a valid key: whether it may go on, and the RateLimit headers."""
-        counted = await self._hit(self.per_key, key_id)
+        counted = await self._hit(self.per_key, self._key_windows, key_id)
         if counted is None:
             return True, self.per_key.untouched
-        return self.per_key.verdict(*counted)
+        return self.per_key.verdict(*counted, self._now())
 
     def hit_key_local(self, key_id: str) -> tuple[bool, Headers] | None:
         """`hit_key` without a suspension when counts live in this process (the common case);
         None when they are shared through Redis and `hit_key` must be awaited."""
-        if self._memory is None:
+        if self._key_windows is None:
             return None
         policy = self.per_key
-        return policy.verdict(*self._memory.hit(policy.key(key_id), policy.window))
+        count, reset = self._key_windows.hit(key_id, policy.window)
+        return policy.verdict(count, reset, self._now())
 
     async def hit_invalid_key(self, client: str) -> tuple[bool, Headers]:
         """Count a request with an invalid key against the client's address."""
-        counted = await self._hit(self.per_client, client)
+        counted = await self._hit(self.per_client, self._address_windows, client)
         if counted is None:
             return True, self.per_client.untouched
-        allowed, headers = self.per_client.verdict(*counted)
-        if not allowed:
-            if len(self._blocked) >= _LOCAL_ENTRIES:
-                _prune(self._blocked, time.time())
+        now = self._now()
+        allowed, headers = self.per_client.verdict(*counted, now)
+        if not allowed and self._blocked.get(client) != counted[1]:
+            self._blocked.pop(client, None)  # blocked again, in a later window: to the back
+            _make_room(self._blocked, now, float, _LOCAL_ENTRIES)
             self._blocked[client] = counted[1]
         return allowed, headers
 
@@ -212,16 +258,18 @@ class RateLimits:
         reset = self._blocked.get(client)
         if reset is None:
             return None
-        if reset <= time.time():
+        now = self._now()
+        if reset <= now:
             self._blocked.pop(client, None)
             return None
-        return self.per_client.verdict(self.per_client.quota + 1, reset)[1]
+        return self.per_client.verdict(self.per_client.quota + 1, reset, now)[1]
 
     async def clear(self) -> None:
         """Forget every count and block (for tests and benchmarks)."""
         self._blocked.clear()
-        if self._memory is not None:
-            self._memory.reset()
+        for windows in (self._key_windows, self._address_windows):
+            if windows is not None:
+                windows.reset()
         if self._redis is not None:
             await self._redis.clear()
 
@@ -234,11 +282,13 @@ class RateLimits:
         except Exception as exc:  # closing a connection to a server that is gone
             log.warning("could not close the rate limit storage: %s", type(exc).__name__)
 
-    async def _hit(self, policy: _Policy, identifier: str) -> tuple[int, float] | None:
-        if self._memory is not None:
-            return self._memory.hit(policy.key(identifier), policy.window)
+    async def _hit(
+        self, policy: _Policy, windows: _MemoryCounters | None, identifier: str
+    ) -> tuple[int, float] | None:
+        if windows is not None:
+            return windows.hit(identifier, policy.window)
         assert self._redis is not None
-        if self._paused_until and time.monotonic() < self._paused_until:
+        if self._paused_until and self._clock.monotonic() < self._paused_until:
             return None
         try:
             return await self._redis.hit(policy.key(identifier), policy.window)
@@ -247,7 +297,7 @@ class RateLimits:
             return None
 
     def _storage_failed(self, exc: Exception) -> None:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         self._paused_until = now + REDIS_RETRY_SECONDS
         if now - self._warned_at >= WARN_EVERY_SECONDS:
             self._warned_at = now
@@ -258,7 +308,8 @@ class RateLimits:
 
 
 def _prune(entries: dict[str, float], now: float) -> None:
-    """Drop entries whose window has ended; if that frees too little, drop them all."""
+    """Drop entries whose window has ended; if that frees too little, drop them all (a cache
+    of what Redis knows: what is dropped is asked again)."""
     for key in [key for key, reset in entries.items() if reset <= now]:
         del entries[key]
     if len(entries) >= _LOCAL_ENTRIES:

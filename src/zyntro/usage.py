@@ -7,6 +7,7 @@ writes every noted key with one statement per 500 keys, stamped with the flush t
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from zyntro.domain import utcnow
@@ -19,8 +20,9 @@ _FORGET_AFTER = 200_000  # keys remembered as written; past this the memory star
 class UsageRecorder:
     """Collects key uses in memory; `flush()` writes them in one transaction."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, now: Callable[[], datetime] = utcnow) -> None:
         self._store = store
+        self._now = now  # the moment a flush stamps on the keys it writes
         self._lock = threading.Lock()
         self._pending: set[str] = set()
         self._written: dict[str, datetime] = {}
@@ -39,7 +41,7 @@ class UsageRecorder:
             pending, self._pending = self._pending, set()
         if not pending:
             return 0
-        moment = utcnow()
+        moment = self._now()
         try:
             with self._store.write() as conn:
                 queries.touch_keys(conn, sorted(pending), moment)

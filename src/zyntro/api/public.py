@@ -1,6 +1,7 @@
 """`POST /apis/public/fetchAudiences.php` as a lean handler (no framework on the hot path).
 
-The checks run in the order of docs/api.md's error table; each failure is a `ZyntroError` rendered in one place.
+The checks run in the order of docs/api.md's error table; each failure is a `ZyntroError`
+rendered in one place.
 `PublicEndpoint.answer` holds them, independent of the server interface; `rsgi` and `asgi`
 adapt it to granian's RSGI (how `zyntro serve` runs it) and to ASGI (tests, other servers).
 Both read the body under the 16 KiB cap and send the same status, headers and bytes.
