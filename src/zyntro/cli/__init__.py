@@ -8,7 +8,7 @@ import typer
 
 from zyntro.cli.accounts import brand_app, key_app, member_app, org_app
 from zyntro.cli.audiences import audiences_app
-from zyntro.cli.common import State
+from zyntro.cli.common import DEFAULT_DATABASE_URL, State
 from zyntro.cli.segments import segment_app
 from zyntro.cli.server import audit_app, db_app, demo, serve
 
@@ -27,7 +27,7 @@ def root(
         None,
         "--database-url",
         envvar="ZYNTRO_DATABASE_URL",
-        help="SQLAlchemy URL (default sqlite:///./zyntro.db).",
+        help=f"SQLAlchemy URL (default {DEFAULT_DATABASE_URL}).",
     ),
 ) -> None:
     ctx.obj = State(database_url)

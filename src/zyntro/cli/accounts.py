@@ -9,7 +9,7 @@ import typer
 
 from zyntro.cli.common import JsonOption, emit, emit_table, handle_errors, service
 from zyntro.domain import Role
-from zyntro.service import SYSTEM
+from zyntro.identity import SYSTEM
 
 org_app = typer.Typer(help="Organizations.", no_args_is_help=True)
 brand_app = typer.Typer(help="Brands of an organization.", no_args_is_help=True)

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from zyntro.cli.common import JsonOption, console, fail, handle_errors
-from zyntro.client import (
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
-    AudienceSegment,
-    ZyntroClient,
-    ZyntroError,
-)
+
+if TYPE_CHECKING:
+    from zyntro.client import AudienceSegment
 
 audiences_app = typer.Typer(help="Call the fetchAudiences API (a client).", no_args_is_help=True)
 
@@ -38,9 +35,12 @@ def audiences_fetch(
         show_envvar=True,
         help="API base URL (default https://app.zyntrohq.com).",
     ),
-    timeout: float = typer.Option(DEFAULT_TIMEOUT, "--timeout", min=0.001, help="Seconds."),
-    max_retries: int = typer.Option(
-        DEFAULT_MAX_RETRIES, "--max-retries", min=0, help="Retries on 429, 503, connect errors."
+    # The SDK's defaults, named here so that --help need not import the SDK (and httpx).
+    timeout: float | None = typer.Option(
+        None, "--timeout", min=0.001, help="Seconds per attempt (default 10)."
+    ),
+    max_retries: int | None = typer.Option(
+        None, "--max-retries", min=0, help="Retries on 429, 503, connect errors (default 3)."
     ),
     as_json: bool = JsonOption,
 ) -> None:
@@ -49,8 +49,12 @@ def audiences_fetch(
         raise fail("an API key is required: pass --api-key or set ZYNTRO_API_KEY")
     if not org:
         raise fail("an organization is required: pass --org or set ZYNTRO_ORG_ID")
+    from zyntro.client import ZyntroClient, ZyntroError
+
+    given: dict[str, Any] = {"timeout": timeout, "max_retries": max_retries}
+    options = {name: value for name, value in given.items() if value is not None}
     try:
-        with ZyntroClient(api_key, org, url, timeout, max_retries) as client:
+        with ZyntroClient(api_key, org, url, **options) as client:
             response = client.fetch_audiences_response(brand)
     except ZyntroError as exc:  # the SDK's errors (the server's message for API errors)
         raise fail(exc.message) from None
