@@ -7,7 +7,8 @@ from dataclasses import asdict
 
 import typer
 
-from zyntro.cli.common import JsonOption, emit, emit_table, handle_errors, service
+from zyntro.cli.common import JsonOption, handle_errors, service
+from zyntro.cli.output import emit, emit_table
 from zyntro.domain import Role
 from zyntro.identity import SYSTEM
 
@@ -188,7 +189,8 @@ def key_create(
     emit(
         as_json,
         {**_key_row(key), "api_key": plain_key},
-        f"Created key {key.id}: {plain_key}\nStore it now: it is shown only once.",
+        f"Created key {key.id}: {plain_key}",
+        "Store it now: it is shown only once.",
     )
 
 

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
-from zyntro.cli.common import JsonOption, console, fail, handle_errors
+from zyntro.cli.common import JsonOption, fail, handle_errors
+from zyntro.cli.output import console, json_text, show, table
 
 if TYPE_CHECKING:
     from zyntro.client import AudienceSegment
@@ -59,20 +60,23 @@ def audiences_fetch(
     except ZyntroError as exc:  # the SDK's errors (the server's message for API errors)
         raise fail(exc.message) from None
     if as_json:
-        # As the server sent it; for a brand without segments, the no_segments body (exit 0).
-        sys.stdout.write(response.content.decode("utf-8") + "\n")
+        # As the server sent it (JSON it parsed; terminal controls as \u escapes); for a
+        # brand without segments, the no_segments body (exit 0).
+        sys.stdout.write(json_text(response.content.decode("utf-8")) + "\n")
         return
     if response.segments:
         console.print(_table(response.segments))
-    console.print(response.message, markup=False, highlight=False, soft_wrap=True)
+    show(response.message)
 
 
 def _table(segments: tuple[AudienceSegment, ...]) -> Table:
-    table = Table()
-    table.add_column("segment_id", no_wrap=True)  # ids are for copying: never cut
+    frame = Table()
+    frame.add_column("segment_id", no_wrap=True)  # ids are for copying: never cut
     for column in _COLUMNS:
-        table.add_column(column, overflow="fold")
-    for segment in segments:
-        row = segment.to_api()
-        table.add_row(segment.segment_id, *(row[column] for column in _COLUMNS))
-    return table
+        frame.add_column(column, overflow="fold")
+    return table(frame, (_row(segment) for segment in segments))
+
+
+def _row(segment: AudienceSegment) -> tuple[str, ...]:
+    fields = segment.to_api()
+    return (segment.segment_id, *(fields[column] for column in _COLUMNS))

@@ -1,4 +1,4 @@
-"""What every command shares: the service, output in text or JSON, one-line errors.
+"""What every command shares: the service and one-line errors (output: `cli/output.py`).
 
 Light on purpose: `zyntro --help` imports every command module, so the server stack
 (SQLAlchemy, pydantic, the app) is imported only when a command needs it (`State`).
@@ -8,19 +8,13 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, is_dataclass
-from datetime import datetime
-from enum import Enum
+from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
-import orjson
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from zyntro.domain import format_timestamp
+from zyntro.cli.output import show
 from zyntro.errors import ZyntroError
 
 if TYPE_CHECKING:
@@ -35,8 +29,6 @@ JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
 # the settings do not build them (pydantic-settings, and the rate limit parser they check
 # values with); tests/test_cli_startup.py keeps the two equal.
 DEFAULT_DATABASE_URL = "sqlite:///./zyntro.db"
-console = Console()
-error_console = Console(stderr=True)
 
 
 class State:
@@ -87,7 +79,7 @@ def service(ctx: typer.Context) -> Service:
 
 
 def fail(message: str) -> typer.Exit:
-    error_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    show(f"error: {message}", stderr=True)
     return typer.Exit(1)
 
 
@@ -119,50 +111,3 @@ def _error_message(exc: Exception) -> str:
         if isinstance(exc, sqlalchemy.exc.OperationalError):
             return f"the database cannot be reached ({type(exc.orig).__name__})"
     return f"unexpected {type(exc).__name__}: {exc}"
-
-
-def plain(value: Any) -> Any:
-    """A JSON-ready version of domain objects (timestamps as the endpoint writes them)."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return {k: plain(v) for k, v in asdict(value).items()}
-    if isinstance(value, datetime):
-        return format_timestamp(value)
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
-
-
-def emit_json(value: Any) -> None:
-    sys.stdout.write(orjson.dumps(plain(value)).decode() + "\n")
-
-
-def emit(as_json: bool, value: dict[str, Any], line: str) -> None:
-    """A created/changed object: one JSON object, or one human line."""
-    if as_json:
-        emit_json(value)
-    else:
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
-
-
-def emit_table(as_json: bool, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
-    """A listing: a JSON array, or a Rich table."""
-    rows = [plain(row) for row in rows]
-    if as_json:
-        emit_json(rows)
-        return
-    table = Table(*columns)
-    for row in rows:
-        table.add_row(*(_cell(row.get(column)) for column in columns))
-    console.print(table)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return str(value)

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from zyntro.cli.common import JsonOption, emit, emit_table, error_console, handle_errors, service
+from zyntro.cli.common import JsonOption, handle_errors, service
+from zyntro.cli.output import emit, emit_table, error_console
 from zyntro.errors import ValidationFailed
 from zyntro.identity import SYSTEM, Actor
 from zyntro.transfer import read_segment_file, segments_csv, segments_json

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from zyntro.cli.common import JsonOption, console, emit, emit_table, handle_errors, service, state
+from zyntro.cli.common import JsonOption, handle_errors, service, state
+from zyntro.cli.output import console, emit, emit_table, show
 from zyntro.identity import SYSTEM
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def db_upgrade(ctx: typer.Context) -> None:
     store = Store(state(ctx).database_url)
     try:
         migrate.upgrade(store.engine)
-        console.print(f"Database schema is at revision {migrate.current_revision(store.engine)}")
+        show(f"Database schema is at revision {migrate.current_revision(store.engine)}")
     finally:
         store.dispose()
 
@@ -162,26 +163,22 @@ def demo(
             "curl": curl,
             "database": str(database),
         },
-        "\n".join(
-            [
-                "Zyntro Audiences demo",
-                f"  database   {database}",
-                f"  org_id     {info.org_id}",
-                f"  brand_id   {info.brand_id}",
-                f"  member_id  {info.member_id} ({info.email})",
-                f"  api_key    {info.api_key}",
-                "",
-                f"Dashboard: {dashboard}",
-                f"  email      {info.email}",
-                f"  password   {info.password}",
-                "",
-                "Try it:",
-                f"  {curl}",
-                "",
-            ]
-        ),
+        "Zyntro Audiences demo",
+        f"  database   {database}",
+        f"  org_id     {info.org_id}",
+        f"  brand_id   {info.brand_id}",
+        f"  member_id  {info.member_id} ({info.email})",
+        f"  api_key    {info.api_key}",
+        "",
+        f"Dashboard: {dashboard}",
+        f"  email      {info.email}",
+        f"  password   {info.password}",
+        "",
+        "Try it:",
+        f"  {curl}",
+        "",
     )
     if no_serve:
         return
-    console.print(f"Serving on http://{host}:{port} (Ctrl+C to stop)")
+    show(f"Serving on http://{host}:{port} (Ctrl+C to stop)")
     run_server(Settings(database_url=url, host=host, port=port, workers=1, demo=True))
