@@ -6,6 +6,12 @@ operator's terminal must show it as text, never run it as Rich markup or escape 
 
 from __future__ import annotations
 
+import asyncio
+import os
+import pty
+import select
+import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +21,9 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from tests.conftest import SEED_SEGMENT
-from tests.live import live_server
+from tests.live import ZYNTRO, live_server
 from zyntro.cli import app
+from zyntro.client import AsyncZyntroClient, ZyntroClient
 from zyntro.domain import Role
 from zyntro.service import SYSTEM, Service
 from zyntro.store import Store, migrate
@@ -159,3 +166,90 @@ def test_finding_08_audiences_fetch_shows_tenant_text_literally(
     assert raw.exit_code == 0, raw.output
     labels = [s["segment_label"] for s in orjson.loads(raw.stdout)["data"]]
     assert labels == list(HOSTILE) and "\u202e" not in raw.stdout
+
+
+# --- finding 22: the API key stays off command lines and out of reprs --------------------------
+
+KEY = "zk_" + "S3cret" * 7
+
+
+def test_finding_22_no_repr_of_the_sdk_shows_the_key() -> None:
+    sync = ZyntroClient(api_key=KEY, org_id="org_1", base_url="http://127.0.0.1:9")
+    asynchronous = AsyncZyntroClient(api_key=KEY, org_id="org_1", base_url="http://127.0.0.1:9")
+    try:
+        for client in (sync, asynchronous):
+            shown = [repr(client), str(client)]
+            for value in vars(client).values():
+                shown += [repr(value), str(value)]
+            assert not [text for text in shown if KEY in text or "S3cret" in text], shown
+            assert "api_key=<redacted>" in repr(client._config)
+    finally:
+        sync.close()
+        asyncio.run(asynchronous.aclose())
+
+
+def test_finding_22_the_key_option_is_marked_discouraged() -> None:
+    result = CliRunner().invoke(app, ["audiences", "fetch", "--help"], env=WIDE)
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    assert "ZYNTRO_API_KEY" in text and "discouraged" in text
+    assert "--api-key -" in text  # standard input is offered
+
+
+@pytest.mark.slow
+def test_finding_22_the_key_can_come_from_stdin(hostile: Hostile, served: str) -> None:
+    args = ["audiences", "fetch", "--brand", hostile.brand_id, "--org", hostile.org_id]
+    result = hostile.cli(*args, "--url", served, "--json", "--api-key", "-", stdin=KEY + "x\n")
+    assert result.exit_code == 1  # that key, read from stdin, was sent (and refused)
+    assert result.stderr == "error: The API key is invalid, revoked or expired.\n"
+    result = hostile.cli(
+        *args, "--url", served, "--json", "--api-key", "-", stdin=hostile.api_key + "\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert orjson.loads(result.stdout)["status"] == "success"
+    empty = hostile.cli(*args, "--url", served, "--api-key", "-", stdin="")
+    assert empty.exit_code == 1 and empty.stderr.startswith("error: ")
+    assert "standard input" in empty.stderr
+
+
+@pytest.mark.slow
+def test_finding_22_a_terminal_is_asked_for_the_key_without_echo(
+    hostile: Hostile, served: str
+) -> None:
+    """No key given, stdin a terminal: a hidden prompt, as for passwords (the console script)."""
+    controller, terminal = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZYNTRO_")}
+    process = subprocess.Popen(
+        [ZYNTRO, "audiences", "fetch", "--brand", hostile.brand_id, "--org", hostile.org_id,
+         "--url", served, "--json"],
+        stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        start_new_session=True,  # no controlling terminal but this one
+    )  # fmt: skip
+    os.close(terminal)
+    try:
+        assert process.stderr is not None
+        prompt = b""
+        deadline = time.monotonic() + 20
+        while not prompt.endswith(b": ") and time.monotonic() < deadline:  # a bounded wait
+            if select.select([process.stderr], [], [], 0.5)[0]:
+                prompt += os.read(process.stderr.fileno(), 100)
+        assert b"API key" in prompt, prompt  # its last space comes once echo is off
+        os.write(controller, hostile.api_key.encode() + b"\n")
+        out, err = process.communicate(timeout=30)
+        echoed = b""
+        while select.select([controller], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(controller, 1000)
+            except OSError:  # the terminal's other end is gone
+                break
+            if not chunk:
+                break
+            echoed += chunk
+    finally:
+        os.close(controller)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    assert orjson.loads(out)["status"] == "success"
+    assert hostile.api_key.encode() not in echoed + err + out

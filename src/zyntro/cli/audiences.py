@@ -24,7 +24,13 @@ _COLUMNS = ("segment_label", "segment_type", "segment_tag", "updated_at")
 def audiences_fetch(
     brand: str = typer.Option(..., "--brand", help="Brand id."),
     api_key: str | None = typer.Option(
-        None, "--api-key", envvar="ZYNTRO_API_KEY", show_envvar=True, help="API key."
+        None,
+        "--api-key",
+        envvar="ZYNTRO_API_KEY",
+        show_envvar=True,
+        help="API key. A key written here is discouraged (other users see it in ps, shell "
+        "history keeps it): set ZYNTRO_API_KEY, or give --api-key - and write the key to "
+        "standard input; on a terminal, leave it out to be asked for it (not echoed).",
     ),
     org: str | None = typer.Option(
         None, "--org", envvar="ZYNTRO_ORG_ID", show_envvar=True, help="Organization id."
@@ -46,10 +52,9 @@ def audiences_fetch(
     as_json: bool = JsonOption,
 ) -> None:
     """The audience segments of a brand: a table, or with --json the API's raw response."""
-    if not api_key:
-        raise fail("an API key is required: pass --api-key or set ZYNTRO_API_KEY")
     if not org:
         raise fail("an organization is required: pass --org or set ZYNTRO_ORG_ID")
+    api_key = _api_key(api_key)
     from zyntro.client import ZyntroClient, ZyntroError
 
     given: dict[str, Any] = {"timeout": timeout, "max_retries": max_retries}
@@ -67,6 +72,23 @@ def audiences_fetch(
     if response.segments:
         console.print(_table(response.segments))
     show(response.message)
+
+
+def _api_key(given: str | None) -> str:
+    """The key given (option or environment), read from stdin for `-`, or asked for."""
+    if given == "-":
+        key = sys.stdin.readline().strip()
+        if not key:
+            raise fail("no API key on standard input (--api-key -)")
+        return key
+    if given:
+        return given
+    if sys.stdin.isatty():
+        return str(typer.prompt("API key", hide_input=True, err=True)).strip()
+    raise fail(
+        "an API key is required: set ZYNTRO_API_KEY, or give --api-key - and write it "
+        "to standard input"
+    )
 
 
 def _table(segments: tuple[AudienceSegment, ...]) -> Table:
