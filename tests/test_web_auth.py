@@ -308,7 +308,7 @@ def cli_stores(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             super().__init__(url, **kwargs)
             opened.append(self)
 
-    monkeypatch.setattr("zyntro.cli.common.Store", ClosedAfterwards)
+    monkeypatch.setattr("zyntro.store.Store", ClosedAfterwards)  # the CLI imports it when used
     yield
     for store in opened:
         store.dispose()

@@ -9,7 +9,6 @@ from zyntro.domain import Role
 from zyntro.service import SYSTEM, Service
 from zyntro.store import Store, migrate
 
-DEMO_DATABASE = "zyntro-demo.db"
 DEMO_EMAIL = "owner@demo.zyntro.example"
 
 DEMO_SEGMENTS = (

@@ -142,8 +142,6 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 def _fastapi_app(zyntro: ZyntroApp) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        _tune_gc()
-        _limit_malloc_arenas()
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_flush_usage, zyntro.service)
             tasks.start_soon(_follow_changes, zyntro.service)
@@ -240,3 +238,15 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     if service is None:
         service = Service(Store(settings.database_url), cache_bytes=settings.cache_mb * 1024 * 1024)
     return ZyntroApp(service, settings)
+
+
+def create_served_app() -> ZyntroApp:
+    """What each `zyntro serve` worker process runs: the app, then the process tuned to serve.
+
+    The tuning is the server process's, not the app's: an app made in a test or embedded in
+    another program leaves its host's collector and allocator alone.
+    """
+    app = create_app()
+    _limit_malloc_arenas()
+    _tune_gc()  # last: what the app built at start-up is frozen out of the collector's sight
+    return app

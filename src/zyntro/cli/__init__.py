@@ -8,7 +8,8 @@ import typer
 
 from zyntro.cli.accounts import brand_app, key_app, member_app, org_app
 from zyntro.cli.audiences import audiences_app
-from zyntro.cli.common import State
+from zyntro.cli.common import DEFAULT_DATABASE_URL, State
+from zyntro.cli.output import visible
 from zyntro.cli.segments import segment_app
 from zyntro.cli.server import audit_app, db_app, demo, serve
 
@@ -27,7 +28,7 @@ def root(
         None,
         "--database-url",
         envvar="ZYNTRO_DATABASE_URL",
-        help="SQLAlchemy URL (default sqlite:///./zyntro.db).",
+        help=f"SQLAlchemy URL (default {DEFAULT_DATABASE_URL}).",
     ),
 ) -> None:
     ctx.obj = State(database_url)
@@ -55,7 +56,7 @@ def main() -> None:
         if "\n" in message and hasattr(exc, "show"):
             exc.show()  # a group called without a command: its help, as usual
         else:
-            print(f"error: {message} (see --help)", file=sys.stderr)
+            print(f"error: {visible(message)} (see --help)", file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", 2))
     except (typer.Abort, KeyboardInterrupt):
         print("error: aborted", file=sys.stderr)

@@ -7,9 +7,10 @@ from dataclasses import asdict
 
 import typer
 
-from zyntro.cli.common import JsonOption, emit, emit_table, handle_errors, service
+from zyntro.cli.common import JsonOption, handle_errors, service
+from zyntro.cli.output import emit, emit_table
 from zyntro.domain import Role
-from zyntro.service import SYSTEM
+from zyntro.identity import SYSTEM
 
 org_app = typer.Typer(help="Organizations.", no_args_is_help=True)
 brand_app = typer.Typer(help="Brands of an organization.", no_args_is_help=True)
@@ -188,7 +189,8 @@ def key_create(
     emit(
         as_json,
         {**_key_row(key), "api_key": plain_key},
-        f"Created key {key.id}: {plain_key}\nStore it now: it is shown only once.",
+        f"Created key {key.id}: {plain_key}",
+        "Store it now: it is shown only once.",
     )
 
 

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
-from zyntro.cli.common import JsonOption, console, fail, handle_errors
-from zyntro.client import (
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
-    AudienceSegment,
-    ZyntroClient,
-    ZyntroError,
-)
+from zyntro.cli.common import JsonOption, fail, handle_errors
+from zyntro.cli.output import console, json_text, show, table
+
+if TYPE_CHECKING:
+    from zyntro.client import AudienceSegment
 
 audiences_app = typer.Typer(help="Call the fetchAudiences API (a client).", no_args_is_help=True)
 
@@ -26,7 +24,13 @@ _COLUMNS = ("segment_label", "segment_type", "segment_tag", "updated_at")
 def audiences_fetch(
     brand: str = typer.Option(..., "--brand", help="Brand id."),
     api_key: str | None = typer.Option(
-        None, "--api-key", envvar="ZYNTRO_API_KEY", show_envvar=True, help="API key."
+        None,
+        "--api-key",
+        envvar="ZYNTRO_API_KEY",
+        show_envvar=True,
+        help="API key. A key written here is discouraged (other users see it in ps, shell "
+        "history keeps it): set ZYNTRO_API_KEY, or give --api-key - and write the key to "
+        "standard input; on a terminal, leave it out to be asked for it (not echoed).",
     ),
     org: str | None = typer.Option(
         None, "--org", envvar="ZYNTRO_ORG_ID", show_envvar=True, help="Organization id."
@@ -38,37 +42,63 @@ def audiences_fetch(
         show_envvar=True,
         help="API base URL (default https://app.zyntrohq.com).",
     ),
-    timeout: float = typer.Option(DEFAULT_TIMEOUT, "--timeout", min=0.001, help="Seconds."),
-    max_retries: int = typer.Option(
-        DEFAULT_MAX_RETRIES, "--max-retries", min=0, help="Retries on 429, 503, connect errors."
+    # The SDK's defaults, named here so that --help need not import the SDK (and httpx).
+    timeout: float | None = typer.Option(
+        None, "--timeout", min=0.001, help="Seconds per attempt (default 10)."
+    ),
+    max_retries: int | None = typer.Option(
+        None, "--max-retries", min=0, help="Retries on 429, 503, connect errors (default 3)."
     ),
     as_json: bool = JsonOption,
 ) -> None:
     """The audience segments of a brand: a table, or with --json the API's raw response."""
-    if not api_key:
-        raise fail("an API key is required: pass --api-key or set ZYNTRO_API_KEY")
     if not org:
         raise fail("an organization is required: pass --org or set ZYNTRO_ORG_ID")
+    api_key = _api_key(api_key)
+    from zyntro.client import ZyntroClient, ZyntroError
+
+    given: dict[str, Any] = {"timeout": timeout, "max_retries": max_retries}
+    options = {name: value for name, value in given.items() if value is not None}
     try:
-        with ZyntroClient(api_key, org, url, timeout, max_retries) as client:
+        with ZyntroClient(api_key, org, url, **options) as client:
             response = client.fetch_audiences_response(brand)
     except ZyntroError as exc:  # the SDK's errors (the server's message for API errors)
         raise fail(exc.message) from None
     if as_json:
-        # As the server sent it; for a brand without segments, the no_segments body (exit 0).
-        sys.stdout.write(response.content.decode("utf-8") + "\n")
+        # As the server sent it (JSON it parsed; terminal controls as \u escapes); for a
+        # brand without segments, the no_segments body (exit 0).
+        sys.stdout.write(json_text(response.content.decode("utf-8")) + "\n")
         return
     if response.segments:
         console.print(_table(response.segments))
-    console.print(response.message, markup=False, highlight=False, soft_wrap=True)
+    show(response.message)
+
+
+def _api_key(given: str | None) -> str:
+    """The key given (option or environment), read from stdin for `-`, or asked for."""
+    if given == "-":
+        key = sys.stdin.readline().strip()
+        if not key:
+            raise fail("no API key on standard input (--api-key -)")
+        return key
+    if given:
+        return given
+    if sys.stdin.isatty():
+        return str(typer.prompt("API key", hide_input=True, err=True)).strip()
+    raise fail(
+        "an API key is required: set ZYNTRO_API_KEY, or give --api-key - and write it "
+        "to standard input"
+    )
 
 
 def _table(segments: tuple[AudienceSegment, ...]) -> Table:
-    table = Table()
-    table.add_column("segment_id", no_wrap=True)  # ids are for copying: never cut
+    frame = Table()
+    frame.add_column("segment_id", no_wrap=True)  # ids are for copying: never cut
     for column in _COLUMNS:
-        table.add_column(column, overflow="fold")
-    for segment in segments:
-        row = segment.to_api()
-        table.add_row(segment.segment_id, *(row[column] for column in _COLUMNS))
-    return table
+        frame.add_column(column, overflow="fold")
+    return table(frame, (_row(segment) for segment in segments))
+
+
+def _row(segment: AudienceSegment) -> tuple[str, ...]:
+    fields = segment.to_api()
+    return (segment.segment_id, *(fields[column] for column in _COLUMNS))

@@ -1,46 +1,56 @@
-"""What every command shares: the service, output in text or JSON, one-line errors."""
+"""What every command shares: the service and one-line errors (output: `cli/output.py`).
+
+Light on purpose: `zyntro --help` imports every command module, so the server stack
+(SQLAlchemy, pydantic, the app) is imported only when a command needs it (`State`).
+"""
 
 from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, is_dataclass
-from datetime import datetime
-from enum import Enum
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Callable
+from functools import cached_property
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
-import orjson
-import sqlalchemy.exc
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from zyntro.domain import format_timestamp
+from zyntro.cli.output import show
 from zyntro.errors import ZyntroError
-from zyntro.service import Service
-from zyntro.settings import Settings
-from zyntro.store import Store, migrate
+
+if TYPE_CHECKING:
+    from zyntro.service import Service
+    from zyntro.settings import Settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
-console = Console()
-error_console = Console(stderr=True)
+# `Settings.database_url`'s default, repeated so that commands that need nothing else from
+# the settings do not build them (pydantic-settings, and the rate limit parser they check
+# values with); tests/test_cli_startup.py keeps the two equal.
+DEFAULT_DATABASE_URL = "sqlite:///./zyntro.db"
 
 
 class State:
-    """Per-invocation state: settings and a lazily opened service."""
+    """Per-invocation state: settings and the service, each made when first used."""
 
     def __init__(self, database_url: str | None) -> None:
-        overrides = {"database_url": database_url} if database_url else {}
-        self.settings = Settings(**overrides)  # type: ignore[arg-type]
+        self.database_url = database_url or DEFAULT_DATABASE_URL
         self._service: Service | None = None
+
+    @cached_property
+    def settings(self) -> Settings:
+        """Every setting (the environment's), with this invocation's database."""
+        from zyntro.settings import Settings
+
+        return Settings(database_url=self.database_url)
 
     def service(self) -> Service:
         if self._service is None:
-            store = Store(self.settings.database_url)
+            from zyntro.service import Service
+            from zyntro.store import Store, migrate
+
+            store = Store(self.database_url)
             try:
                 migrate.prepare(store.engine)
             except BaseException:
@@ -68,7 +78,7 @@ def service(ctx: typer.Context) -> Service:
 
 
 def fail(message: str) -> typer.Exit:
-    error_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    show(f"error: {message}", stderr=True)
     return typer.Exit(1)
 
 
@@ -81,62 +91,22 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
-        except ZyntroError as exc:
-            raise fail(exc.message) from None
-        except sqlalchemy.exc.OperationalError as exc:
-            raise fail(f"the database cannot be reached ({type(exc.orig).__name__})") from None
         except KeyboardInterrupt:
             raise fail("interrupted; nothing was written by the unfinished step") from None
-        except OSError as exc:
-            raise fail(f"{exc.strerror or exc}: {exc.filename or ''}".strip(": ")) from None
         except Exception as exc:
-            raise fail(f"unexpected {type(exc).__name__}: {exc}") from None
+            raise fail(_error_message(exc)) from None
 
     return wrapper
 
 
-def plain(value: Any) -> Any:
-    """A JSON-ready version of domain objects (timestamps as the endpoint writes them)."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return {k: plain(v) for k, v in asdict(value).items()}
-    if isinstance(value, datetime):
-        return format_timestamp(value)
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
+def _error_message(exc: Exception) -> str:
+    if isinstance(exc, ZyntroError):
+        return exc.message
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}: {exc.filename or ''}".strip(": ")
+    if "sqlalchemy" in sys.modules:  # else the error cannot be one of its own
+        import sqlalchemy.exc
 
-
-def emit_json(value: Any) -> None:
-    sys.stdout.write(orjson.dumps(plain(value)).decode() + "\n")
-
-
-def emit(as_json: bool, value: dict[str, Any], line: str) -> None:
-    """A created/changed object: one JSON object, or one human line."""
-    if as_json:
-        emit_json(value)
-    else:
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
-
-
-def emit_table(as_json: bool, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
-    """A listing: a JSON array, or a Rich table."""
-    rows = [plain(row) for row in rows]
-    if as_json:
-        emit_json(rows)
-        return
-    table = Table(*columns)
-    for row in rows:
-        table.add_row(*(_cell(row.get(column)) for column in columns))
-    console.print(table)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return str(value)
+        if isinstance(exc, sqlalchemy.exc.OperationalError):
+            return f"the database cannot be reached ({type(exc.orig).__name__})"
+    return f"unexpected {type(exc).__name__}: {exc}"

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import Progress
 
-from zyntro.cli.common import JsonOption, emit, emit_table, error_console, handle_errors, service
+from zyntro.cli.common import JsonOption, handle_errors, service
+from zyntro.cli.output import emit, emit_table, error_console
 from zyntro.errors import ValidationFailed
-from zyntro.service import SYSTEM, Actor, Service
+from zyntro.identity import SYSTEM, Actor
 from zyntro.transfer import read_segment_file, segments_csv, segments_json
+
+if TYPE_CHECKING:
+    from zyntro.service import Service
 
 segment_app = typer.Typer(help="Audience segments of a brand.", no_args_is_help=True)
 
@@ -144,6 +147,8 @@ def segment_import(
     as_json: bool = JsonOption,
 ) -> None:
     """Import a saved fetchAudiences response, its data array, or CSV: all rows or none."""
+    from rich.progress import Progress
+
     svc = service(ctx)
     actor = svc.act_as(member)
     rows = read_segment_file(file)

@@ -5,17 +5,21 @@ from __future__ import annotations
 import os
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from granian import Granian
-from granian.constants import Interfaces
-from granian.http import HTTP1Settings, HTTP2Settings
 
-from zyntro.cli.common import JsonOption, console, emit, emit_table, handle_errors, service, state
-from zyntro.demo import DEMO_DATABASE, create_demo_data
-from zyntro.service import SYSTEM
-from zyntro.settings import PLACEHOLDER_SECRET, Settings, get_settings
-from zyntro.store import Store, migrate
+from zyntro.cli.common import JsonOption, handle_errors, service, state
+from zyntro.cli.output import console, emit, emit_table, show
+from zyntro.identity import SYSTEM
+
+if TYPE_CHECKING:
+    from zyntro.settings import Settings
+
+# What these commands run (granian, the app, Alembic) is imported inside them, when they run:
+# `zyntro --help` and the other commands never load it (tests/test_cli_startup.py).
+
+DEMO_DATABASE = "zyntro-demo.db"
 
 # Abuse limits of the HTTP server (docs/security.md). Slow clients cost the Rust side a socket,
 # never a Python worker; these bound how long and how much of one they may hold.
@@ -34,10 +38,12 @@ audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 @handle_errors
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply every pending migration (SQLite or PostgreSQL)."""
-    store = Store(state(ctx).settings.database_url)
+    from zyntro.store import Store, migrate
+
+    store = Store(state(ctx).database_url)
     try:
         migrate.upgrade(store.engine)
-        console.print(f"Database schema is at revision {migrate.current_revision(store.engine)}")
+        show(f"Database schema is at revision {migrate.current_revision(store.engine)}")
     finally:
         store.dispose()
 
@@ -57,6 +63,12 @@ def audit_list(
 
 def run_server(settings: Settings) -> None:
     """Serve the app with granian; worker processes read the same settings from the env."""
+    from granian import Granian
+    from granian.constants import Interfaces
+    from granian.http import HTTP1Settings, HTTP2Settings
+
+    from zyntro.settings import get_settings
+
     os.environ["ZYNTRO_DATABASE_URL"] = settings.database_url
     os.environ["ZYNTRO_HOST"] = settings.host
     os.environ["ZYNTRO_PORT"] = str(settings.port)
@@ -64,7 +76,7 @@ def run_server(settings: Settings) -> None:
     os.environ["ZYNTRO_DEMO"] = "true" if settings.demo else "false"
     get_settings.cache_clear()
     Granian(
-        "zyntro.api.app:create_app",
+        "zyntro.api.app:create_served_app",
         factory=True,
         address=settings.host,
         port=settings.port,
@@ -84,6 +96,9 @@ def run_server(settings: Settings) -> None:
 
 
 def _check_ready(settings: Settings) -> None:
+    from zyntro.settings import PLACEHOLDER_SECRET
+    from zyntro.store import Store, migrate
+
     store = Store(settings.database_url)
     try:
         migrate.prepare(store.engine)
@@ -122,6 +137,9 @@ def demo(
     as_json: bool = JsonOption,
 ) -> None:
     """Create demo data in a fresh local SQLite file, print a ready curl line, and serve."""
+    from zyntro.demo import create_demo_data
+    from zyntro.settings import Settings
+
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
     url = f"sqlite:///{database.resolve()}"
@@ -145,26 +163,22 @@ def demo(
             "curl": curl,
             "database": str(database),
         },
-        "\n".join(
-            [
-                "Zyntro Audiences demo",
-                f"  database   {database}",
-                f"  org_id     {info.org_id}",
-                f"  brand_id   {info.brand_id}",
-                f"  member_id  {info.member_id} ({info.email})",
-                f"  api_key    {info.api_key}",
-                "",
-                f"Dashboard: {dashboard}",
-                f"  email      {info.email}",
-                f"  password   {info.password}",
-                "",
-                "Try it:",
-                f"  {curl}",
-                "",
-            ]
-        ),
+        "Zyntro Audiences demo",
+        f"  database   {database}",
+        f"  org_id     {info.org_id}",
+        f"  brand_id   {info.brand_id}",
+        f"  member_id  {info.member_id} ({info.email})",
+        f"  api_key    {info.api_key}",
+        "",
+        f"Dashboard: {dashboard}",
+        f"  email      {info.email}",
+        f"  password   {info.password}",
+        "",
+        "Try it:",
+        f"  {curl}",
+        "",
     )
     if no_serve:
         return
-    console.print(f"Serving on http://{host}:{port} (Ctrl+C to stop)")
+    show(f"Serving on http://{host}:{port} (Ctrl+C to stop)")
     run_server(Settings(database_url=url, host=host, port=port, workers=1, demo=True))

@@ -53,13 +53,19 @@ _RETRYABLE_TRANSPORT = (httpx.NetworkError, httpx.ConnectTimeout, httpx.RemotePr
 _FALLBACK_BY_STATUS: dict[int, type[APIError]] = {429: RateLimited, 503: ServiceUnavailable}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class _Config:
     api_key: str
     org_id: str
     base_url: str
     timeout: float
     max_retries: int
+
+    def __repr__(self) -> str:  # the key never: reprs end up in logs and tracebacks
+        return (
+            f"_Config(api_key=<redacted>, org_id={self.org_id!r}, base_url={self.base_url!r}, "
+            f"timeout={self.timeout!r}, max_retries={self.max_retries!r})"
+        )
 
 
 def _resolve_config(

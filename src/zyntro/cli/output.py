@@ -1,0 +1,111 @@
+"""How the CLI writes: data as text the operator's terminal shows and never runs.
+
+Names, labels and messages are typed by tenants (or sent by a server). Printed as they are,
+Rich reads `[...]` as markup (`[/]x` raises, `[link=…]` plants a hyperlink) and `:name:` as
+an emoji, and the terminal runs escape sequences. So every value goes out as a Rich `Text`
+(no markup, emoji or highlighting) after `visible` spells out the characters that control
+the terminal; JSON output writes the same characters as `\\u` escapes, which is the same JSON.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from zyntro.domain import format_timestamp
+
+console = Console(markup=False, emoji=False, highlight=False)
+error_console = Console(stderr=True, markup=False, emoji=False, highlight=False)
+
+# Controls (C0, DEL, C1), the marks that reorder how a line is displayed, line separators.
+_REORDERING = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029"
+_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_REORDERING}]")
+_UNSAFE_IN_JSON = re.compile(f"[\x7f-\x9f{_REORDERING}]")  # the JSON encoder escapes C0
+_SPELLED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def visible(text: str) -> str:
+    """`text` with every control character spelled out: ESC as `\\x1b`, U+202E as `\\u202e`."""
+    return _UNSAFE.sub(_spelled, text)
+
+
+def _spelled(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _SPELLED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def json_text(text: str) -> str:
+    """Valid JSON text with DEL, C1 and reordering characters written as `\\u` escapes.
+
+    The same JSON value: raw, those characters can only stand inside strings, where an
+    escape means the same character. (C0 characters cannot stand raw in valid JSON.)
+    """
+    return _UNSAFE_IN_JSON.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+def show(*lines: str, stderr: bool = False) -> None:
+    """Each line as it reads, control characters spelled out (a line break too)."""
+    for line in lines:
+        (error_console if stderr else console).print(Text(visible(line)), soft_wrap=True)
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready version of domain objects (timestamps as the endpoint writes them)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: plain(v) for k, v in asdict(value).items()}
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def emit_json(value: Any) -> None:
+    sys.stdout.write(json_text(orjson.dumps(plain(value)).decode()) + "\n")
+
+
+def emit(as_json: bool, value: dict[str, Any], *lines: str) -> None:
+    """A created/changed object: one JSON object, or human lines."""
+    if as_json:
+        emit_json(value)
+    else:
+        show(*lines)
+
+
+def emit_table(as_json: bool, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+    """A listing: a JSON array, or a table."""
+    rows = [plain(row) for row in rows]
+    if as_json:
+        emit_json(rows)
+        return
+    console.print(table(Table(*columns), ([row.get(c) for c in columns] for row in rows)))
+
+
+def table(frame: Table, rows: Iterable[Sequence[Any]]) -> Table:
+    """`frame` (its columns set) with `rows` added as literal text."""
+    for row in rows:
+        frame.add_row(*(cell(value) for value in row))
+    return frame
+
+
+def cell(value: Any) -> Text:
+    if value is None:
+        return Text("-")
+    if isinstance(value, list):
+        return Text(visible(", ".join(str(v) for v in value)))
+    return Text(visible(str(value)))

@@ -1,0 +1,144 @@
+"""What the CLI loads to start (issue 10 item 8), and what a served worker process tunes.
+
+Timings are printed by scripts/bench_cli.py, never asserted: these tests check what is
+imported, which is what the timings follow from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from zyntro.cli import app
+from zyntro.cli.common import DEFAULT_DATABASE_URL
+from zyntro.client import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from zyntro.settings import Settings
+from zyntro.store import Store, migrate
+
+# The server stack: none of it is needed to show help or to parse a command line.
+SERVER_STACK = (
+    "granian",
+    "fastapi",
+    "starlette",
+    "alembic",
+    "sqlalchemy",
+    "pydantic",
+    "httpx",
+    "zyntro.api",
+    "zyntro.web",
+    "zyntro.service",
+    "zyntro.store",
+)
+
+
+def _loaded(code: str, modules: tuple[str, ...], env: dict[str, str] | None = None) -> list[str]:
+    """Which of `modules` (or their submodules) a fresh interpreter has loaded after `code`."""
+    probe = (
+        f"{code}\nimport sys, json\n"
+        f"print(json.dumps(sorted(m for m in {modules!r} "
+        "if any(n == m or n.startswith(m + '.') for n in sys.modules))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+    assert result.returncode == 0, result.stderr
+    loaded: list[str] = json.loads(result.stdout.splitlines()[-1])
+    return loaded
+
+
+def test_importing_the_cli_loads_no_server_stack() -> None:
+    assert _loaded("import zyntro.cli", SERVER_STACK) == []
+
+
+def test_help_loads_no_server_stack() -> None:
+    code = (
+        "import sys\nfrom zyntro.cli import app\n"
+        "try:\n    app(['--help'])\nexcept SystemExit:\n    pass"
+    )
+    assert _loaded(code, SERVER_STACK) == []
+
+
+def test_a_read_command_loads_no_server_nor_alembic(tmp_path: Path) -> None:
+    """On a current SQLite database: the store and its queries, and nothing to serve."""
+    url = f"sqlite:///{tmp_path / 'zyntro.db'}"
+    store = Store(url)
+    migrate.upgrade(store.engine)
+    store.dispose()
+    code = (
+        "from zyntro.cli import app\n"
+        f"app(['--database-url', {url!r}, 'org', 'list', '--json'], standalone_mode=False)"
+    )
+    not_needed = ("granian", "fastapi", "alembic", "httpx", "zyntro.api", "zyntro.web")
+    assert _loaded(code, not_needed) == []
+    assert _loaded(code, ("sqlalchemy", "zyntro.service")) == ["sqlalchemy", "zyntro.service"]
+
+
+def test_an_outdated_sqlite_database_is_still_migrated(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'zyntro.db'}"
+    store = Store(url)
+    try:
+        migrate.upgrade(store.engine, "0002")
+        assert not migrate.is_current(store.engine)
+        result = CliRunner().invoke(app, ["--database-url", url, "org", "create", "Later"])
+        assert result.exit_code == 0, result.output
+        assert migrate.current_revision(store.engine) == migrate.head_revision(store.engine)
+    finally:
+        store.dispose()
+
+
+def test_the_head_read_from_the_files_is_alembics(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'zyntro.db'}")
+    try:
+        assert migrate.script_head() == migrate.head_revision(store.engine) is not None
+        assert migrate.current_revision(store.engine) is None
+        migrate.upgrade(store.engine)
+        assert migrate.is_current(store.engine)
+    finally:
+        store.dispose()
+
+
+def test_the_cli_defaults_are_the_servers_and_the_sdks() -> None:
+    """The defaults the CLI names without importing their owners."""
+    assert Settings.model_fields["database_url"].default == DEFAULT_DATABASE_URL
+    result = CliRunner().invoke(app, ["audiences", "fetch", "--help"], env={"COLUMNS": "300"})
+    text = " ".join(result.stdout.replace("│", " ").split())
+    assert f"(default {DEFAULT_BASE_URL})" in text
+    assert f"(default {DEFAULT_TIMEOUT:g})" in text
+    assert f"(default {DEFAULT_MAX_RETRIES})" in text
+
+
+def test_only_a_served_process_tunes_its_collector(tmp_path: Path) -> None:
+    """`zyntro serve`'s workers freeze start-up objects; an app made elsewhere leaves GC alone."""
+    code = (
+        "import gc\n"
+        "from starlette.testclient import TestClient\n"
+        "from zyntro.api.app import create_app, create_served_app\n"
+        "default = gc.get_threshold()\n"
+        "with TestClient(create_app()):\n"
+        "    pass\n"
+        "assert gc.get_threshold() == default and gc.get_freeze_count() == 0\n"
+        "create_served_app()\n"
+        "print(gc.get_threshold(), gc.get_freeze_count() > 0)"
+    )
+    env = {
+        **os.environ,
+        "ZYNTRO_DATABASE_URL": f"sqlite:///{tmp_path / 'zyntro.db'}",
+        "ZYNTRO_LOG_LEVEL": "WARNING",
+    }
+    store = Store(env["ZYNTRO_DATABASE_URL"])
+    migrate.upgrade(store.engine)
+    store.dispose()
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["(50000,", "20,", "100)", "True"]
