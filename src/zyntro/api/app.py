@@ -14,10 +14,11 @@ from typing import Any
 import anyio
 import anyio.to_thread
 from fastapi import FastAPI
+from starlette.types import Message, Receive, Scope, Send
 
 from zyntro import __version__, web
 from zyntro.api import errors, openapi, ops, v1
-from zyntro.api.public import PATH, Message, PublicEndpoint, Receive, Scope, Send
+from zyntro.api.public import PATH, PublicEndpoint
 from zyntro.api.rsgi import Lifespan, asgi_scope, decoded_path, serve_asgi
 from zyntro.observability import AccessLog, Metrics, configure_logging, log, request_id_from
 from zyntro.ratelimit import RateLimits

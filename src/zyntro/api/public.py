@@ -8,7 +8,7 @@ Both read the body under the 16 KiB cap and send the same status, headers and by
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -16,7 +16,9 @@ import anyio
 import orjson
 import sqlalchemy.exc
 from granian import rsgi as granian_rsgi
-from starlette.requests import Request
+from starlette.datastructures import Headers as StarletteHeaders
+from starlette.formparsers import MultiPartParser
+from starlette.types import Receive, Scope, Send
 
 from zyntro.api.coalesce import Coalescer
 from zyntro.errors import (
@@ -45,10 +47,6 @@ MAX_VALUE = 256
 PARAMETERS = ("api_key", "org_id", "brand_id")
 RETRY_AFTER_SECONDS = "5"
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 # Request headers as the handler sees them: names lower-cased, values latin-1 text; a repeated
 # header keeps its last value.
 RequestHeaders = dict[str, str]
@@ -319,23 +317,15 @@ async def _parse_body(headers: RequestHeaders, body: bytes) -> dict[str, Any]:
 
 
 async def _parse_multipart(headers: RequestHeaders, body: bytes) -> dict[str, Any]:
-    """Multipart parsing is python-multipart's job (through Starlette), over the capped body."""
-    sent = False
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "headers": encode_headers(headers.items()),
-    }
+    """Multipart parsing is python-multipart's job (through Starlette's parser), over the
+    capped body."""
 
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
+    async def chunks() -> AsyncGenerator[bytes, None]:
+        yield body
 
+    parser = MultiPartParser(StarletteHeaders(headers), chunks(), max_files=8, max_fields=64)
     try:
-        form = await Request(scope, replay).form(max_files=8, max_fields=64)
+        form = await parser.parse()
     except Exception:
         raise InvalidRequest("The multipart body could not be parsed.") from None
     try:
