@@ -21,6 +21,7 @@ from starlette.formparsers import MultiPartParser
 from starlette.types import Receive, Scope, Send
 
 from zyntro.api.coalesce import Coalescer
+from zyntro.api.security import SECURITY_HEADERS, SECURITY_HEADERS_RAW
 from zyntro.errors import (
     InvalidApiKey,
     InvalidJson,
@@ -165,6 +166,7 @@ class PublicEndpoint:
                     (b"content-length", b"%d" % len(payload)),
                     (b"cache-control", b"no-store"),
                     (b"x-request-id", request_id.encode()),
+                    *SECURITY_HEADERS_RAW,
                     *encode_headers(extra),
                 ],
             }
@@ -191,6 +193,7 @@ class PublicEndpoint:
                 ("content-type", _CONTENT_TYPE),
                 ("cache-control", "no-store"),
                 ("x-request-id", request_id),
+                *SECURITY_HEADERS,
                 *extra,
             ],
             payload,
