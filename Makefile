@@ -2,16 +2,31 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# uv installs the lock (uv.lock) into .venv; it is bootstrapped with the venv's own pip into a
+# folder of its own, so that `uv sync` (which removes what the lock does not list) leaves it be.
+UV_VERSION := 0.13.9
+UV := $(VENV)/tools/bin/uv
+# Only the interpreter that made .venv: uv never downloads one of its own here.
+export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run test lint bench soak clean chromium
+.PHONY: install lock run test lint bench soak clean chromium
 
-$(STAMP): pyproject.toml
+$(UV):
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --target $(VENV)/tools "uv==$(UV_VERSION)"
+
+# Exactly what uv.lock pins, the server and dev extras included (the project itself editable);
+# --locked fails if pyproject.toml changed without `make lock`.
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --all-extras --python $(BIN)/python
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-resolve uv.lock after editing pyproject.toml; `make lock LOCK_ARGS=--upgrade` moves every
+# pin to the newest release the constraints allow (then run the suite before committing it).
+lock: $(UV)
+	$(UV) lock $(LOCK_ARGS)
 
 run: install
 	$(BIN)/zyntro demo

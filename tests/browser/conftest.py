@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import (
     Browser,
     BrowserContext,
+    ConsoleMessage,
     Page,
     Playwright,
     expect,
@@ -134,9 +135,30 @@ def context(browser: Browser, account: Account) -> Iterator[BrowserContext]:
     context.close()
 
 
+# What Chromium reported as blocked by the Content-Security-Policy, by page (finding 16).
+_VIOLATIONS: dict[int, list[str]] = {}
+
+
+def csp_violations(page: Page) -> list[str]:
+    """The console's Content-Security-Policy reports of `page` so far."""
+    return _VIOLATIONS[id(page)]
+
+
 @pytest.fixture
-def page(context: BrowserContext) -> Page:
-    return context.new_page()
+def page(context: BrowserContext) -> Iterator[Page]:
+    """A page of the context; every flow run on it must pass without a CSP violation."""
+    new_page = context.new_page()
+    found: list[str] = []
+    _VIOLATIONS[id(new_page)] = found
+
+    def record(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            found.append(f"{message.text} ({message.location})")
+
+    new_page.on("console", record)
+    yield new_page
+    del _VIOLATIONS[id(new_page)]
+    assert found == [], found
 
 
 def screenshot(page: Page, name: str, full_page: bool = True) -> Path:

@@ -14,11 +14,13 @@ from typing import Any
 import anyio
 import anyio.to_thread
 from fastapi import FastAPI
+from starlette.types import Message, Receive, Scope, Send
 
 from zyntro import __version__, web
 from zyntro.api import errors, openapi, ops, v1
-from zyntro.api.public import PATH, Message, PublicEndpoint, Receive, Scope, Send
+from zyntro.api.public import PATH, PublicEndpoint
 from zyntro.api.rsgi import Lifespan, asgi_scope, decoded_path, serve_asgi
+from zyntro.api.security import SECURITY_HEADERS_RAW
 from zyntro.observability import AccessLog, Metrics, configure_logging, log, request_id_from
 from zyntro.ratelimit import RateLimits
 from zyntro.service import Service
@@ -98,7 +100,8 @@ class ZyntroApp:
         self._lifespan.shutdown(loop)
 
     async def _framework(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> int:
-        """A request for FastAPI, with the request id added to its answer."""
+        """A request for FastAPI, with the request id and the security headers added to its
+        answer."""
         status = 500
         rid = request_id.encode()
 
@@ -106,7 +109,12 @@ class ZyntroApp:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid)]
+                headers = [*message.get("headers", ()), (b"x-request-id", rid)]
+                present = {bytes(name).lower() for name, _ in headers}
+                # Every answer of the framework (routes, static files, errors) has them, unless
+                # a route chose its own.
+                headers += [header for header in SECURITY_HEADERS_RAW if header[0] not in present]
+                message["headers"] = headers
             await send(message)
 
         await self.fastapi(scope, receive, send_with_id)
@@ -158,6 +166,8 @@ def _fastapi_app(zyntro: ZyntroApp) -> FastAPI:
         version=__version__,
         description="Audience segments for brands: the fetchAudiences API and its operations.",
         lifespan=lifespan,
+        docs_url=None,  # openapi.install serves /docs from the package; FastAPI's uses CDNs
+        redoc_url=None,
     )
     app.state.service = zyntro.service
     app.state.metrics = zyntro.metrics

@@ -1,11 +1,16 @@
-"""The OpenAPI entry of the public endpoint, which bypasses FastAPI's router for speed."""
+"""The OpenAPI document (with the public endpoint, which bypasses FastAPI's router for speed)
+and its UI at /docs, served whole from the package."""
 
 from __future__ import annotations
 
+import html
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.responses import HTMLResponse
+from starlette.staticfiles import StaticFiles
 
 from zyntro.api.public import PATH
 from zyntro.api.schemas import (
@@ -34,6 +39,29 @@ PUBLIC_ERRORS: tuple[tuple[int, str, str], ...] = (
 )
 
 _REF = "#/components/schemas/{model}"
+
+DOCS_PATH = "/docs"
+DOCS_ASSETS_PATH = "/docs/assets"
+# Swagger UI's files come from the fastapi-offline distribution (its version pinned by uv.lock,
+# so they change only with the lock); the script that starts it is ours (swagger/).
+_SWAGGER_UI = ("fastapi_offline", "static")
+_OWN_ASSETS = Path(__file__).with_name("swagger")
+_DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Zyntro Audiences · API reference</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="{assets}/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui" data-openapi-url="{openapi_url}"></div>
+<script src="{assets}/swagger-ui-bundle.js"></script>
+<script src="{assets}/swagger-init.js"></script>
+</body>
+</html>
+"""
 
 
 def _ref(model: type[Any]) -> dict[str, str]:
@@ -118,7 +146,9 @@ def public_path_item() -> dict[str, Any]:
 
 
 def install(app: FastAPI) -> None:
-    """Make `app.openapi()` include the public endpoint and its schemas."""
+    """Make `app.openapi()` include the public endpoint and its schemas; serve Swagger UI on
+    /docs from the package (FastAPI's own /docs and /redoc load theirs from CDNs; the app is
+    created without them)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -136,3 +166,17 @@ def install(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+    page = _DOCS_PAGE.format(
+        assets=DOCS_ASSETS_PATH, openapi_url=html.escape(app.openapi_url or "")
+    )
+
+    @app.get(DOCS_PATH, include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    app.mount(
+        DOCS_ASSETS_PATH,
+        StaticFiles(directory=_OWN_ASSETS, packages=[_SWAGGER_UI]),
+        name="docs-assets",
+    )

@@ -10,11 +10,11 @@ Both read the body under the 16 KiB cap and send the same status, headers and by
 from __future__ import annotations
 
 from collections.abc import (
+    AsyncGenerator,
     AsyncIterator,
     Awaitable,
     Callable,
     Iterable,
-    MutableMapping,
     Sequence,
 )
 from typing import Any, TypeVar
@@ -23,10 +23,13 @@ from urllib.parse import parse_qsl
 import anyio
 import orjson
 from granian import rsgi as granian_rsgi
-from starlette.requests import Request
+from starlette.datastructures import Headers as StarletteHeaders
+from starlette.formparsers import MultiPartParser
+from starlette.types import Receive, Scope, Send
 
 from zyntro.api.coalesce import Coalescer
 from zyntro.api.errors import user_error
+from zyntro.api.security import SECURITY_HEADERS, SECURITY_HEADERS_RAW
 from zyntro.errors import (
     InvalidApiKey,
     InvalidJson,
@@ -53,10 +56,6 @@ MAX_VALUE = 256
 PARAMETERS = ("api_key", "org_id", "brand_id")
 RETRY_AFTER_SECONDS = "5"
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 # Request headers as the handler sees them: names lower-cased, values latin-1 text; a repeated
 # header keeps its last value.
 RequestHeaders = dict[str, str]
@@ -173,6 +172,7 @@ class PublicEndpoint:
                     (b"content-length", b"%d" % len(payload)),
                     (b"cache-control", b"no-store"),
                     (b"x-request-id", request_id.encode()),
+                    *SECURITY_HEADERS_RAW,
                     *encode_headers(extra),
                 ],
             }
@@ -199,6 +199,7 @@ class PublicEndpoint:
                 ("content-type", JSON_TYPE),
                 ("cache-control", "no-store"),
                 ("x-request-id", request_id),
+                *SECURITY_HEADERS,
                 *extra,
             ],
             payload,
@@ -334,23 +335,15 @@ async def _parse_body(headers: RequestHeaders, body: bytes) -> dict[str, Any]:
 
 
 async def _parse_multipart(headers: RequestHeaders, body: bytes) -> dict[str, Any]:
-    """Multipart parsing is python-multipart's job (through Starlette), over the capped body."""
-    sent = False
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "headers": encode_headers(headers.items()),
-    }
+    """Multipart parsing is python-multipart's job (through Starlette's parser), over the
+    capped body."""
 
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
+    async def chunks() -> AsyncGenerator[bytes, None]:
+        yield body
 
+    parser = MultiPartParser(StarletteHeaders(headers), chunks(), max_files=8, max_fields=64)
     try:
-        form = await Request(scope, replay).form(max_files=8, max_fields=64)
+        form = await parser.parse()
     except Exception:
         raise InvalidRequest("The multipart body could not be parsed.") from None
     try:

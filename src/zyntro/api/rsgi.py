@@ -10,21 +10,17 @@ protocol. Lifespan runs through granian's own `LifespanProtocol`, as under its A
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote
 
 from granian import asgi as granian_asgi
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from zyntro.api.public import (
-    Message,
-    ProtocolClosed,
-    Scope,
-    decode_headers,
-    encode_headers,
-    rsgi_address,
-)
+from zyntro.api.public import ProtocolClosed, decode_headers, encode_headers, rsgi_address
 
-ASGIApp = Any  # (scope, receive, send) -> awaitable
+# Starlette's ASGIApp, but the call may return a value (the app's answer status), ignored here.
+ASGIHandler = Callable[[Scope, Receive, Send], Awaitable[object]]
 # granian's ASGI lifespan driver (untyped): the same startup/shutdown handshake its ASGI runs.
 _LifespanProtocol: Any = granian_asgi.LifespanProtocol
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
@@ -54,7 +50,7 @@ def decoded_path(raw: str) -> str:
     return unquote(raw) if "%" in raw else raw
 
 
-async def serve_asgi(app: ASGIApp, scope: Scope, protocol: Any) -> int:
+async def serve_asgi(app: ASGIHandler, scope: Scope, protocol: Any) -> int:
     """Run one ASGI HTTP request on an RSGI protocol; returns the status sent."""
     exchange = _Exchange(protocol)
     try:
