@@ -48,10 +48,10 @@ class Clock(Protocol):
 class _MemoryCounters:
     """Fixed windows of one policy in this process: identifier -> [end of window, count].
 
-    Hand-written rather than `limits`' MemoryStorage, which costs 5-12 µs a request (a lock,
-    an expiry map, a sweep thread) against about 1 µs here; measured by
-    scripts/bench_ratelimit.py, and the warm benchmark could not spare it. Every request of
-    the endpoint runs on the event loop's thread, so the map needs no lock.
+    Hand-written rather than `limits`' MemoryStorage, which costs several times more a request
+    (a lock, an expiry map, a sweep thread); scripts/bench_ratelimit.py measures both, figures
+    in docs/decisions.md ("Rate limits"), and the warm benchmark could not spare it. Every
+    request of the endpoint runs on the event loop's thread, so the map needs no lock.
 
     The map keeps windows in the order they opened, which for one policy (one window length)
     is the order they end: opening a window first drops the ended ones at the front, so only

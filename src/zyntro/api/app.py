@@ -194,9 +194,9 @@ def _limit_malloc_arenas() -> None:
     """At most `MALLOC_ARENAS` glibc malloc arenas in this process.
 
     Otherwise every thread that allocates gets an arena of its own (up to eight per core) and
-    keeps what it frees there: the worker threads that read PostgreSQL's cache misses added
-    ~40 MB to a worker's peak RSS that way (263 → 220-227 MB in the PostgreSQL error mix, with
-    no throughput change beyond noise; docs/performance.md). A no-op without glibc's mallopt.
+    keeps what it frees there: the worker threads that read PostgreSQL's cache misses raised a
+    worker's peak RSS that way (figures in docs/decisions.md, "Memory"). A no-op without
+    glibc's mallopt.
     """
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

@@ -7,7 +7,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from zyntro.api.schemas import AudienceSegment, ErrorBody
-from zyntro.domain import Brand, format_timestamp
+from zyntro.domain import (
+    MAX_ITEM_LENGTH,
+    MAX_LIST_ITEMS,
+    TEXT_LIMITS,
+    TYPE_MAX_LENGTH,
+    Brand,
+    format_timestamp,
+)
 
 
 class BrandPublic(BaseModel):
@@ -51,6 +58,16 @@ class SegmentOne(BaseModel):
     data: AudienceSegment
 
 
+def _text(field: str) -> str:
+    low, high = TEXT_LIMITS[field]
+    return f"{low}-{high} characters" if low else f"at most {high} characters"
+
+
+# The rules are the domain's (domain.py): these only describe them in the OpenAPI document.
+_TYPE = f"lowercase snake_case, 1-{TYPE_MAX_LENGTH} characters"
+_LIST = f"at most {MAX_LIST_ITEMS} items of 1-{MAX_ITEM_LENGTH} characters"
+
+
 class SegmentCreate(BaseModel):
     """A new segment: label and type are required; the rest default to empty."""
 
@@ -70,14 +87,16 @@ class SegmentCreate(BaseModel):
         },
     )
 
-    segment_label: str = Field(description="1-200 characters")
-    segment_type: str = Field(description="lowercase snake_case, 1-40 characters")
-    segment_tag: str = ""
-    segment_decision_drivers: str = Field("", description="comma-separated text")
-    segment_pain_points: list[str] = Field(default_factory=list, description="≤ 50 items")
-    segment_use_cases: list[str] = Field(default_factory=list, description="≤ 50 items")
-    segment_tone: str = ""
-    reasoning: str = Field("", description="≤ 4000 characters")
+    segment_label: str = Field(description=_text("segment_label"))
+    segment_type: str = Field(description=_TYPE)
+    segment_tag: str = Field("", description=_text("segment_tag"))
+    segment_decision_drivers: str = Field(
+        "", description="comma-separated text, " + _text("segment_decision_drivers")
+    )
+    segment_pain_points: list[str] = Field(default_factory=list, description=_LIST)
+    segment_use_cases: list[str] = Field(default_factory=list, description=_LIST)
+    segment_tone: str = Field("", description=_text("segment_tone"))
+    reasoning: str = Field("", description=_text("reasoning"))
 
 
 class SegmentUpdate(BaseModel):
