@@ -17,7 +17,7 @@ from typer.testing import CliRunner, Result
 
 from tests.conftest import SEED_SEGMENT
 from tests.helpers import PATH, SEGMENT_KEYS
-from tests.live import ZYNTRO
+from tests.live import ZYNTRO, free_port
 from zyntro.api.app import create_app
 from zyntro.cli import app
 from zyntro.service import Service
@@ -335,8 +335,9 @@ def test_an_unmigrated_database_migrates_only_when_embedded(empty_database_url: 
 def test_serve_passes_its_options(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     served: list[Settings] = []
     monkeypatch.setattr("zyntro.cli.server.run_server", served.append)
-    cli.ok("serve", "--host", "0.0.0.0", "--port", "8123", "--workers", "3")
-    assert [(s.host, s.port, s.workers) for s in served] == [("0.0.0.0", 8123, 3)]
+    port = free_port()  # serve checks that nothing listens there
+    cli.ok("serve", "--host", "0.0.0.0", "--port", str(port), "--workers", "3")
+    assert [(s.host, s.port, s.workers) for s in served] == [("0.0.0.0", port, 3)]
     assert served[0].database_url == cli.database_url
 
 

@@ -10,6 +10,8 @@ import asyncio
 import os
 import pty
 import select
+import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -253,3 +255,64 @@ def test_finding_22_a_terminal_is_asked_for_the_key_without_echo(
     assert process.returncode == 0, err
     assert orjson.loads(out)["status"] == "success"
     assert hostile.api_key.encode() not in echoed + err + out
+
+
+# --- finding 03: a busy port is refused at once ------------------------------------------------
+
+
+def _refused(args: list[str]) -> str:
+    """The one-line error of a `zyntro` process that must give up at once; its stderr."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZYNTRO_")}
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [ZYNTRO, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,  # its own process group: a server it started goes down with it
+    )
+    try:
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:  # it is serving: the port was shared
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    took = time.monotonic() - started
+    assert process.returncode == 1, (process.returncode, err[-2000:])
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1, err[-2000:]
+    assert lines[0].startswith("error: ") and "already in use" in lines[0]
+    assert took < 15, took  # it gave up at once: it neither served nor waited for the port
+    return err
+
+
+def _busy_port_args(port: int, tmp_path: Path) -> list[list[str]]:
+    database = tmp_path / "demo.db"
+    return [
+        ["--database-url", f"sqlite:///{tmp_path / 'serve.db'}", "serve", "--port", str(port)],
+        ["demo", "--port", str(port), "--database", str(database)],
+    ]
+
+
+def test_finding_03_a_port_taken_by_another_program_is_refused(tmp_path: Path) -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        for args in _busy_port_args(port, tmp_path):
+            line = _refused(args)
+            assert f"127.0.0.1:{port}" in line
+
+
+@pytest.mark.slow
+def test_finding_03_a_second_server_on_the_same_port_is_refused(tmp_path: Path) -> None:
+    """granian's listeners share a port (SO_REUSEPORT): a second one must not join in."""
+    demo_database = tmp_path / "demo.db"
+    demo_database.write_bytes(b"the running demo's data")
+    with live_server(f"sqlite:///{tmp_path / 'first.db'}") as url:
+        port = int(url.rsplit(":", 1)[1])
+        for args in _busy_port_args(port, tmp_path):
+            _refused(args)
+    assert demo_database.read_bytes() == b"the running demo's data"  # not wiped first

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shlex
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +13,7 @@ import typer
 
 from zyntro.cli.common import JsonOption, handle_errors, service, state
 from zyntro.cli.output import console, emit, emit_table, show
+from zyntro.errors import ZyntroError
 from zyntro.identity import SYSTEM
 
 if TYPE_CHECKING:
@@ -95,6 +98,31 @@ def run_server(settings: Settings) -> None:
     ).serve()
 
 
+def ensure_port_free(host: str, port: int) -> None:
+    """Refuse to start where another program already listens.
+
+    granian listens with SO_REUSEPORT, so a second server on a busy port would share it
+    with the first (the kernel splitting the connections between them) instead of failing.
+    A probe without SO_REUSEPORT cannot bind where anyone listens; SO_REUSEADDR lets it bind
+    past the closed connections of a previous run (TIME_WAIT). It is closed before granian
+    binds, so the port is served by this server alone unless taken in the instant between.
+    """
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ZyntroError(
+                f"cannot serve on {where}: the address is already in use (another server?)"
+            ) from None
+        raise ZyntroError(f"cannot serve on {where}: {exc.strerror or exc}") from None
+
+
 def _check_ready(settings: Settings) -> None:
     from zyntro.settings import PLACEHOLDER_SECRET
     from zyntro.store import Store, migrate
@@ -124,6 +152,7 @@ def serve(
     settings = state(ctx).settings
     overrides = {"host": host, "port": port, "workers": workers}
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    ensure_port_free(settings.host, settings.port)
     _check_ready(settings)
     run_server(settings)
 
@@ -137,6 +166,8 @@ def demo(
     as_json: bool = JsonOption,
 ) -> None:
     """Create demo data in a fresh local SQLite file, print a ready curl line, and serve."""
+    if not no_serve:  # before the demo database is replaced: it may be the running demo's
+        ensure_port_free(host, port)
     from zyntro.demo import create_demo_data
     from zyntro.settings import Settings
 
