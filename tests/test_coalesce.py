@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from tests.conftest import World, make_world
-from tests.helpers import assert_error
+from tests.helpers import PATH, assert_error
 from zyntro import keys
 from zyntro.api.app import create_app
 from zyntro.api.coalesce import Coalescer
@@ -23,8 +23,6 @@ from zyntro.identity import SYSTEM, Principal
 from zyntro.ids import new_id
 from zyntro.service import Service
 from zyntro.settings import Settings
-
-PATH = "/apis/public/fetchAudiences.php"
 
 
 @pytest.fixture
