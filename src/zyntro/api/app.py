@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from zyntro import __version__, web
 from zyntro.api import errors, openapi, ops, v1
 from zyntro.api.public import PATH, Message, PublicEndpoint, Receive, Scope, Send
-from zyntro.api.rsgi import Lifespan, asgi_scope, decoded_path, serve_asgi
+from zyntro.api.rsgi import Lifespan, asgi_scope, serve_asgi
 from zyntro.observability import AccessLog, Metrics, configure_logging, log, request_id_from
 from zyntro.ratelimit import RateLimits
 from zyntro.service import Service
@@ -76,13 +76,14 @@ class ZyntroApp:
             return
         started = time.perf_counter()
         request_id = request_id_from(scope.headers.get("x-request-id"))
-        path = decoded_path(scope.path)
+        path = scope.path  # percent-decoded by granian; decoding it again would be a second time
         if path == PATH:
             status = await self.public.rsgi(scope, protocol, request_id)
             self._done(None, scope.method, path, status, started, request_id)
             return
-        asgi = asgi_scope(scope, path, self._lifespan.state)
+        asgi: Scope = {}
         try:
+            asgi = asgi_scope(scope, path, self._lifespan.state)
             status = await serve_asgi(
                 lambda s, r, w: self._framework(s, r, w, request_id), asgi, protocol
             )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote
 
 from granian import asgi as granian_asgi
 
@@ -28,10 +28,17 @@ ASGIApp = Any  # (scope, receive, send) -> awaitable
 # granian's ASGI lifespan driver (untyped): the same startup/shutdown handshake its ASGI runs.
 _LifespanProtocol: Any = granian_asgi.LifespanProtocol
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
+# Kept as they are in `raw_path`: RFC 3986's unreserved characters, sub-delims, ":" and "@".
+_PATH_SAFE = "/!$&'()*+,;=:@"
 
 
 def asgi_scope(scope: Any, path: str, state: dict[str, Any]) -> Scope:
-    """The ASGI HTTP scope of an RSGI request (`path` already percent-decoded)."""
+    """The ASGI HTTP scope of an RSGI request.
+
+    `path` is RSGI's `scope.path`: granian percent-decodes it once (bytes that are not UTF-8
+    become U+FFFD), as ASGI wants its `path`, so it is never decoded again. The path as it was
+    received is not available: `raw_path` is that path percent-encoded again.
+    """
     return {
         "type": "http",
         "asgi": _ASGI,
@@ -42,16 +49,11 @@ def asgi_scope(scope: Any, path: str, state: dict[str, Any]) -> Scope:
         "method": scope.method,
         "root_path": "",
         "path": path,
-        "raw_path": scope.path.encode("latin-1"),
+        "raw_path": quote(path, safe=_PATH_SAFE).encode("ascii"),
         "query_string": scope.query_string.encode("latin-1"),
         "headers": encode_headers(scope.headers.items()),
         "state": state.copy(),
     }
-
-
-def decoded_path(raw: str) -> str:
-    """The path as ASGI gives it: percent-decoded."""
-    return unquote(raw) if "%" in raw else raw
 
 
 async def serve_asgi(app: ASGIApp, scope: Scope, protocol: Any) -> int:
