@@ -1,6 +1,7 @@
-"""A hostile HTTP client (issue 11, findings 11 and 12): paths decoded once, paths that are
-not text. Each finding is tested over ASGI (in process) and over `zyntro serve` (granian's RSGI and
-the ASGI bridge), the two ways a request reaches the app."""
+"""A hostile HTTP client (issue 11, findings 7, 11 and 12): metric labels from closed sets,
+paths decoded once, paths that are not text. Each finding is tested over ASGI (in process)
+and over `zyntro serve` (granian's RSGI and the ASGI bridge), the two ways a request reaches
+the app."""
 
 from __future__ import annotations
 
@@ -213,6 +214,61 @@ def _status_and_body(raw: bytes) -> tuple[int, dict[str, str], bytes]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     return int(lines[0].split(" ", 2)[1]), headers, body
+
+
+# --- finding 7: metric labels from closed sets ---------------------------------------------------
+
+
+def _request_series(metrics: str) -> list[str]:
+    return [line for line in metrics.splitlines() if line.startswith("zyntro_requests_total{")]
+
+
+def test_finding_07_metrics_labels_come_from_closed_sets(client: TestClient) -> None:
+    baseline = len(_request_series(client.get("/metrics").text))
+    for n in range(50):
+        absurd = client.request("X" * 50_000 + str(n), "/healthz")  # not a method anyone uses
+        assert absurd.status_code == 400, absurd.text[:200]
+        assert assert_error_shape(absurd)["code"] == "invalid_request"
+        assert absurd.headers["x-request-id"]
+    for method in ("GET /", "G\x00T"):  # not a token at all
+        assert client.request(method, "/healthz").status_code == 400
+    for n in range(50):  # well-formed but unknown methods, on the framework and public paths
+        assert client.request(f"FOO{n}", "/healthz").status_code == 405
+        assert client.request(f"BAR{n}", PATH).status_code == 405
+        assert client.get(f"/nowhere/{n}").status_code == 404
+    text = client.get("/metrics").text
+    series = _request_series(text)
+    assert len(series) - baseline <= 6, series  # other/unmatched: a handful, not 200
+    methods = {line.split('method="', 1)[1].split('"', 1)[0] for line in series}
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}
+    assert "other" in methods
+    assert not any("/nowhere/" in line for line in series)
+    assert len(text) < 20_000
+
+
+@pytest.mark.slow
+def test_finding_07_metrics_stay_small_over_the_network(live: Live) -> None:
+    def absurd(n: int) -> bytes:
+        sock = _connect(live.port)
+        try:
+            sock.sendall(b"X" * 50_000 + b"%d /healthz HTTP/1.1\r\nHost: x\r\n\r\n" % n)
+            return sock.recv(65536)
+        finally:
+            sock.close()
+
+    def metrics() -> str:
+        return httpx.get(live.base_url + "/metrics", timeout=5).text
+
+    assert absurd(0).split(b" ", 2)[1] == b"400"
+    metrics()  # its own series, before the count
+    before = metrics()
+    for n in range(1, 50):
+        answer = absurd(n)
+        assert answer.split(b" ", 2)[1] == b"400", answer[:200]
+    after = metrics()
+    assert len(_request_series(after)) == len(_request_series(before))
+    assert len(after) - len(before) < 200, len(after) - len(before)  # counts, not series
+    assert "XXXX" not in after
 
 
 # --- finding 11: paths are decoded once ----------------------------------------------------------
