@@ -1,13 +1,14 @@
-"""A hostile HTTP client (issue 11, findings 7, 11 and 12): metric labels from closed sets,
-paths decoded once, paths that are not text. Each finding is tested over ASGI (in process)
-and over `zyntro serve` (granian's RSGI and the ASGI bridge), the two ways a request reaches
-the app."""
+"""A hostile HTTP client (issue 11, findings 1, 2, 7, 11 and 12): request bodies capped and
+timed on every route, metric labels from closed sets, paths decoded once, paths that are not
+text. Each finding is tested over ASGI (in process) and over `zyntro serve` (granian's RSGI and
+the ASGI bridge), the two ways a request reaches the app."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,10 +21,12 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import World, make_world
+from tests.conftest import SEED_SEGMENT, World, make_world
 from tests.helpers import assert_error_shape
 from tests.live import live_server
 from zyntro.api.app import ZyntroApp, create_app
+from zyntro.api.body import GRACE_SECONDS, MAX_READERS
+from zyntro.cli.server import BACKPRESSURE
 from zyntro.service import Service
 from zyntro.settings import Settings
 from zyntro.store import Store
@@ -214,6 +217,236 @@ def _status_and_body(raw: bytes) -> tuple[int, dict[str, str], bytes]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     return int(lines[0].split(" ", 2)[1]), headers, body
+
+
+# --- finding 1: bodies are capped on every route ------------------------------------------------
+
+
+def test_finding_01_framework_bodies_are_capped_while_reading(
+    service: Service, database_url: str, world: World
+) -> None:
+    assert Settings(database_url=database_url).max_body_bytes == MIB  # the documented default
+    cap = 64 * 1024
+    app = _app(service, database_url, max_body_bytes=cap)
+    segments = f"/api/v1/brands/{world.brand_id}/segments"
+    auth = (b"authorization", f"Bearer {world.owner_key}".encode())
+    json_type = (b"content-type", JSON.encode())
+    over = b"x" * (cap + 1)
+    # Declared over the cap, no key: refused before the key is checked or the body read.
+    declared = asgi_call(
+        app,
+        "POST",
+        segments,
+        segments.encode(),
+        [json_type, (b"content-length", b"%d" % len(over))],
+    )
+    assert_json_error(declared, 413, "payload_too_large")
+    assert "64 KiB" in declared.json()["message"]
+    # Sent in pieces without a length: refused once the cap is passed.
+    pieces = [b"x" * 16_384] * 5
+    streamed = asgi_call(app, "POST", segments, segments.encode(), [json_type, auth], pieces)
+    assert_json_error(streamed, 413, "payload_too_large")
+    # A body within the cap is served as before.
+    body = orjson.dumps(SEED_SEGMENT)
+    created = asgi_call(app, "POST", segments, segments.encode(), [json_type, auth], [body])
+    assert created.status == 201, created.body
+    # The dashboard's forms: the same cap, answered as a dashboard page.
+    with TestClient(app) as client:
+        page = client.post("/app/sign-in", data={"email": "a@example.com", "padding": "x" * cap})
+        assert page.status_code == 413, page.text[:300]
+        assert page.headers["content-type"].startswith("text/html")
+        assert "larger than 64 KiB" in page.text
+        assert page.headers["x-request-id"]
+        # ...and the public endpoint keeps its own 16 KiB.
+        public = client.post(PATH, content=b"x" * 20_000, headers={"content-type": JSON})
+        assert public.status_code == 413
+        assert assert_error_shape(public)["code"] == "payload_too_large"
+
+
+def _send_huge(port: int, path: str, chunked: bool) -> tuple[int, dict[str, str], bytes]:
+    """POST 200 MiB of JSON-ish bytes, streamed from a generator, with a declared length or
+    chunked; the answer, read until the server closes the connection."""
+
+    def body() -> Iterator[bytes]:
+        piece = b" " * 65_536
+        for _ in range(HUGE // len(piece)):
+            yield piece
+
+    sock = _connect(port)
+    framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {HUGE}"
+    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {JSON}\r\n{framing}\r\n\r\n"
+
+    def write() -> None:
+        try:
+            sock.sendall(head.encode())
+            for piece in body():
+                sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+            if chunked:
+                sock.sendall(b"0\r\n\r\n")
+        except OSError:
+            pass  # the server answered and closed: what is left is not read
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    try:
+        raw = _read_until_closed(sock, 60)
+    finally:
+        sock.close()
+        writer.join(timeout=30)
+    return _status_and_body(raw)
+
+
+@pytest.mark.slow
+def test_finding_01_huge_bodies_leave_worker_memory_alone(live: Live) -> None:
+    """200 MiB to an /api/v1 route without a key: 413, the connection closed, and the worker
+    no bigger (before the fix it read every byte, then answered 400: RSS 86 -> 1080 MiB)."""
+    url = f"/api/v1/brands/{live.world.brand_id}/segments"
+    (worker,) = worker_pids(live.port)
+    auth = {"authorization": f"Bearer {live.world.owner_key}"}
+    warm = httpx.post(live.base_url + url, json={"segment_label": ""}, headers=auth, timeout=10)
+    assert warm.status_code == 400, warm.text  # every code path of a write has run once
+    before = rss_bytes(worker)
+    for chunked in (False, True):
+        status, headers, body = _send_huge(live.port, url, chunked)
+        assert status == 413, (chunked, status, body[:300])
+        assert orjson.loads(body)["code"] == "payload_too_large"
+        assert headers.get("x-request-id")
+    grown = rss_bytes(worker) - before
+    print(f"worker RSS {before / MIB:.1f} MiB, grew {grown / MIB:.1f} MiB over two 200 MiB bodies")
+    assert grown < 20 * MIB, grown
+    assert httpx.get(live.base_url + "/healthz", timeout=5).status_code == 200
+
+
+# --- finding 2: slow bodies are cut, and cannot take every slot ---------------------------------
+
+
+def test_finding_02_a_body_slower_than_the_deadline_is_408(
+    service: Service, database_url: str, world: World
+) -> None:
+    app = _app(service, database_url, body_timeout_seconds=0.5)
+    segments = f"/api/v1/brands/{world.brand_id}/segments"
+    json_type = (b"content-type", JSON.encode())
+    for path in (segments, PATH):  # the framework's routes and the public endpoint
+        started = time.monotonic()
+        answer = asgi_call(
+            app, "POST", path, path.encode(), [json_type], [b'{"api_key": '], stall=True
+        )
+        assert_json_error(answer, 408, "request_timeout")
+        assert time.monotonic() - started < 3, path
+    # The dashboard answers with a page.
+    form = (b"content-type", b"application/x-www-form-urlencoded")
+    page = asgi_call(app, "POST", "/app/sign-in", b"/app/sign-in", [form], [b"email="], stall=True)
+    assert page.status == 408
+    assert page.headers["content-type"].startswith("text/html")
+    # A body that arrives in time is served as before.
+    auth = (b"authorization", f"Bearer {world.owner_key}".encode())
+    body = orjson.dumps(SEED_SEGMENT)
+    created = asgi_call(app, "POST", segments, segments.encode(), [json_type, auth], [body])
+    assert created.status == 201, created.body
+
+
+SLOW_CONNECTIONS = 600  # more than granian's 512 slots a worker (BACKPRESSURE)
+BODY_DEADLINE = 5.0
+
+
+@pytest.mark.slow
+def test_finding_02_slow_bodies_cannot_hold_the_server(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """600 connections each sending a body a byte a second: before the fix they held every
+    slot of the worker, and /healthz and fetchAudiences waited for them (every probe timed
+    out). Now, while they send, other clients are answered within 1 s, and every slow one is
+    closed within the deadline (those past the readers' half of the slots after a second),
+    with a 408 if it is answered at all."""
+    assert SLOW_CONNECTIONS > BACKPRESSURE  # enough to take every slot, were they let
+    assert MAX_READERS <= BACKPRESSURE // 2
+    url, world = _live_world(sqlite_template, tmp_path)
+    env = {"ZYNTRO_BODY_TIMEOUT_SECONDS": str(BODY_DEADLINE), "ZYNTRO_SECRET_KEY": SECRET}
+    with live_server(url, env=env) as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        paths = [f"/api/v1/brands/{world.brand_id}/segments", PATH, "/app/sign-in"]
+        report = asyncio.run(_slow_bodies(base_url, port, paths, world))
+    print(report.summary())
+    assert report.probes and all(ok for ok, _ in report.probes), report.probes
+    assert len(report.closed) == SLOW_CONNECTIONS, report.summary()
+    assert max(report.closed) <= BODY_DEADLINE + 4, report.summary()  # + the wait to be read
+    assert set(report.answers) <= {b"", b"HTTP/1.1 408"}, report.answers
+
+
+@dataclass
+class SlowReport:
+    probes: list[tuple[bool, float]]
+    closed: list[float]  # seconds from its headers to the server's close, per slow connection
+    answers: set[bytes]
+    held: int  # slow connections open when the probes began
+
+    def summary(self) -> str:
+        latencies = [f"{seconds:.3f}" for _, seconds in self.probes]
+        closed = sorted(self.closed)
+        span = f"{closed[0]:.1f}-{closed[-1]:.1f} s" if closed else "none"
+        return (
+            f"probe latencies {latencies} with {self.held} slow bodies open; "
+            f"{len(closed)} slow ones closed after {span}"
+        )
+
+
+async def _slow_bodies(base_url: str, port: int, paths: list[str], world: World) -> SlowReport:
+    started: list[float] = []
+    closed: list[float] = []
+    answers: set[bytes] = set()
+    done = asyncio.Event()
+
+    async def slow(n: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        path = paths[n % len(paths)]
+        kind = "application/x-www-form-urlencoded" if path.startswith("/app") else JSON
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {kind}\r\n"
+            f"Content-Length: 1000\r\n\r\n{{".encode()
+        )
+        opened = time.monotonic()
+        started.append(opened)
+        received = b""
+        try:
+            while not done.is_set():
+                try:
+                    chunk = await asyncio.wait_for(reader.read(65536), 1.0)
+                except TimeoutError:
+                    writer.write(b" ")  # a byte a second
+                    continue
+                if not chunk:
+                    closed.append(time.monotonic() - opened)
+                    break
+                received += chunk
+        except (ConnectionError, OSError):
+            closed.append(time.monotonic() - opened)
+        finally:
+            answers.add(received[:12])
+            writer.close()
+
+    tasks = [asyncio.create_task(slow(n)) for n in range(SLOW_CONNECTIONS)]
+    while len(started) < SLOW_CONNECTIONS:  # every slow connection open, its body under way
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(GRACE_SECONDS + 1)  # and as many of them held as will be
+    probes: list[tuple[bool, float]] = []
+    held = SLOW_CONNECTIONS - len(closed)
+    async with httpx.AsyncClient(base_url=base_url, timeout=1.0) as client:
+        for _ in range(3):
+            for method, path, body in (("GET", "/healthz", None), ("POST", PATH, world.body())):
+                started = time.monotonic()
+                try:
+                    response = await client.request(method, path, json=body)
+                    ok = response.status_code == 200
+                except httpx.TimeoutException:
+                    ok = False
+                probes.append((ok, time.monotonic() - started))
+            await asyncio.sleep(0.3)
+    deadline = time.monotonic() + BODY_DEADLINE + 5
+    while len(closed) < SLOW_CONNECTIONS and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    done.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return SlowReport(probes, closed, answers, held)
 
 
 # --- finding 7: metric labels from closed sets ---------------------------------------------------

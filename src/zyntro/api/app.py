@@ -7,6 +7,7 @@ import ctypes
 import ctypes.util
 import gc
 import re
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from fastapi import FastAPI
 
 from zyntro import __version__, web
 from zyntro.api import errors, openapi, ops, v1
+from zyntro.api.body import BodyLimits
 from zyntro.api.public import (
     PATH,
     Message,
@@ -65,6 +67,7 @@ class ZyntroApp:
         self.settings = settings
         self.metrics = Metrics()
         self.access_log = AccessLog(settings.log_level)
+        self.bodies = BodyLimits(settings.max_body_bytes, settings.body_timeout_seconds)
         self.public = PublicEndpoint(
             service,
             RateLimits(
@@ -73,6 +76,7 @@ class ZyntroApp:
                 settings.redis_url or None,
                 settings.redis_prefix,
             ),
+            self.bodies,
         )
         self.fastapi = _fastapi_app(self)
         self._lifespan = Lifespan(self.fastapi)
@@ -138,7 +142,8 @@ class ZyntroApp:
         self._lifespan.shutdown(loop)
 
     async def _framework(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> int:
-        """A request for FastAPI, with the request id added to its answer."""
+        """A request for FastAPI, with the request id added to its answer and its body held to
+        the cap and the deadline (api/body.py)."""
         status = 500
         rid = request_id.encode()
 
@@ -149,7 +154,11 @@ class ZyntroApp:
                 message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid)]
             await send(message)
 
-        await self.fastapi(scope, receive, send_with_id)
+        body = self.bodies.receive(receive, _declared_length(scope))
+        try:
+            await self.fastapi(scope, body, send_with_id)
+        finally:
+            body.done()
         return status
 
     def _done(
@@ -167,6 +176,13 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
         if key == name:
             return bytes(value)
     return None
+
+
+def _declared_length(scope: Scope) -> int | None:
+    declared = _header(scope, b"content-length")
+    if declared is None or not declared.isdigit():
+        return None
+    return int(declared) if len(declared) <= 18 else sys.maxsize  # int() refuses 4300 digits
 
 
 def _route(scope: Scope) -> str:

@@ -82,6 +82,8 @@ class _Exchange:
         self._gone = False  # the client went away while the response streamed
 
     async def receive(self) -> Message:
+        if self.protocol is None:  # the exchange is over
+            return {"type": "http.disconnect"}
         if not self._body_done:
             if self._body is None:
                 self._body = self.protocol.__aiter__()
@@ -124,17 +126,20 @@ class _Exchange:
                     self._gone = True  # ASGI servers drop what is sent after a disconnect
 
     def finish(self) -> None:
-        """After the app returns (or fails): a response must have been handed over."""
-        if self._sent:
-            return
-        if self._started:  # headers without a body message
-            self.protocol.response_bytes(self.status, self._headers, b"")
-        else:  # the app failed before answering
-            self.status = 500
-            self.protocol.response_bytes(
-                500, [("content-type", "text/plain; charset=utf-8")], b"Internal Server Error"
-            )
-        self._sent = True
+        """After the app returns (or fails): a response must have been handed over. Then the
+        protocol is let go, and with it the unread rest of the body and the response stream,
+        which granian waits for before it ends the response or closes the connection: an
+        error whose traceback still holds this object (until a full GC) holds neither."""
+        if not self._sent:
+            if self._started:  # headers without a body message
+                self.protocol.response_bytes(self.status, self._headers, b"")
+            else:  # the app failed before answering
+                self.status = 500
+                self.protocol.response_bytes(
+                    500, [("content-type", "text/plain; charset=utf-8")], b"Internal Server Error"
+                )
+            self._sent = True
+        self.protocol = self._body = self._stream = None
 
 
 class Lifespan:

@@ -8,6 +8,7 @@ from starlette.responses import Response
 from zyntro.api.v1.auth import KeyActor, service_of
 from zyntro.api.v1.http import conditional_json, decode_cursor, encode_cursor, json_response
 from zyntro.api.v1.models import (
+    BODY_WRITE_ERRORS,
     ERRORS,
     WRITE_ERRORS,
     SegmentCreate,
@@ -76,7 +77,7 @@ def list_segments(
     "/brands/{brand_id}/segments",
     status_code=201,
     response_model=SegmentOne,
-    responses=WRITE_ERRORS,
+    responses=BODY_WRITE_ERRORS,
     summary="Create a segment (owner or member in-charge)",
 )
 def create_segment(
@@ -121,7 +122,7 @@ def get_segment(
 @router.patch(
     "/brands/{brand_id}/segments/{segment_id}",
     response_model=SegmentOne,
-    responses=WRITE_ERRORS,
+    responses=BODY_WRITE_ERRORS,
     summary="Change some fields of a segment (owner or member in-charge)",
 )
 def update_segment(
