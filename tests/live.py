@@ -25,9 +25,13 @@ def free_port() -> int:
 
 @contextmanager
 def live_server(
-    database_url: str, workers: int = 1, env: dict[str, str] | None = None
+    database_url: str,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
 ) -> Iterator[str]:
-    """Start `zyntro serve`; yield its base URL once /healthz answers; stop it afterwards."""
+    """Start `zyntro serve`; yield its base URL once /healthz answers; stop it afterwards.
+    With `log`, the server's stderr (its log) goes to that file."""
     port = free_port()
     process_env = {  # nothing of the test's own ZYNTRO_* environment leaks into the server
         **{k: v for k, v in os.environ.items() if not k.startswith("ZYNTRO_")},
@@ -35,11 +39,12 @@ def live_server(
         "ZYNTRO_LOG_LEVEL": "WARNING",
         **(env or {}),
     }
+    log_file = log.open("wb") if log is not None else None
     process = subprocess.Popen(
         [ZYNTRO, "serve", "--port", str(port), "--workers", str(workers)],
         env=process_env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log_file if log_file is not None else subprocess.PIPE,
         start_new_session=True,  # its own process group: the workers go down with it
     )
     base_url = f"http://127.0.0.1:{port}"
@@ -47,7 +52,8 @@ def live_server(
         deadline = time.monotonic() + 20
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"server exited: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+                output = log.read_bytes() if log is not None else process.stderr.read()  # type: ignore[union-attr]
+                raise RuntimeError(f"server exited: {output.decode()[-2000:]}")
             try:
                 if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
                     break
@@ -66,6 +72,8 @@ def live_server(
             process.wait(timeout=5)
         if process.stderr is not None:
             process.stderr.close()
+        if log_file is not None:
+            log_file.close()
 
 
 def run_cli(database_url: str, *args: str) -> str:

@@ -31,6 +31,12 @@ class PayloadTooLarge(ZyntroError):
     default_message = "The request body is larger than 16 KiB."
 
 
+class RequestTimeout(ZyntroError):
+    code = "request_timeout"
+    status = 408
+    default_message = "The request body did not arrive in time."
+
+
 class UnsupportedMediaType(ZyntroError):
     code = "unsupported_media_type"
     status = 415

@@ -124,10 +124,20 @@ class AccessLog:
 
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+# Label values come from closed sets, whatever a client sends: these methods or OTHER, a route
+# template of the app or UNMATCHED (a series costs memory for the life of the process).
+METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+OTHER = "other"
+UNMATCHED = "unmatched"
+
+
+def method_label(method: str) -> str:
+    return method if method in METHODS else OTHER
 
 
 class Metrics(Collector):
-    """Request counts and latency by route template and status: no ids or keys in labels."""
+    """Request counts and latency by route template, method and status: no ids or keys in
+    labels, and no label value a client can invent."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -137,7 +147,8 @@ class Metrics(Collector):
         self.registry.register(self)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        key = (route, method, status)
+        """`route`: a template of the app's routes, or UNMATCHED."""
+        key = (route, method if method in METHODS else OTHER, status)
         self._counts[key] = self._counts.get(key, 0) + 1
         entry = self._latency.get(route)
         if entry is None:

@@ -32,6 +32,14 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
     secret_key: str = Field(default=PLACEHOLDER_SECRET, description="signs dashboard sessions")
     cache_mb: int = Field(default=128, ge=1, description="read cache memory cap per process (MiB)")
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1,
+        description="request body cap of /api/v1 and the dashboard, in bytes (413 over it)",
+    )
+    body_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="a request body must arrive within this (408 after it)"
+    )
     demo: bool = Field(default=False, description="demo mode (set by `zyntro demo`)")
 
     @field_validator("rate_limit", "invalid_key_rate_limit")

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from zyntro.api.rsgi import asgi_scope, decoded_path, serve_asgi
+from zyntro.api.rsgi import asgi_scope, serve_asgi
 
 CHUNK = b"0123456789abcdef" * 8192  # 128 KiB
 CHUNKS = 6
@@ -48,6 +48,6 @@ asgi = Starlette(
 
 async def app(scope: Any, protocol: Any) -> None:
     try:
-        await serve_asgi(asgi, asgi_scope(scope, decoded_path(scope.path), {}), protocol)
+        await serve_asgi(asgi, asgi_scope(scope, scope.path, {}), protocol)
     except RuntimeError:
         pass  # /boom: Starlette answered 500 and re-raised, for the server to log

@@ -6,6 +6,8 @@ import asyncio
 import ctypes
 import ctypes.util
 import gc
+import re
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,11 +20,22 @@ from starlette.types import Message, Receive, Scope, Send
 
 from zyntro import __version__, web
 from zyntro.api import errors, openapi, ops, v1
-from zyntro.api.public import PATH, PublicEndpoint
-from zyntro.api.rsgi import Lifespan, asgi_scope, decoded_path, serve_asgi
+from zyntro.api.body import BodyLimits
+from zyntro.api.public import PATH, PublicEndpoint, encode_headers
+from zyntro.api.rsgi import Lifespan, asgi_scope, serve_asgi
 from zyntro.api.security import SECURITY_HEADERS_RAW
-from zyntro.observability import AccessLog, Metrics, configure_logging, log, request_id_from
+from zyntro.observability import (
+    METHODS,
+    OTHER,
+    UNMATCHED,
+    AccessLog,
+    Metrics,
+    configure_logging,
+    log,
+    request_id_from,
+)
 from zyntro.ratelimit import RateLimits
+from zyntro.responses import error_body
 from zyntro.service import Service
 from zyntro.settings import Settings, get_settings
 from zyntro.store import Store
@@ -33,6 +46,11 @@ CHANGE_POLL_SECONDS = 0.25
 M_ARENA_MAX = -8  # glibc's mallopt parameter number
 MALLOC_ARENAS = 2
 FEED_WARN_SECONDS = 60.0  # an unreadable change feed is reported this often, not every poll
+# A request method: an HTTP token no longer than any method in use. Others are refused before
+# routing (they would only be 405s, and their names would fill the logs).
+_METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,20}")
+_BAD_METHOD = error_body("invalid_request", "The request method is not a valid HTTP method.")
+_JSON = "application/json; charset=utf-8"
 
 
 class ZyntroApp:
@@ -43,6 +61,7 @@ class ZyntroApp:
         self.settings = settings
         self.metrics = Metrics()
         self.access_log = AccessLog(settings.log_level)
+        self.bodies = BodyLimits(settings.max_body_bytes, settings.body_timeout_seconds)
         self.public = PublicEndpoint(
             service,
             RateLimits(
@@ -51,6 +70,7 @@ class ZyntroApp:
                 settings.redis_url or None,
                 settings.redis_prefix,
             ),
+            self.bodies,
         )
         self.fastapi = _fastapi_app(self)
         self._lifespan = Lifespan(self.fastapi)
@@ -63,13 +83,23 @@ class ZyntroApp:
         started = time.perf_counter()
         header = _header(scope, b"x-request-id")
         request_id = request_id_from(header.decode("latin-1") if header is not None else None)
-        if scope["path"] == PATH:
+        method, path = scope["method"], scope["path"]
+        if method not in METHODS and not _METHOD.fullmatch(method):
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 400,
+                    "headers": encode_headers(_refusal_headers(request_id, len(_BAD_METHOD))),
+                }
+            )
+            await send({"type": "http.response.body", "body": _BAD_METHOD})
+            self._done(UNMATCHED, OTHER, path, 400, started, request_id)
+        elif path == PATH:
             status = await self.public.asgi(scope, receive, send, request_id)
-            routed = None
+            self._done(PATH, method, path, status, started, request_id)
         else:
             status = await self._framework(scope, receive, send, request_id)
-            routed = scope
-        self._done(routed, scope["method"], scope["path"], status, started, request_id)
+            self._done(_route(scope), method, path, status, started, request_id)
 
     async def __rsgi__(self, scope: Any, protocol: Any) -> None:
         """granian's RSGI (`zyntro serve`): the public endpoint without ASGI's round trips."""
@@ -78,20 +108,26 @@ class ZyntroApp:
             return
         started = time.perf_counter()
         request_id = request_id_from(scope.headers.get("x-request-id"))
-        path = decoded_path(scope.path)
+        method = scope.method
+        path = scope.path  # percent-decoded by granian; decoding it again would be a second time
+        if method not in METHODS and not _METHOD.fullmatch(method):
+            protocol.response_bytes(400, _refusal_headers(request_id), _BAD_METHOD)
+            self._done(UNMATCHED, OTHER, path, 400, started, request_id)
+            return
         if path == PATH:
             status = await self.public.rsgi(scope, protocol, request_id)
-            self._done(None, scope.method, path, status, started, request_id)
+            self._done(PATH, method, path, status, started, request_id)
             return
-        asgi = asgi_scope(scope, path, self._lifespan.state)
+        asgi: Scope = {}
         try:
+            asgi = asgi_scope(scope, path, self._lifespan.state)
             status = await serve_asgi(
                 lambda s, r, w: self._framework(s, r, w, request_id), asgi, protocol
             )
         except Exception:  # the framework has answered 500; the error is logged once, here
             log.exception("unexpected error", extra={"request_id": request_id})
             status = 500
-        self._done(asgi, scope.method, path, status, started, request_id)
+        self._done(_route(asgi), method, path, status, started, request_id)
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._lifespan.startup(loop)
@@ -101,7 +137,7 @@ class ZyntroApp:
 
     async def _framework(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> int:
         """A request for FastAPI, with the request id and the security headers added to its
-        answer."""
+        answer, and its body held to the cap and the deadline (api/body.py)."""
         status = 500
         rid = request_id.encode()
 
@@ -117,24 +153,18 @@ class ZyntroApp:
                 message["headers"] = headers
             await send(message)
 
-        await self.fastapi(scope, receive, send_with_id)
+        body = self.bodies.receive(receive, _declared_length(scope))
+        try:
+            await self.fastapi(scope, body, send_with_id)
+        finally:
+            body.done()
         return status
 
     def _done(
-        self,
-        scope: Scope | None,
-        method: str,
-        path: str,
-        status: int,
-        started: float,
-        request_id: str,
+        self, route: str, method: str, path: str, status: int, started: float, request_id: str
     ) -> None:
-        """Metrics and the access line; `scope` is the framework's (None: the public path)."""
+        """Metrics and the access line; `route` is the route's template, or UNMATCHED."""
         duration = time.perf_counter() - started
-        if scope is None:
-            route = PATH
-        else:
-            route = getattr(scope.get("route"), "path", "unmatched")
         self.metrics.observe(route, method, status, duration)
         # The path, never the query string: it may carry a key.
         self.access_log.request(method, path, status, duration, request_id)
@@ -145,6 +175,26 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
         if key == name:
             return bytes(value)
     return None
+
+
+def _declared_length(scope: Scope) -> int | None:
+    declared = _header(scope, b"content-length")
+    if declared is None or not declared.isdigit():
+        return None
+    return int(declared) if len(declared) <= 18 else sys.maxsize  # int() refuses 4300 digits
+
+
+def _route(scope: Scope) -> str:
+    """The template of the route that took the request (FastAPI notes it in the scope)."""
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) else UNMATCHED
+
+
+def _refusal_headers(request_id: str, length: int | None = None) -> list[tuple[str, str]]:
+    headers = [("content-type", _JSON), ("cache-control", "no-store"), ("x-request-id", request_id)]
+    if length is not None:  # RSGI adds it for a bytes body; ASGI leaves it to the app
+        headers.append(("content-length", str(length)))
+    return headers
 
 
 def _fastapi_app(zyntro: ZyntroApp) -> FastAPI:

@@ -20,6 +20,7 @@ _HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "payload_too_large",
     415: "unsupported_media_type",
     429: "rate_limited",
@@ -36,8 +37,12 @@ async def _zyntro_error(_request: Request, exc: Exception) -> Response:
     return error_response(exc.status, body_for(exc), headers)
 
 
-async def _http_error(_request: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if isinstance(exc.__cause__, ZyntroError):
+        # FastAPI turns any failure to read a route's body into a 400; when the failure was a
+        # body limit (api/body.py: too large, too slow), that limit is the answer.
+        return await _zyntro_error(request, exc.__cause__)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else "The request failed."
     return error_response(exc.status_code, error_body(code, message), exc.headers)

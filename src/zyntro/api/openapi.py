@@ -24,6 +24,7 @@ from zyntro.api.schemas import (
 PUBLIC_ERRORS: tuple[tuple[int, str, str], ...] = (
     (405, "method_not_allowed", "Any method but POST (`Allow: POST` is sent)."),
     (413, "payload_too_large", "The body is over 16 KiB."),
+    (408, "request_timeout", "The body did not arrive within ZYNTRO_BODY_TIMEOUT_SECONDS."),
     (415, "unsupported_media_type", "A content type other than JSON, form or multipart."),
     (400, "invalid_json", "JSON that does not parse, or is not an object."),
     (400, "missing_parameter", "api_key, org_id or brand_id absent or empty."),

@@ -4,7 +4,8 @@ The checks run in the order of docs/api.md's error table; each failure is a `Zyn
 rendered in one place.
 `PublicEndpoint.answer` holds them, independent of the server interface; `rsgi` and `asgi`
 adapt it to granian's RSGI (how `zyntro serve` runs it) and to ASGI (tests, other servers).
-Both read the body under the 16 KiB cap and send the same status, headers and bytes.
+Both read the body under the 16 KiB cap and the body deadline (api/body.py), and send the
+same status, headers and bytes.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from starlette.datastructures import Headers as StarletteHeaders
 from starlette.formparsers import MultiPartParser
 from starlette.types import Receive, Scope, Send
 
+from zyntro.api.body import BodyLimits
 from zyntro.api.coalesce import Coalescer
 from zyntro.api.errors import user_error
 from zyntro.api.security import SECURITY_HEADERS, SECURITY_HEADERS_RAW
@@ -52,6 +54,7 @@ from zyntro.store.hot import MAX_CONNECTIONS
 
 PATH = "/apis/public/fetchAudiences.php"
 MAX_BODY = 16 * 1024
+BODY_TIMEOUT_SECONDS = 10.0  # without `bodies` (ZYNTRO_BODY_TIMEOUT_SECONDS's default)
 MAX_VALUE = 256
 PARAMETERS = ("api_key", "org_id", "brand_id")
 RETRY_AFTER_SECONDS = "5"
@@ -78,9 +81,17 @@ _MULTIPART = "multipart/form-data"
 class PublicEndpoint:
     """The fetchAudiences endpoint; each adapter returns the status it sent, for the log."""
 
-    def __init__(self, service: Service, limits: RateLimits | None = None) -> None:
+    def __init__(
+        self,
+        service: Service,
+        limits: RateLimits | None = None,
+        bodies: BodyLimits | None = None,
+    ) -> None:
         self.service = service
         self.limits = limits or RateLimits()
+        # The body's deadline, shared with the app's other routes (api/body.py); the cap
+        # is this endpoint's own.
+        self.bodies = bodies or BodyLimits(MAX_BODY, BODY_TIMEOUT_SECONDS)
         # A SQLite read in WAL mode takes microseconds and never waits for writers: it runs
         # on the event loop, cheaper than a thread hop. A PostgreSQL read is a network round
         # trip: it runs in a worker thread so other requests proceed meanwhile, and the misses
@@ -112,7 +123,7 @@ class PublicEndpoint:
             if method != "POST":
                 extra.append(("allow", "POST"))
                 raise MethodNotAllowed()
-            body = await read(source, headers)
+            body = await self.bodies.read(read, source, headers)
             fields = await _parse_body(headers, body)
             api_key, org_id, brand_id = _parameters(fields, headers)
             reader = self.reader

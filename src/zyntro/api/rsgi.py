@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote
 
 from granian import asgi as granian_asgi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,10 +24,17 @@ ASGIHandler = Callable[[Scope, Receive, Send], Awaitable[object]]
 # granian's ASGI lifespan driver (untyped): the same startup/shutdown handshake its ASGI runs.
 _LifespanProtocol: Any = granian_asgi.LifespanProtocol
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
+# Kept as they are in `raw_path`: RFC 3986's unreserved characters, sub-delims, ":" and "@".
+_PATH_SAFE = "/!$&'()*+,;=:@"
 
 
 def asgi_scope(scope: Any, path: str, state: dict[str, Any]) -> Scope:
-    """The ASGI HTTP scope of an RSGI request (`path` already percent-decoded)."""
+    """The ASGI HTTP scope of an RSGI request.
+
+    `path` is RSGI's `scope.path`: granian percent-decodes it once (bytes that are not UTF-8
+    become U+FFFD), as ASGI wants its `path`, so it is never decoded again. The path as it was
+    received is not available: `raw_path` is that path percent-encoded again.
+    """
     return {
         "type": "http",
         "asgi": _ASGI,
@@ -38,16 +45,11 @@ def asgi_scope(scope: Any, path: str, state: dict[str, Any]) -> Scope:
         "method": scope.method,
         "root_path": "",
         "path": path,
-        "raw_path": scope.path.encode("latin-1"),
+        "raw_path": quote(path, safe=_PATH_SAFE).encode("ascii"),
         "query_string": scope.query_string.encode("latin-1"),
         "headers": encode_headers(scope.headers.items()),
         "state": state.copy(),
     }
-
-
-def decoded_path(raw: str) -> str:
-    """The path as ASGI gives it: percent-decoded."""
-    return unquote(raw) if "%" in raw else raw
 
 
 async def serve_asgi(app: ASGIHandler, scope: Scope, protocol: Any) -> int:
@@ -76,6 +78,8 @@ class _Exchange:
         self._gone = False  # the client went away while the response streamed
 
     async def receive(self) -> Message:
+        if self.protocol is None:  # the exchange is over
+            return {"type": "http.disconnect"}
         if not self._body_done:
             if self._body is None:
                 self._body = self.protocol.__aiter__()
@@ -118,17 +122,20 @@ class _Exchange:
                     self._gone = True  # ASGI servers drop what is sent after a disconnect
 
     def finish(self) -> None:
-        """After the app returns (or fails): a response must have been handed over."""
-        if self._sent:
-            return
-        if self._started:  # headers without a body message
-            self.protocol.response_bytes(self.status, self._headers, b"")
-        else:  # the app failed before answering
-            self.status = 500
-            self.protocol.response_bytes(
-                500, [("content-type", "text/plain; charset=utf-8")], b"Internal Server Error"
-            )
-        self._sent = True
+        """After the app returns (or fails): a response must have been handed over. Then the
+        protocol is let go, and with it the unread rest of the body and the response stream,
+        which granian waits for before it ends the response or closes the connection: an
+        error whose traceback still holds this object (until a full GC) holds neither."""
+        if not self._sent:
+            if self._started:  # headers without a body message
+                self.protocol.response_bytes(self.status, self._headers, b"")
+            else:  # the app failed before answering
+                self.status = 500
+                self.protocol.response_bytes(
+                    500, [("content-type", "text/plain; charset=utf-8")], b"Internal Server Error"
+                )
+            self._sent = True
+        self.protocol = self._body = self._stream = None
 
 
 class Lifespan:

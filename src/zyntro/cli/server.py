@@ -25,9 +25,12 @@ if TYPE_CHECKING:
 DEMO_DATABASE = "zyntro-demo.db"
 
 # Abuse limits of the HTTP server (docs/security.md). Slow clients cost the Rust side a socket,
-# never a Python worker; these bound how long and how much of one they may hold.
+# never a Python worker; these bound how long and how much of one they may hold. The request
+# body's cap and deadline are the app's (api/body.py): granian has no body timeout.
 BACKLOG = 2048  # connections the kernel queues before accept
-BACKPRESSURE = 512  # requests one worker runs at once; more wait, unread, on their sockets
+# Connections one worker serves at once (a keep-alive one keeps its slot between requests);
+# more wait, unread, on their sockets. Bodies being read hold at most half (api/body.py).
+BACKPRESSURE = 512
 HEADER_READ_TIMEOUT_MS = 5_000  # a request's headers must arrive within this (slowloris)
 MAX_BUFFER_BYTES = 64 * 1024  # HTTP/1 read buffer: request line + headers must fit
 MAX_HEADERS_BYTES = 32 * 1024  # HTTP/2 header list

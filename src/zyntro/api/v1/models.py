@@ -131,3 +131,9 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     403: _error("`forbidden`: only an owner or a member in-charge may change segments."),
     409: _error("`conflict`: the Idempotency-Key was used with a different request."),
 }
+# Writes with a body: its limits (api/body.py).
+BODY_WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **WRITE_ERRORS,
+    408: _error("`request_timeout`: the body did not arrive within ZYNTRO_BODY_TIMEOUT_SECONDS."),
+    413: _error("`payload_too_large`: the body is over ZYNTRO_MAX_BODY_BYTES (1 MiB)."),
+}

@@ -9,6 +9,7 @@ from zyntro.api.deps import service_of
 from zyntro.api.v1.auth import KeyActor
 from zyntro.api.v1.http import conditional_json, decode_cursor, encode_cursor, json_response
 from zyntro.api.v1.models import (
+    BODY_WRITE_ERRORS,
     ERRORS,
     WRITE_ERRORS,
     SegmentCreate,
@@ -77,7 +78,7 @@ def list_segments(
     "/brands/{brand_id}/segments",
     status_code=201,
     response_model=SegmentOne,
-    responses=WRITE_ERRORS,
+    responses=BODY_WRITE_ERRORS,
     summary="Create a segment (owner or member in-charge)",
 )
 def create_segment(
@@ -122,7 +123,7 @@ def get_segment(
 @router.patch(
     "/brands/{brand_id}/segments/{segment_id}",
     response_model=SegmentOne,
-    responses=WRITE_ERRORS,
+    responses=BODY_WRITE_ERRORS,
     summary="Change some fields of a segment (owner or member in-charge)",
 )
 def update_segment(
