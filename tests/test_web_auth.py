@@ -10,11 +10,20 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from tests.conftest import World
-from tests.dashboard import PASSWORD, ClientFactory, csrf_of, dashboard_app, email_of, sign_in
+from tests.dashboard import (
+    PASSWORD,
+    SECRET,
+    ClientFactory,
+    csrf_of,
+    dashboard_app,
+    email_of,
+    sign_in,
+)
 from zyntro import passwords
 from zyntro.cli import app as cli
 from zyntro.errors import Forbidden, RateLimited, ValidationFailed
 from zyntro.service import SYSTEM, Service
+from zyntro.service.throttle import Origin
 from zyntro.settings import PLACEHOLDER_SECRET
 from zyntro.store import Store
 
@@ -71,17 +80,30 @@ def test_wrong_password_and_unknown_email_look_the_same(
     assert answers[0].group(1) == answers[1].group(1) == "The email or password is incorrect."
 
 
+def from_address(address: str) -> Origin:
+    """A sign-in attempt from a client address, with the test app's secret."""
+    return Origin(SECRET, address)
+
+
 def test_sign_in_is_throttled_per_email(
-    clients: ClientFactory, service: Service, people: World
+    clients: ClientFactory, service: Service, people: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(Service, "SIGN_IN_LIMITS", {"source": 3, "email": 6, "client": 30})
     email = email_of(service, people.owner_id)
-    limit = Service.SIGN_IN_LIMITS["email"]
+    limit, ceiling = Service.SIGN_IN_LIMITS["source"], Service.SIGN_IN_LIMITS["email"]
     for _ in range(limit):
         with pytest.raises(passwords.InvalidCredentials):
-            service.sign_in(email, "not the password", "10.0.0.1")
-    # Locked now, even with the right password and from another address; shared through the
-    # database, so another process (another Service) refuses too.
+            service.sign_in(email, "not the password", from_address("10.0.0.1"))
+    # That address is locked out of the email now, even with the right password; shared
+    # through the database, so another process (another Service) refuses too.
     other_process = Service(service.store)
+    with pytest.raises(RateLimited, match="Too many failed sign-in attempts"):
+        other_process.sign_in(email, PASSWORD, from_address("10.0.0.1"))
+    # Failures from other addresses count towards the email's ceiling: past it, every
+    # browser that never signed in to the email is refused, from any address.
+    for _ in range(ceiling - limit):
+        with pytest.raises(passwords.InvalidCredentials):
+            service.sign_in(email, "not the password", from_address("10.0.0.2"))
     client = clients()
     token = csrf_of(client.get("/app/sign-in").text)
     response = client.post(
@@ -90,7 +112,7 @@ def test_sign_in_is_throttled_per_email(
     assert response.status_code == 429
     assert "Too many failed sign-in attempts" in response.text
     with pytest.raises(RateLimited, match="Too many failed sign-in attempts"):
-        other_process.sign_in(email, PASSWORD, "10.0.0.2")
+        other_process.sign_in(email, PASSWORD, from_address("10.0.0.3"))
     # Other members are not affected.
     sign_in(clients(), email_of(service, people.member_id))
 
@@ -98,14 +120,19 @@ def test_sign_in_is_throttled_per_email(
 def test_sign_in_is_throttled_per_client(
     service: Service, people: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(Service, "SIGN_IN_LIMITS", {"email": 5, "client": 4})  # fewer hashes
+    limits = {"source": 5, "email": 30, "client": 4}  # fewer hashes
+    monkeypatch.setattr(Service, "SIGN_IN_LIMITS", limits)
     limit = Service.SIGN_IN_LIMITS["client"]
     for number in range(limit):
         with pytest.raises(passwords.InvalidCredentials):
-            service.sign_in(f"guess{number}@example.com", "nope nope nope", "10.9.9.9")
+            service.sign_in(
+                f"guess{number}@example.com", "nope nope nope", from_address("10.9.9.9")
+            )
     with pytest.raises(RateLimited, match="Too many failed sign-in attempts"):
-        service.sign_in(email_of(service, people.owner_id), PASSWORD, "10.9.9.9")
-    actor, _ = service.sign_in(email_of(service, people.owner_id), PASSWORD, "10.1.1.1")
+        service.sign_in(email_of(service, people.owner_id), PASSWORD, from_address("10.9.9.9"))
+    actor, _ = service.sign_in(
+        email_of(service, people.owner_id), PASSWORD, from_address("10.1.1.1")
+    )
     assert actor.member_id == people.owner_id
 
 
@@ -213,8 +240,10 @@ def test_deactivation_ends_sessions(
             "csrf_token": token,
         },
     )
-    assert response.status_code == 403
-    assert "deactivated" in response.text
+    # Exactly the answer of a wrong password: a deactivated member does not learn theirs
+    # was right (issue 11, finding 21).
+    assert response.status_code == 401
+    assert "The email or password is incorrect." in response.text
 
 
 # --- CSRF ----------------------------------------------------------------------------------
@@ -278,9 +307,10 @@ def test_who_may_set_a_password(service: Service, world: World) -> None:
     with pytest.raises(Forbidden):
         service.set_password(member, world.in_charge_id, PASSWORD)
     service.set_password(owner, world.member_id, PASSWORD)  # an owner may (re)set one
+    here = from_address("10.0.0.1")
     with pytest.raises(ValidationFailed, match="current_password"):
-        service.set_password(member, world.member_id, "another passphrase", "wrong")
-    service.set_password(member, world.member_id, "another passphrase", PASSWORD)
+        service.set_password(member, world.member_id, "another passphrase", "wrong", here)
+    service.set_password(member, world.member_id, "another passphrase", PASSWORD, here)
     with pytest.raises(ValidationFailed, match="password"):
         service.set_password(SYSTEM, world.member_id, "short")
 

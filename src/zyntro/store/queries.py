@@ -24,6 +24,7 @@ from zyntro.store.tables import (
     audit_log,
     brands,
     changes,
+    dashboard_sessions,
     idempotency_keys,
     members,
     organizations,
@@ -429,62 +430,95 @@ def segments_page(
     return [segment_from_row(row) for row in rows]
 
 
-def get_sign_in_throttle(conn: sa.Connection, key: str, *, for_update: bool = False) -> Any:
-    """(failures, window_started_at, locked_until) of one throttle key, or None."""
-    query = sa.select(sign_in_throttle).where(sign_in_throttle.c.key == key)
-    if for_update and conn.dialect.name != "sqlite":  # SQLite's write lock covers it
-        query = query.with_for_update()
-    return conn.execute(query).first()
+# --- sign-in throttle and dashboard sessions ----------------------------------------------
 
 
-def sign_in_locked_until(
-    conn: sa.Connection, keys: Sequence[str], now: datetime
-) -> datetime | None:
-    """The latest lock among `keys` still in force at `now`."""
-    rows = conn.execute(
-        sa.select(sign_in_throttle.c.locked_until).where(
-            sign_in_throttle.c.key.in_(list(keys)), sign_in_throttle.c.locked_until > now
-        )
+def claim_sign_in_throttle(conn: sa.Connection, key: str, now: datetime) -> Any:
+    """The throttle row of `key` (created empty when missing), locked until the transaction
+    ends: an upsert takes PostgreSQL's row lock even for a new row; SQLite's write lock
+    already serialises writers. Claim keys in sorted order, so two attempts never deadlock."""
+    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(sign_in_throttle).values(
+        key=key, failures=0, window_started_at=now, locked_until=None, lockouts=0
     )
-    found = [row.locked_until for row in rows]
-    return max(found) if found else None
+    statement = statement.on_conflict_do_update(
+        index_elements=[sign_in_throttle.c.key],
+        set_={"failures": sign_in_throttle.c.failures},  # no change: only the lock is wanted
+    ).returning(*sign_in_throttle.c)
+    return conn.execute(statement).one()
 
 
-def put_sign_in_throttle(
+def update_sign_in_throttle(
     conn: sa.Connection,
     key: str,
+    *,
     failures: int,
     window_started_at: datetime,
     locked_until: datetime | None,
+    lockouts: int,
 ) -> None:
-    """Insert or replace one throttle row (an upsert, so concurrent first failures agree)."""
-    values = {
-        "failures": failures,
-        "window_started_at": window_started_at,
-        "locked_until": locked_until,
-    }
-    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(sign_in_throttle)
     conn.execute(
-        statement.values(key=key, **values).on_conflict_do_update(
-            index_elements=[sign_in_throttle.c.key], set_=values
+        sign_in_throttle.update()
+        .where(sign_in_throttle.c.key == key)
+        .values(
+            failures=failures,
+            window_started_at=window_started_at,
+            locked_until=locked_until,
+            lockouts=lockouts,
         )
     )
 
 
-def clear_sign_in_throttle(conn: sa.Connection, key: str) -> None:
+def delete_sign_in_throttle(conn: sa.Connection, key: str) -> None:
     conn.execute(sign_in_throttle.delete().where(sign_in_throttle.c.key == key))
 
 
-def prune_sign_in_throttle(conn: sa.Connection, window_before: datetime, now: datetime) -> None:
-    """Forget windows that closed before `window_before` and whose lock, if any, is over."""
+def prune_sign_in_throttle(conn: sa.Connection, quiet_before: datetime) -> None:
+    """Forget counters whose window began, and whose lock (if any) ended, before
+    `quiet_before`. Rows another transaction holds are skipped (PostgreSQL), never waited for."""
+    t = sign_in_throttle
+    keys = sa.select(t.c.key).where(
+        t.c.window_started_at < quiet_before,
+        sa.or_(t.c.locked_until.is_(None), t.c.locked_until < quiet_before),
+    )
+    if conn.dialect.name == "postgresql":
+        keys = keys.with_for_update(skip_locked=True)
+    conn.execute(t.delete().where(t.c.key.in_(keys)))
+
+
+def insert_session(conn: sa.Connection, session_id: str, member_id: str, moment: datetime) -> None:
     conn.execute(
-        sign_in_throttle.delete().where(
-            sign_in_throttle.c.window_started_at < window_before,
-            sa.or_(
-                sign_in_throttle.c.locked_until.is_(None), sign_in_throttle.c.locked_until < now
-            ),
+        dashboard_sessions.insert().values(id=session_id, member_id=member_id, created_at=moment)
+    )
+
+
+def session_member(
+    conn: sa.Connection, session_id: str, member_id: str, started_after: datetime
+) -> tuple[Member, str | None] | None:
+    """The member of a session begun after `started_after`, with its password hash."""
+    row = conn.execute(
+        sa.select(members)
+        .join(dashboard_sessions, dashboard_sessions.c.member_id == members.c.id)
+        .where(
+            dashboard_sessions.c.id == session_id,
+            dashboard_sessions.c.member_id == member_id,
+            dashboard_sessions.c.created_at > started_after,
         )
+    ).first()
+    return (_member(row), row.password_hash) if row else None
+
+
+def delete_session(conn: sa.Connection, session_id: str) -> None:
+    conn.execute(dashboard_sessions.delete().where(dashboard_sessions.c.id == session_id))
+
+
+def delete_member_sessions(conn: sa.Connection, member_id: str) -> None:
+    conn.execute(dashboard_sessions.delete().where(dashboard_sessions.c.member_id == member_id))
+
+
+def prune_sessions(conn: sa.Connection, started_before: datetime) -> None:
+    conn.execute(
+        dashboard_sessions.delete().where(dashboard_sessions.c.created_at < started_before)
     )
 
 

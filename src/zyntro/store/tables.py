@@ -137,14 +137,27 @@ audit_log = sa.Table(
 
 # --- dashboard and management API ---
 
-# Failed dashboard sign-ins, per email and per client address, shared by every process.
+# Password attempts, per email and source, per email, per client address, shared by every
+# process. An attempt is counted before its password is checked and refunded if it was right.
 sign_in_throttle = sa.Table(
     "sign_in_throttle",
     metadata,
-    sa.Column("key", sa.String(64), primary_key=True),  # SHA-256 of "email:…" or "client:…"
+    # HMAC-SHA256 (under the server secret) of what is counted: no email or address is stored.
+    sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("failures", sa.Integer(), nullable=False),
     sa.Column("window_started_at", UTCDateTime(), nullable=False),
     sa.Column("locked_until", UTCDateTime(), nullable=True),
+    # Locks in a row: each lasts twice as long as the one before (service/throttle.py).
+    sa.Column("lockouts", sa.Integer(), nullable=False, server_default="0"),
+)
+
+# Dashboard sessions: the signed cookie names one, and sign-out deletes it for every process.
+dashboard_sessions = sa.Table(
+    "dashboard_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # SHA-256 of the cookie's random token
+    sa.Column("member_id", ID, sa.ForeignKey("members.id"), nullable=False, index=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False, index=True),
 )
 
 # The first response to a POST with an Idempotency-Key, replayed for the same key (24 hours).

@@ -9,16 +9,19 @@ from starlette.responses import RedirectResponse, Response
 from zyntro.api.deps import service_of
 from zyntro.errors import RateLimited, ValidationFailed
 from zyntro.passwords import MIN_LENGTH, InvalidCredentials, SessionEnded
+from zyntro.service.throttle import Origin, device_tag
 from zyntro.web.context import (
     PREFIX,
     CheckedForm,
     Dashboard,
     DashboardRoute,
     SignedIn,
+    codec_of,
     render,
     session_of,
     text,
 )
+from zyntro.web.session import new_device
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 
@@ -35,10 +38,28 @@ def _signed_in(request: Request) -> bool:
     if session.member_id is None:
         return False
     try:
-        service_of(request).session_actor(session.member_id, session.fingerprint)
+        service_of(request).session_actor(session.member_id, session.fingerprint, session.token)
     except SessionEnded:
         return False
     return True
+
+
+def _origin(request: Request, email: str | None = None) -> Origin:
+    """Where a password attempt comes from: the client address, and the known device when
+    this browser signed in to `email` before (its signed cookie says so)."""
+    codec = codec_of(request)
+    address = request.client.host if request.client else "unknown"
+    device = codec.load_device(request) if email is not None else None
+    if device is not None and email is not None and device.knows(device_tag(codec.secret, email)):
+        return Origin(codec.secret, address, device.id)
+    return Origin(codec.secret, address)
+
+
+def _remember_device(request: Request, response: Response, email: str) -> None:
+    """This browser is a known device for `email` from now on (the cookie outlives sign-out)."""
+    codec = codec_of(request)
+    device = codec.load_device(request) or new_device()
+    codec.save_device(request, response, device.remembering(device_tag(codec.secret, email)))
 
 
 @router.get(PREFIX)
@@ -62,21 +83,28 @@ def sign_in_page(request: Request, target: str = Query("", alias="next")) -> Res
 def sign_in(request: Request, form: FormData = CheckedForm) -> Response:
     email, password = text(form, "email"), text(form, "password")
     target = _safe_next(text(form, "next"))
-    client = request.client.host if request.client else "unknown"
+    service = service_of(request)
     try:
-        actor, fingerprint = service_of(request).sign_in(email, password, client)
+        actor, new = service.sign_in(email, password, _origin(request, email))
     except (InvalidCredentials, RateLimited) as error:
         return render(
             request, "sign_in.html", error.status, next=target, email=email, error=error.message
         )
     assert actor.member_id is not None
-    session_of(request).begin(actor.member_id, fingerprint)
-    return RedirectResponse(target, status_code=303)
+    session = session_of(request)
+    if session.token:  # signed in already in this browser: that session ends
+        service.end_session(session.token)
+    session.begin(actor.member_id, new.fingerprint, new.token)
+    response = RedirectResponse(target, status_code=303)
+    _remember_device(request, response, email)
+    return response
 
 
 @router.post(PREFIX + "/sign-out")
 def sign_out(request: Request, form: FormData = CheckedForm) -> Response:
     session = session_of(request)
+    if session.token:
+        service_of(request).end_session(session.token)
     session.end()
     session.flash("You have signed out.")
     return RedirectResponse(PREFIX + "/sign-in", status_code=303)
@@ -93,19 +121,28 @@ def change_password(dash: Dashboard = SignedIn, form: FormData = CheckedForm) ->
     member = dash.service.get_member(dash.actor, dash.member_id)
     new, confirm = text(form, "new_password"), text(form, "confirm_password")
     errors: dict[str, str] = {}
+    status = 422
     if new != confirm:
         errors["confirm_password"] = "does not match the new password"
     else:
         try:
-            fingerprint = dash.service.set_password(
-                dash.actor, dash.member_id, new, text(form, "current_password")
+            dash.service.set_password(
+                dash.actor,
+                dash.member_id,
+                new,
+                text(form, "current_password"),
+                _origin(dash.request),  # never a known device: a session guessing counts
             )
         except ValidationFailed as error:
             field = "new_password" if error.field == "password" else error.field
             errors[field] = error.reason
+        except RateLimited as error:
+            status, errors["current_password"] = error.status, error.message
     if errors:
         return dash.render(
-            "me.html", 422, section="me", member=member, errors=errors, min_length=MIN_LENGTH
+            "me.html", status, section="me", member=member, errors=errors, min_length=MIN_LENGTH
         )
-    dash.session.begin(dash.member_id, fingerprint)
+    # Every session of the member ended with the old password; this browser begins a new one.
+    new_session = dash.service.start_session(dash.actor)
+    dash.session.begin(dash.member_id, new_session.fingerprint, new_session.token)
     return dash.redirect("/me", "Your password has been changed.")

@@ -127,7 +127,7 @@ def current(request: Request) -> Dashboard:
         raise SignInRequired()
     service = service_of(request)
     try:
-        actor = service.session_actor(session.member_id, session.fingerprint)
+        actor = service.session_actor(session.member_id, session.fingerprint, session.token)
     except SessionEnded:
         session.end()
         raise SignInRequired() from None

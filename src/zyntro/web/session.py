@@ -1,5 +1,6 @@
-"""The dashboard session: a signed cookie holding the member, a password fingerprint, a CSRF
-token and a one-shot notice. Signed, not encrypted: it never holds anything secret."""
+"""The dashboard session: a signed cookie holding the member, the token of its session row, a
+password fingerprint, a CSRF token and a one-shot notice; and the known-device cookie that
+sign-in leaves. Signed, not encrypted: neither holds a password or a key."""
 
 from __future__ import annotations
 
@@ -16,9 +17,13 @@ from zyntro.settings import PLACEHOLDER_SECRET, Settings
 
 COOKIE = "zyntro_session"
 MAX_AGE_SECONDS = 12 * 60 * 60
+DEVICE_COOKIE = "zyntro_device"
+DEVICE_MAX_AGE_SECONDS = 90 * 24 * 60 * 60
+DEVICE_ACCOUNTS = 5  # emails a device is remembered for, the latest signed in to first
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 _SALT = "zyntro.dashboard.session"
+_DEVICE_SALT = "zyntro.dashboard.device"
 # Demo mode with the placeholder secret signs with a key that lives as long as the process.
 _DEMO_SECRET = secrets.token_urlsafe(32)
 
@@ -36,13 +41,14 @@ class Session:
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     member_id: str | None = None
     fingerprint: str = ""
+    token: str = ""  # names the session's row: sign-out deletes it
     notice: str | None = None
     changed: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"c": self.csrf}
         if self.member_id:
-            data["m"], data["f"] = self.member_id, self.fingerprint
+            data["m"], data["f"], data["s"] = self.member_id, self.fingerprint, self.token
         if self.notice:
             data["n"] = self.notice
         return data
@@ -58,21 +64,22 @@ class Session:
             csrf=data["c"],
             member_id=member_id,
             fingerprint=str(fingerprint),
+            token=str(data.get("s", "")),
             notice=notice if isinstance(notice, str) else None,
         )
 
     def csrf_ok(self, token: str | None) -> bool:
         return token is not None and hmac.compare_digest(self.csrf.encode(), token.encode())
 
-    def begin(self, member_id: str, fingerprint: str) -> None:
+    def begin(self, member_id: str, fingerprint: str, token: str) -> None:
         """Sign in: a new CSRF token, so nothing learnt before sign-in carries over."""
         self.csrf = secrets.token_urlsafe(24)
-        self.member_id, self.fingerprint = member_id, fingerprint
+        self.member_id, self.fingerprint, self.token = member_id, fingerprint, token
         self.changed = True
 
     def end(self) -> None:
         self.csrf = secrets.token_urlsafe(24)
-        self.member_id, self.fingerprint, self.notice = None, "", None
+        self.member_id, self.fingerprint, self.token, self.notice = None, "", "", None
         self.changed = True
 
     def flash(self, notice: str) -> None:
@@ -87,11 +94,28 @@ class Session:
         return notice
 
 
+@dataclass(frozen=True)
+class KnownDevice:
+    """A browser that signed in before: its id, and tags of the emails it signed in to."""
+
+    id: str
+    accounts: tuple[str, ...]
+
+    def knows(self, tag: str) -> bool:
+        return any(hmac.compare_digest(tag, account) for account in self.accounts)
+
+    def remembering(self, tag: str) -> KnownDevice:
+        others = tuple(account for account in self.accounts if account != tag)
+        return KnownDevice(self.id, (tag, *others)[:DEVICE_ACCOUNTS])
+
+
 class SessionCodec:
-    """Reads and writes the session cookie for one signing secret."""
+    """Reads and writes the session and known-device cookies for one signing secret."""
 
     def __init__(self, secret: str) -> None:
+        self.secret = secret
         self._serializer = URLSafeTimedSerializer(secret, salt=_SALT)
+        self._devices = URLSafeTimedSerializer(secret, salt=_DEVICE_SALT)
 
     def load(self, request: Request) -> Session | None:
         raw = request.cookies.get(COOKIE)
@@ -113,6 +137,36 @@ class SessionCodec:
             samesite="lax",
             secure=is_https(request),
         )
+
+    def load_device(self, request: Request) -> KnownDevice | None:
+        raw = request.cookies.get(DEVICE_COOKIE)
+        if not raw:
+            return None
+        try:
+            data = self._devices.loads(raw, max_age=DEVICE_MAX_AGE_SECONDS)
+        except BadSignature:
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("d"), str):
+            return None
+        accounts = data.get("a")
+        if not isinstance(accounts, list) or not all(isinstance(a, str) for a in accounts):
+            return None
+        return KnownDevice(data["d"], tuple(accounts[:DEVICE_ACCOUNTS]))
+
+    def save_device(self, request: Request, response: Response, device: KnownDevice) -> None:
+        response.set_cookie(
+            DEVICE_COOKIE,
+            self._devices.dumps({"d": device.id, "a": list(device.accounts)}),
+            max_age=DEVICE_MAX_AGE_SECONDS,
+            path="/app",
+            httponly=True,
+            samesite="lax",
+            secure=is_https(request),
+        )
+
+
+def new_device() -> KnownDevice:
+    return KnownDevice(secrets.token_urlsafe(16), ())
 
 
 def is_https(request: Request) -> bool:
