@@ -5,23 +5,20 @@ API reference at /docs loads nothing from another origin."""
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import World, make_world
+from tests.conftest import World
 from tests.live import live_server
 from zyntro import keys
 from zyntro.api.app import create_app
 from zyntro.service import Service
 from zyntro.settings import Settings
-from zyntro.store import Store
 
 PATH = "/apis/public/fetchAudiences.php"
 SECRET = "headers-test-secret-0123456789abcdefghijklmnop"
@@ -117,25 +114,12 @@ def test_finding_16_the_database_down_answers_have_them_too(down_client: TestCli
         assert_security_headers(response)
 
 
-@pytest.fixture
-def served(sqlite_template: Path, tmp_path: Path) -> Iterator[tuple[str, World]]:
-    """`zyntro serve` (granian, RSGI) over a SQLite database with one world in it."""
-    path = tmp_path / "headers.db"
-    shutil.copy(sqlite_template, path)
-    url = f"sqlite:///{path}"
-    store = Store(url)
-    world = make_world(Service(store))
-    store.dispose()
-    with live_server(url, env={"ZYNTRO_SECRET_KEY": SECRET}) as base_url:
-        yield base_url, world
-
-
 @pytest.mark.slow
 def test_finding_16_every_rsgi_response_has_csp_and_nosniff(
-    served: tuple[str, World],
+    database_url: str, world: World
 ) -> None:
-    base_url, world = served
-    with httpx.Client(base_url=base_url, timeout=10) as http:
+    env = {"ZYNTRO_SECRET_KEY": SECRET}
+    with live_server(database_url, env=env) as base_url, httpx.Client(base_url=base_url) as http:
         _check_every_surface(http.request, world)
         _check_docs_assets(http.get)
 
