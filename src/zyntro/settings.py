@@ -30,7 +30,10 @@ class Settings(BaseSettings):
     )
     redis_prefix: str = Field(default="zyntro", description="prefix of every Redis key")
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
-    secret_key: str = Field(default=PLACEHOLDER_SECRET, description="signs dashboard sessions")
+    secret_key: str = Field(
+        default=PLACEHOLDER_SECRET,
+        description="signs dashboard cookies and keys the sign-in throttle",
+    )
     cache_mb: int = Field(default=128, ge=1, description="read cache memory cap per process (MiB)")
     max_body_bytes: int = Field(
         default=1024 * 1024,

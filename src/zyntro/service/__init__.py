@@ -2,7 +2,8 @@
 
 The package is split by concept (docs/architecture.md): `rules` (who may do what),
 `recording` (the write transaction, change and audit rows), `accounts`, `segments`,
-`imports`, `signin`, and `reader` (the public endpoint's cached reads). `Service` joins them.
+`imports`, `signin` with `throttle` (its attempt counters), and `reader` (the public
+endpoint's cached reads). `Service` joins them.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from zyntro.service.rules import (
     require_content_role,
     require_owner,
     require_self_or_system,
+    seen_by,
     visible,
 )
 from zyntro.store import queries
@@ -60,9 +61,7 @@ class Accounts(ServiceCore):
     def get_org(self, actor: Actor, org_id: str) -> Organization:
         with self.store.read() as conn:
             org = queries.get_org(conn, org_id)
-        if org is None or not visible(actor, org.id):
-            raise NotFound("No such organization.")
-        return org
+        return seen_by(actor, org, org.id if org else None, "organization")
 
     def list_orgs(self, actor: Actor) -> list[Organization]:
         with self.store.read() as conn:
@@ -163,9 +162,7 @@ class Accounts(ServiceCore):
     def get_member(self, actor: Actor, member_id: str) -> Member:
         with self.store.read() as conn:
             member = queries.get_member(conn, member_id)
-        if member is None or not visible(actor, member.org_id):
-            raise NotFound("No such member.")
-        return member
+        return seen_by(actor, member, member.org_id if member else None, "member")
 
     def list_members(self, actor: Actor, org_id: str) -> list[Member]:
         self.get_org(actor, org_id)
@@ -250,8 +247,8 @@ class Accounts(ServiceCore):
         with self.store.read() as conn:
             key = queries.get_key(conn, key_id)
             member = queries.get_member(conn, key.member_id) if key else None
-        if key is None or member is None or not visible(actor, member.org_id):
-            raise NotFound("No such API key.")
+        key = seen_by(actor, key, member.org_id if member else None, "API key")
+        assert member is not None  # a key is seen only with its member
         require_self_or_system(actor, member)
         now = utcnow()
         with self._write() as conn:

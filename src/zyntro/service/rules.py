@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import sqlalchemy as sa
 
 from zyntro.domain import Member, Role
@@ -9,10 +11,20 @@ from zyntro.errors import Conflict, Forbidden, NotFound
 from zyntro.identity import Actor
 from zyntro.store import queries
 
+T = TypeVar("T")
+
 
 def visible(actor: Actor, org_id: str) -> bool:
     """Whether the actor sees the organization's data (the administrator sees every one)."""
     return actor.is_system or actor.org_id == org_id
+
+
+def seen_by(actor: Actor, found: T | None, org_id: str | None, what: str) -> T:
+    """`found` if the actor may see it; a thing of another organization is answered exactly
+    as a missing one (`NotFound`, "No such <what>.")."""
+    if found is None or org_id is None or not visible(actor, org_id):
+        raise NotFound(f"No such {what}.")
+    return found
 
 
 def require_same_org(actor: Actor, org_id: str) -> None:

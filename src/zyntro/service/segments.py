@@ -16,7 +16,7 @@ from zyntro.identity import Actor
 from zyntro.ids import new_id
 from zyntro.service.accounts import Accounts
 from zyntro.service.recording import rebuild_brand_body, record_audit
-from zyntro.service.rules import require_content_role, visible
+from zyntro.service.rules import require_content_role, seen_by
 from zyntro.store import queries
 
 MAX_PAGE = 500
@@ -37,9 +37,7 @@ class Segments(Accounts):
         with self.store.read() as conn:
             segment = queries.get_segment(conn, segment_id)
             brand = queries.get_brand(conn, segment.brand_id) if segment else None
-        if segment is None or brand is None or not visible(actor, brand.org_id):
-            raise NotFound("No such segment.")
-        return segment
+        return seen_by(actor, segment, brand.org_id if brand else None, "segment")
 
     def get_brand_segment(self, actor: Actor, brand_id: str, segment_id: str) -> Segment:
         """A segment of this brand; a segment of another brand is not found here."""
