@@ -162,6 +162,7 @@ def _fastapi_app(zyntro: ZyntroApp) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = zyntro.service
+    app.state.limits = zyntro.public.limits  # /api/v1 counts in the public endpoint's windows
     app.state.metrics = zyntro.metrics
     errors.install(app)
     openapi.install(app)

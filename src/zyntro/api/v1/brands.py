@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from zyntro.api.v1.auth import KeyActor, service_of
+from zyntro.api.v1.auth import KeyActor, LimitedRoute, service_of
 from zyntro.api.v1.http import conditional_json
 from zyntro.api.v1.models import ERRORS, BrandList, BrandOne, BrandPublic
 from zyntro.service import Actor
 
-router = APIRouter()
+router = APIRouter(route_class=LimitedRoute)
 
 
 @router.get(
