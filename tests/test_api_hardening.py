@@ -174,3 +174,60 @@ def test_finding_10_live_v1_shares_the_limits_over_rsgi(
     guesses = [http.get(BRANDS, headers=auth(keys.generate_key())) for _ in range(3)]
     assert [guess.status_code for guess in guesses] == [401, 401, 429]
     assert_rate_limited(http.post(PATH, json=world.body(api_key=keys.generate_key())), quota=2)
+
+
+# --- finding 18: conflicting repeated key headers ---------------------------------------------
+
+
+def _public_headers_cases(world: World) -> list[tuple[list[tuple[str, str]], int]]:
+    """(headers, status) for a body without api_key: repeats that differ are 400."""
+    other = keys.generate_key()
+    key = world.owner_key
+    return [
+        ([("Authorization", f"Bearer {key}"), ("Authorization", f"Bearer {other}")], 400),
+        ([("Authorization", f"Bearer {other}"), ("Authorization", f"Bearer {key}")], 400),
+        ([("Authorization", f"Bearer {key}"), ("Authorization", "Basic dXNlcjpwYXNz")], 400),
+        ([("X-API-Key", key), ("X-API-Key", other)], 400),
+        ([("X-API-Key", other), ("X-API-Key", key)], 400),
+        ([("Authorization", f"Bearer {key}"), ("Authorization", f"Bearer {key}")], 200),
+        ([("X-API-Key", key), ("X-API-Key", key)], 200),
+        ([("X-API-Key", key), ("Authorization", f"Bearer {key}")], 200),
+    ]
+
+
+def _check_public_repeats(http: httpx.Client | TestClient, world: World) -> None:
+    body = {"org_id": world.org_id, "brand_id": world.brand_id}
+    for headers, status in _public_headers_cases(world):
+        response = http.post(PATH, json=body, headers=headers)
+        if status == 200:
+            assert response.status_code == 200, (headers, response.text)
+        else:
+            assert_error(response, 400, "invalid_request")
+            assert "header" in response.json()["message"]
+
+
+def _check_v1_repeats(http: httpx.Client | TestClient, world: World, key: str) -> None:
+    other = keys.generate_key()
+    for first, second in ((key, other), (other, key)):
+        headers = [("Authorization", f"Bearer {first}"), ("Authorization", f"Bearer {second}")]
+        for response in (
+            http.get(BRANDS, headers=headers),
+            http.post(segments_url(world.brand_id), headers=headers, json=SEED_SEGMENT),
+        ):
+            assert_error(response, 400, "invalid_request")
+    same = [("Authorization", f"Bearer {key}"), ("Authorization", f"Bearer {key}")]
+    assert http.get(BRANDS, headers=same).status_code == 200
+
+
+def test_finding_18_conflicting_repeated_key_headers_are_refused(
+    client: TestClient, world: World
+) -> None:
+    _check_public_repeats(client, world)
+    _check_v1_repeats(client, world, world.owner_key)
+
+
+def test_finding_18_live_conflicting_repeated_key_headers_are_refused_over_rsgi(
+    live_limited: httpx.Client, world: World
+) -> None:
+    _check_public_repeats(live_limited, world)  # three requests of the owner's key counted
+    _check_v1_repeats(live_limited, world, world.member_key)

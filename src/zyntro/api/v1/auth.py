@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import Message, Receive, Scope, Send
 
 from zyntro.api.public import encode_headers
-from zyntro.errors import InvalidApiKey, RateLimited
+from zyntro.errors import InvalidApiKey, InvalidRequest, RateLimited
 from zyntro.identity import Principal
 from zyntro.ratelimit import Headers, RateLimits
 from zyntro.service import Actor, Service
@@ -71,6 +71,8 @@ async def key_actor(
     """The key's member; one `invalid_api_key` error for every way a key can be wrong."""
     limits = _limits_of(request)
     request.scope[_RATE] = limits.untouched
+    if len(set(request.headers.getlist("authorization"))) > 1:
+        raise InvalidRequest("The Authorization header is repeated with different values.")
     if credentials is None or not credentials.credentials:
         raise MissingApiKey()
     principal = await _principal(request, limits, credentials.credentials)
