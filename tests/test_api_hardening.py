@@ -176,6 +176,48 @@ def test_finding_10_live_v1_shares_the_limits_over_rsgi(
     assert_rate_limited(http.post(PATH, json=world.body(api_key=keys.generate_key())), quota=2)
 
 
+# --- finding 13: out-of-range and non-ASCII timestamps ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "since",
+    [
+        "0001-01-01T00:00:00+01:00",  # before year 1 once converted to UTC
+        "9999-12-31T23:59:59-01:00",  # after year 9999 once converted to UTC
+        "2025-01-15 10:30:0²",
+        "２０２５-01-15 10:30:00",  # fullwidth digits
+        "٢٠٢٥-01-15 10:30:00",  # Arabic-Indic digits
+    ],
+)
+def test_finding_13_v1_updated_since_out_of_range_is_a_400_naming_it(
+    service: Service,
+    client: TestClient,
+    world: World,
+    since: str,
+    error_records: list[logging.LogRecord],
+) -> None:
+    response = client.get(
+        segments_url(world.brand_id), params={"updated_since": since}, headers=auth(world.owner_key)
+    )
+    body = assert_error(response, 400, "invalid_parameter")
+    assert body["message"].startswith("updated_since: "), body
+    assert error_records == []
+
+
+def test_finding_13_v1_updated_since_at_the_ends_of_the_range_still_works(
+    client: TestClient, world: World
+) -> None:
+    for since in ("0001-01-01 00:00:00", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59+00:00"):
+        response = client.get(
+            segments_url(world.brand_id),
+            params={"updated_since": since},
+            headers=auth(world.owner_key),
+        )
+        assert response.status_code == 200, (since, response.text)
+        expected = len(world.segment_ids) if since.startswith("0001") else 0
+        assert len(response.json()["data"]) == expected
+
+
 # --- finding 18: conflicting repeated key headers ---------------------------------------------
 
 

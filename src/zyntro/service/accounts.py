@@ -32,6 +32,8 @@ from zyntro.service.rules import (
 )
 from zyntro.store import queries
 
+MAX_EXPIRY_DAYS = 3650
+
 
 class Accounts(ServiceCore):
     """The account structure: who belongs where, and which keys act for whom."""
@@ -217,8 +219,8 @@ class Accounts(ServiceCore):
             raise Forbidden("A deactivated member cannot get API keys.")
         if len(label) > 200 or "\x00" in label:
             raise ValidationFailed("label", "must be at most 200 characters")
-        if expires_in_days is not None and not 1 <= expires_in_days <= 3650:
-            raise ValidationFailed("expires_in", "must be 1-3650 days")
+        if expires_in_days is not None and not 1 <= expires_in_days <= MAX_EXPIRY_DAYS:
+            raise ValidationFailed("expires_in", f"must be 1-{MAX_EXPIRY_DAYS} days")
         plain = keys.generate_key()
         now = utcnow()
         key = ApiKey(

@@ -1,0 +1,70 @@
+"""Issue 11 hardening of what users type and import: timestamps and expiry days (finding 13),
+CSV formula injection (14), `initiated_by` on import (15), and the cap on keys per member (20).
+Every test runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from starlette.testclient import TestClient
+
+from tests.conftest import SEED_SEGMENT, World
+from tests.test_cli import Cli
+from tests.test_web_auth import ClientFactory, dashboard_app, email_of, sign_in, with_passwords
+from zyntro.service import SYSTEM, Service
+
+# The first characters a spreadsheet reads as the start of a formula (OWASP's list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _public(service: Service, brand_id: str) -> list[dict[str, Any]]:
+    return [s.to_public() for s in service.list_segments(SYSTEM, brand_id)]
+
+
+@pytest.fixture
+def clients(service: Service, database_url: str) -> Iterator[ClientFactory]:
+    app = dashboard_app(service, database_url)
+    with ExitStack() as stack:
+        yield lambda: stack.enter_context(TestClient(app))
+
+
+# --- finding 13: bad days and timestamps are 4xx naming the field -----------------------------
+
+
+@pytest.mark.parametrize("expiry", ["²", "٣٠", "３０", "9" * 5000])
+def test_finding_13_dashboard_key_expiry_must_be_ascii_days(
+    clients: ClientFactory, service: Service, world: World, expiry: str
+) -> None:
+    people = with_passwords(service, world)
+    client = clients()
+    token = sign_in(client, email_of(service, people.member_id))
+    before = len(service.list_keys(SYSTEM, people.member_id))
+    response = client.post(
+        "/app/me/keys", data={"label": "odd days", "expires_in": expiry, "csrf_token": token}
+    )
+    assert response.status_code == 422, response.text
+    assert 'id="expires_in-error"' in response.text
+    assert len(service.list_keys(SYSTEM, people.member_id)) == before
+
+
+def test_finding_13_cli_import_names_the_row_of_an_out_of_range_time(
+    database_url: str, service: Service, world: World, tmp_path: Path
+) -> None:
+    path = tmp_path / "old.json"
+    rows = [
+        {**SEED_SEGMENT, "segment_label": "Fine"},
+        {**SEED_SEGMENT, "created_at": "0001-01-01T00:00:00+01:00"},
+    ]
+    path.write_bytes(orjson.dumps(rows))
+    line = Cli(database_url).fails(
+        "segment", "import", str(path), "--brand", world.empty_brand_id,
+        "--member", world.in_charge_id,
+    )  # fmt: skip
+    assert line.startswith("error: row 2, created_at: "), line
+    assert "Overflow" not in line
+    assert _public(service, world.empty_brand_id) == []
