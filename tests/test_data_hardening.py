@@ -4,6 +4,8 @@ Every test runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -17,6 +19,7 @@ from tests.conftest import SEED_SEGMENT, World
 from tests.test_cli import Cli
 from tests.test_web_auth import ClientFactory, dashboard_app, email_of, sign_in, with_passwords
 from zyntro.service import SYSTEM, Service
+from zyntro.transfer import read_segment_file, segments_csv
 
 # The first characters a spreadsheet reads as the start of a formula (OWASP's list).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -68,3 +71,52 @@ def test_finding_13_cli_import_names_the_row_of_an_out_of_range_time(
     assert line.startswith("error: row 2, created_at: "), line
     assert "Overflow" not in line
     assert _public(service, world.empty_brand_id) == []
+
+
+# --- finding 14: CSV formula injection ---------------------------------------------------------
+
+TRICKY = {
+    "segment_label": '=HYPERLINK("https://evil.example","Click")',
+    "segment_type": "behavioral",
+    "segment_tag": "+tag",
+    "segment_decision_drivers": "-Price, Speed",
+    "segment_pain_points": ["@SUM(A1)", "plain", "=not_at_cell_start"],
+    "segment_use_cases": ["\tindented", "ok"],
+    "segment_tone": "\rreturn",
+    "reasoning": "'already quoted",
+}
+QUOTED = {
+    "segment_label": "''two quotes",
+    "segment_type": "geographic",
+    "segment_tag": "'",
+    "segment_decision_drivers": "'=both",
+    "segment_pain_points": ["'-x"],
+    "segment_use_cases": ["-1"],
+    "segment_tone": "=",
+    "reasoning": "a lone\rcarriage return",
+}
+
+
+def test_finding_14_csv_export_neutralises_formulas_and_round_trips(
+    service: Service, world: World, tmp_path: Path
+) -> None:
+    actor = service.act_as(world.in_charge_id)
+    for values in (TRICKY, QUOTED):
+        service.add_segment(actor, world.brand_id, values)
+    before = _public(service, world.brand_id)
+    text = segments_csv(service.list_segments(SYSTEM, world.brand_id))
+    cells = [cell for row in csv.reader(io.StringIO(text, newline="")) for cell in row]
+    dangerous = [cell for cell in cells if cell.startswith(FORMULA_STARTS)]
+    assert dangerous == []
+    assert f"'{TRICKY['segment_label']}" in cells
+    assert "'@SUM(A1)|plain|=not_at_cell_start" in cells
+    assert "''''two quotes" not in cells and "'''two quotes" in cells  # one quote added
+    # Back in: the same segments, byte for byte (another brand, once the first is gone).
+    path = tmp_path / "segments.csv"
+    path.write_text(text, encoding="utf-8", newline="")
+    service.delete_brand(SYSTEM, world.brand_id)
+    result = service.import_segments(actor, world.empty_brand_id, read_segment_file(path))
+    assert result.created == len(before)
+    assert _public(service, world.empty_brand_id) == before
+    again = segments_csv(service.list_segments(SYSTEM, world.empty_brand_id))
+    assert again == text
