@@ -15,7 +15,7 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import SEED_SEGMENT, World
+from tests.conftest import SEED_SEGMENT, World, make_world
 from tests.test_cli import Cli
 from tests.test_web_auth import ClientFactory, dashboard_app, email_of, sign_in, with_passwords
 from zyntro.service import SYSTEM, Service
@@ -120,3 +120,56 @@ def test_finding_14_csv_export_neutralises_formulas_and_round_trips(
     assert _public(service, world.empty_brand_id) == before
     again = segments_csv(service.list_segments(SYSTEM, world.empty_brand_id))
     assert again == text
+
+
+# --- finding 15: initiated_by on import --------------------------------------------------------
+
+
+def test_finding_15_import_keeps_initiated_by_only_for_members_of_the_brands_org(
+    service: Service, world: World
+) -> None:
+    other = make_world(service, segments=0)
+    leaver = service.add_member(SYSTEM, world.org_id, "gone@example.com", "Gone", "member")
+    service.deactivate_member(SYSTEM, leaver.id)
+    rows = [
+        {**SEED_SEGMENT, "segment_id": "own", "initiated_by": world.owner_id},
+        {**SEED_SEGMENT, "segment_id": "leaver", "initiated_by": leaver.id},
+        {**SEED_SEGMENT, "segment_id": "foreign", "initiated_by": other.owner_id},
+        {**SEED_SEGMENT, "segment_id": "ghost", "initiated_by": "mem_does_not_exist"},
+        {**SEED_SEGMENT, "segment_id": "unsaid"},
+    ]
+    importer = service.act_as(world.in_charge_id)
+    result = service.import_segments(importer, world.empty_brand_id, rows)
+    assert (result.created, result.reattributed) == (5, 2)
+    stored = {s.id: s.initiated_by for s in service.list_segments(SYSTEM, world.empty_brand_id)}
+    assert stored == {
+        "own": world.owner_id,
+        "leaver": leaver.id,
+        "foreign": world.in_charge_id,
+        "ghost": world.in_charge_id,
+        "unsaid": world.in_charge_id,
+    }
+    # An update naming someone outside the organization does not plant the id either.
+    update = [{**SEED_SEGMENT, "segment_id": "own", "initiated_by": other.member_id}]
+    again = service.import_segments(importer, world.empty_brand_id, update)
+    assert (again.updated, again.reattributed) == (1, 1)
+    assert service.get_segment(SYSTEM, "own").initiated_by == world.in_charge_id
+
+
+def test_finding_15_cli_import_says_how_many_rows_were_reattributed(
+    database_url: str, service: Service, world: World, tmp_path: Path
+) -> None:
+    other = make_world(service, segments=0)
+    path = tmp_path / "foreign.json"
+    rows = [
+        {**SEED_SEGMENT, "segment_id": "a", "initiated_by": other.owner_id},
+        {**SEED_SEGMENT, "segment_id": "b", "initiated_by": world.owner_id},
+    ]
+    path.write_bytes(orjson.dumps(rows))
+    cli = Cli(database_url)
+    args = ("segment", "import", str(path), "--brand", world.empty_brand_id)
+    line = cli.ok(*args, "--member", world.in_charge_id)
+    assert "1 re-attributed to the importing member" in line, line
+    path.write_bytes(orjson.dumps([{**row, "segment_id": f"{row['segment_id']}2"} for row in rows]))
+    report = cli.json(*args, "--member", world.in_charge_id)
+    assert report["created"] == 2 and report["reattributed"] == 1
