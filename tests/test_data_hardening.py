@@ -6,19 +6,28 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+import sqlalchemy as sa
 from starlette.testclient import TestClient
+from typer.testing import CliRunner
 
 from tests.conftest import SEED_SEGMENT, World, make_world
 from tests.test_cli import Cli
 from tests.test_web_auth import ClientFactory, dashboard_app, email_of, sign_in, with_passwords
+from zyntro.cli import app as cli_app
+from zyntro.domain import utcnow
+from zyntro.errors import Conflict
 from zyntro.service import SYSTEM, Service
+from zyntro.store.tables import api_keys
 from zyntro.transfer import read_segment_file, segments_csv
 
 # The first characters a spreadsheet reads as the start of a formula (OWASP's list).
@@ -173,3 +182,76 @@ def test_finding_15_cli_import_says_how_many_rows_were_reattributed(
     path.write_bytes(orjson.dumps([{**row, "segment_id": f"{row['segment_id']}2"} for row in rows]))
     report = cli.json(*args, "--member", world.in_charge_id)
     assert report["created"] == 2 and report["reattributed"] == 1
+
+
+# --- finding 20: a cap on active keys per member ------------------------------------------------
+
+
+def test_finding_20_active_keys_per_member_are_capped(service: Service, world: World) -> None:
+    member = service.act_as(world.member_id)
+    mine = len(service.list_keys(SYSTEM, world.member_id))  # make_world gave one
+    for n in range(20 - mine):
+        service.create_key(member, world.member_id, f"key {n}")
+    with pytest.raises(Conflict) as refused:
+        service.create_key(member, world.member_id, "one too many")
+    assert refused.value.status == 409
+    assert "20 active API keys" in refused.value.message
+    with pytest.raises(Conflict):  # the administrator too: every surface goes through here
+        service.create_key(SYSTEM, world.member_id, "from the CLI")
+    # A revoked or expired key frees its place.
+    listed = service.list_keys(SYSTEM, world.member_id)
+    service.revoke_key(member, listed[0].id)
+    service.create_key(member, world.member_id, "after a revocation")
+    with service.store.write() as conn:
+        conn.execute(
+            sa.update(api_keys)
+            .where(api_keys.c.id == listed[1].id)
+            .values(expires_at=utcnow() - timedelta(days=1))
+        )
+    service.create_key(member, world.member_id, "after an expiry")
+    with pytest.raises(Conflict):
+        service.create_key(member, world.member_id, "full again")
+    # The cap is per member: another member of the organization is not affected.
+    service.create_key(SYSTEM, world.owner_id, "owner's second key")
+
+
+def test_finding_20_the_cap_is_a_setting_on_every_surface(
+    database_url: str, service: Service, world: World
+) -> None:
+    capped = Service(service.store, max_keys_per_member=2)
+    people = with_passwords(capped, world)
+    with TestClient(dashboard_app(capped, database_url, max_keys_per_member=2)) as client:
+        token = sign_in(client, email_of(capped, people.member_id))
+        form = {"label": "laptop", "expires_in": "", "csrf_token": token}
+        assert client.post("/app/me/keys", data=form).status_code == 201
+        refused = client.post("/app/me/keys", data=form)
+        assert refused.status_code == 409
+        assert "2 active API keys" in refused.text
+    capped.reader.close()
+    assert len(service.list_keys(SYSTEM, world.member_id)) == 2
+    result = CliRunner().invoke(
+        cli_app,
+        ["--database-url", database_url, "key", "create", "--member", world.owner_id],
+        env={"ZYNTRO_MAX_KEYS_PER_MEMBER": "1"},
+    )
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("error: ") and "1 active API key" in result.stderr
+
+
+def test_finding_20_parallel_creations_cannot_pass_the_cap(service: Service, world: World) -> None:
+    capped = Service(service.store, max_keys_per_member=3)  # the member holds one already
+    barrier = threading.Barrier(8)
+
+    def create(n: int) -> bool:
+        barrier.wait()
+        try:
+            capped.create_key(SYSTEM, world.member_id, f"parallel {n}")
+        except Conflict:
+            return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        created = list(pool.map(create, range(8)))
+    capped.reader.close()
+    assert created.count(True) == 2
+    assert len(service.list_keys(SYSTEM, world.member_id)) == 3

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     secret_key: str = Field(default=PLACEHOLDER_SECRET, description="signs dashboard sessions")
     cache_mb: int = Field(default=128, ge=1, description="read cache memory cap per process (MiB)")
     demo: bool = Field(default=False, description="demo mode (set by `zyntro demo`)")
+    max_keys_per_member: int = Field(
+        default=20, ge=1, description="active API keys a member may hold at once"
+    )
 
     @field_validator("rate_limit", "invalid_key_rate_limit")
     @classmethod

@@ -239,5 +239,9 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     if service is None:
-        service = Service(Store(settings.database_url), cache_bytes=settings.cache_mb * 1024 * 1024)
+        service = Service(
+            Store(settings.database_url),
+            cache_bytes=settings.cache_mb * 1024 * 1024,
+            max_keys_per_member=settings.max_keys_per_member,
+        )
     return ZyntroApp(service, settings)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+
+import sqlalchemy as sa
 
 from zyntro import keys
 from zyntro.domain import (
@@ -20,7 +22,7 @@ from zyntro.domain import (
 from zyntro.errors import BrandNotFound, Conflict, Forbidden, NotFound, ValidationFailed
 from zyntro.identity import Actor
 from zyntro.ids import new_id
-from zyntro.service.core import ServiceCore
+from zyntro.service.core import DEFAULT_CACHE_BYTES, ServiceCore
 from zyntro.service.recording import record_audit, record_change
 from zyntro.service.rules import (
     keep_an_owner,
@@ -30,13 +32,25 @@ from zyntro.service.rules import (
     require_self_or_system,
     visible,
 )
-from zyntro.store import queries
+from zyntro.store import Store, queries
 
 MAX_EXPIRY_DAYS = 3650
+# Active (neither revoked nor expired) keys a member may hold: enough for every environment
+# and rotation overlap, few enough that no member can mint keys without bound.
+DEFAULT_MAX_KEYS_PER_MEMBER = 20
 
 
 class Accounts(ServiceCore):
     """The account structure: who belongs where, and which keys act for whom."""
+
+    def __init__(
+        self,
+        store: Store,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        max_keys_per_member: int = DEFAULT_MAX_KEYS_PER_MEMBER,
+    ) -> None:
+        super().__init__(store, cache_bytes)
+        self.max_keys_per_member = max_keys_per_member
 
     def act_as(self, member_id: str) -> Actor:
         """The actor for an active member (the CLI's `--member`, a dashboard session)."""
@@ -234,10 +248,21 @@ class Accounts(ServiceCore):
             revoked_at=None,
         )
         with self._write() as conn:
+            queries.lock_member(conn, member.id)  # concurrent creations count one at a time
+            self._check_key_cap(conn, member.id, now)
             queries.insert_key(conn, key, keys.digest(plain))
             record_change(conn, "key", key.id, now)  # the digest may be cached as unknown
             record_audit(conn, actor, "key.create", ("key", key.id), member.org_id, now)
         return key, plain
+
+    def _check_key_cap(self, conn: sa.Connection, member_id: str, now: datetime) -> None:
+        cap = self.max_keys_per_member
+        active = sum(key.usable_at(now) for key in queries.list_keys(conn, member_id))
+        if active >= cap:
+            raise Conflict(
+                f"A member may have at most {cap} active API key{'' if cap == 1 else 's'}: "
+                "revoke one to create another."
+            )
 
     def list_keys(self, actor: Actor, member_id: str) -> list[ApiKey]:
         member = self.get_member(actor, member_id)
