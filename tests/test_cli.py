@@ -258,7 +258,13 @@ def test_segment_export_and_import_round_trip(
         "segment", "import", "--brand", account["brand_id"], "--member", account["lead_id"],
         str(path),
     )  # fmt: skip
-    assert result == {"brand_id": account["brand_id"], "created": 0, "updated": 0, "unchanged": 2}
+    assert result == {
+        "brand_id": account["brand_id"],
+        "created": 0,
+        "updated": 0,
+        "unchanged": 2,
+        "reattributed": 0,
+    }
     again = cli.ok("segment", "export", "--brand", account["brand_id"], "--format", kind)
     assert again == exported
 

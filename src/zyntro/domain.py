@@ -64,17 +64,26 @@ def format_timestamp(moment: datetime) -> str:
 
 
 def parse_timestamp(text: str, field: str) -> datetime:
-    """Read `YYYY-MM-DD HH:MM:SS` (UTC); ISO 8601 with an offset is accepted and converted."""
+    """Read `YYYY-MM-DD HH:MM:SS` (UTC); ISO 8601 with an offset is accepted and converted.
+
+    ASCII digits only (`strptime` would take any Unicode digit), and the moment must exist
+    in UTC: `0001-01-01T00:00:00+01:00` is before year 1 there.
+    """
+    if not isinstance(text, str) or not text.isascii():
+        raise ValidationFailed(field, "must be a timestamp like 2025-01-15 10:30:00")
     try:
         moment = datetime.strptime(text, TIMESTAMP_FORMAT)
-    except (TypeError, ValueError):
+    except ValueError:
         try:
             moment = datetime.fromisoformat(text)
-        except (TypeError, ValueError):
+        except ValueError:
             raise ValidationFailed(field, "must be a timestamp like 2025-01-15 10:30:00") from None
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValidationFailed(field, "is outside the years 1-9999 once converted to UTC") from None
 
 
 @dataclass(frozen=True, slots=True)

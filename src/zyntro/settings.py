@@ -44,6 +44,9 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="a request body must arrive within this (408 after it)"
     )
     demo: bool = Field(default=False, description="demo mode (set by `zyntro demo`)")
+    max_keys_per_member: int = Field(
+        default=20, ge=1, description="active API keys a member may hold at once"
+    )
 
     @field_validator("rate_limit", "invalid_key_rate_limit")
     @classmethod

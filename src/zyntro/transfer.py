@@ -14,10 +14,19 @@ from zyntro.domain import LIST_FIELDS, SEGMENT_FIELDS, Segment
 from zyntro.errors import ValidationFailed
 
 LIST_SEPARATOR = "|"
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV
+# injection"). Export writes such a cell after a `'`, which spreadsheets show as text; import
+# takes that `'` off again. To keep this lossless, a cell that starts with `'` followed by one
+# of these (or by another `'`) gets a `'` too: import removes a leading `'` exactly when the
+# character after it is one of these or `'`, and every other cell reads back as it is.
+FORMULA_STARTS = frozenset("=+-@\t\r")
+QUOTE = "'"
+_QUOTED = FORMULA_STARTS | {QUOTE}
 
 
 def read_segment_file(path: Path) -> list[dict[str, Any]]:
-    """Rows of a segment file, untouched but for CSV list cells split on `|`."""
+    """Rows of a segment file, untouched but for CSV list cells split on `|` and the `'` export
+    writes before a formula's first character taken off (`unquoted_cell`)."""
     raw = path.read_bytes()
     if path.suffix.lower() == ".csv" or raw.lstrip()[:1] not in (b"{", b"["):
         return _read_csv(raw)
@@ -48,10 +57,11 @@ def _read_csv(raw: bytes) -> list[dict[str, Any]]:
             raise ValidationFailed(f"row {number}", "has more cells than the header")
         row: dict[str, Any] = {}
         for name, value in record.items():
+            value = unquoted_cell(value or "")
             if name in LIST_FIELDS:
-                row[name] = [item for item in (value or "").split(LIST_SEPARATOR) if item != ""]
+                row[name] = [item for item in value.split(LIST_SEPARATOR) if item != ""]
             else:
-                row[name] = value if value is not None else ""
+                row[name] = value
         rows.append(row)
     return rows
 
@@ -63,7 +73,9 @@ def segments_json(segments: Sequence[Segment]) -> bytes:
 
 def segments_csv(segments: Sequence[Segment]) -> str:
     out = io.StringIO(newline="")
-    writer = csv.DictWriter(out, fieldnames=SEGMENT_FIELDS, lineterminator="\n")
+    # RFC 4180's CRLF line ends (the csv module's default): with them, a cell holding a lone
+    # CR is quoted too, which with LF line ends it was not, and the row split in two.
+    writer = csv.DictWriter(out, fieldnames=SEGMENT_FIELDS)
     writer.writeheader()
     for segment in segments:
         row = segment.to_public()
@@ -74,5 +86,19 @@ def segments_csv(segments: Sequence[Segment]) -> str:
                     f"an item contains '{LIST_SEPARATOR}', which CSV cannot carry; export JSON",
                 )
             row[name] = LIST_SEPARATOR.join(row[name])
-        writer.writerow(row)
+        writer.writerow({name: quoted_cell(value) for name, value in row.items()})
     return out.getvalue()
+
+
+def quoted_cell(value: str) -> str:
+    """A CSV cell no spreadsheet runs as a formula (`'` before a formula's first character)."""
+    if value[:1] in FORMULA_STARTS or (value[:1] == QUOTE and value[1:2] in _QUOTED):
+        return QUOTE + value
+    return value
+
+
+def unquoted_cell(cell: str) -> str:
+    """The value `quoted_cell` wrote as `cell`."""
+    if cell[:1] == QUOTE and cell[1:2] in _QUOTED:
+        return cell[1:]
+    return cell

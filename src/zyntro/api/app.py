@@ -220,6 +220,7 @@ def _fastapi_app(zyntro: ZyntroApp) -> FastAPI:
         redoc_url=None,
     )
     app.state.service = zyntro.service
+    app.state.limits = zyntro.public.limits  # /api/v1 counts in the public endpoint's windows
     app.state.metrics = zyntro.metrics
     errors.install(app)
     openapi.install(app)
@@ -296,7 +297,11 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     if service is None:
-        service = Service(Store(settings.database_url), cache_bytes=settings.cache_mb * 1024 * 1024)
+        service = Service(
+            Store(settings.database_url),
+            cache_bytes=settings.cache_mb * 1024 * 1024,
+            max_keys_per_member=settings.max_keys_per_member,
+        )
     return ZyntroApp(service, settings)
 
 

@@ -60,7 +60,7 @@ PARAMETERS = ("api_key", "org_id", "brand_id")
 RETRY_AFTER_SECONDS = "5"
 
 # Request headers as the handler sees them: names lower-cased, values latin-1 text; a repeated
-# header keeps its last value.
+# header keeps its last value, but a repeated key header keeps every line (`request_headers`).
 RequestHeaders = dict[str, str]
 # (read what, under the cap) -> body; one per server interface
 BodyReader = Callable[[Any, RequestHeaders], Awaitable[bytes]]
@@ -72,6 +72,11 @@ Read = Callable[[A], Awaitable[R]]
 
 # granian's error for a client gone mid-request (granian.rsgi re-exports it, untyped)
 ProtocolClosed: type[Exception] = granian_rsgi.ProtocolClosed  # type: ignore[attr-defined]
+
+# The headers that may carry an API key. Their repeats are kept with their lines joined by
+# "\n", which no header value can contain, so that two different keys are refused instead of
+# the last one winning.
+_KEY_HEADERS = {"authorization": "Authorization", "x-api-key": "X-API-Key"}
 
 _JSON = "application/json"
 _FORM = "application/x-www-form-urlencoded"
@@ -164,7 +169,7 @@ class PublicEndpoint:
 
     async def asgi(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> int:
         """Answer over ASGI."""
-        headers = dict(decode_headers(scope["headers"]))
+        headers = request_headers(decode_headers(scope["headers"]))
         client = scope.get("client")
         status, payload, extra = await self.answer(
             scope["method"],
@@ -197,7 +202,7 @@ class PublicEndpoint:
         """Answer over granian's RSGI: one awaited read, one synchronous write."""
         status, payload, extra = await self.answer(
             scope.method,
-            dict(scope.headers.items()),
+            request_headers(scope.headers.items()),
             _read_rsgi,
             protocol,
             _rsgi_client(scope.client),
@@ -235,6 +240,18 @@ def encode_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, byte
 def decode_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
     """ASGI's headers as text, as RSGI and this handler take them."""
     return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
+
+
+def request_headers(pairs: list[tuple[str, str]]) -> RequestHeaders:
+    """The handler's headers: the last value of a repeated header, every line of a repeated
+    key header (one dict and a length check when nothing repeats, the common case)."""
+    headers = dict(pairs)
+    if len(headers) != len(pairs):
+        for name in _KEY_HEADERS:
+            lines = [value for key, value in pairs if key == name]
+            if len(lines) > 1:
+                headers[name] = "\n".join(lines)
+    return headers
 
 
 def rsgi_address(value: str) -> tuple[str, int] | None:
@@ -365,17 +382,25 @@ async def _parse_multipart(headers: RequestHeaders, body: bytes) -> dict[str, An
 
 
 def _header_keys(headers: RequestHeaders) -> list[str]:
-    """The keys from `Authorization: Bearer` and `X-API-Key`: none, one or both."""
+    """The keys from `Authorization: Bearer` and `X-API-Key`, one per line of each."""
     found: list[str] = []
-    authorization = headers.get("authorization")
-    if authorization is not None:
+    for authorization in headers.get("authorization", "").split("\n"):
         scheme, _, credentials = authorization.partition(" ")
         if scheme.lower() == "bearer" and credentials.strip():
             found.append(credentials.strip())
-    x_api_key = headers.get("x-api-key")
-    if x_api_key is not None and x_api_key.strip():
-        found.append(x_api_key.strip())
+    for x_api_key in headers.get("x-api-key", "").split("\n"):
+        if x_api_key.strip():
+            found.append(x_api_key.strip())
     return found
+
+
+def _repeated_differently(headers: RequestHeaders) -> str | None:
+    """The key header sent more than once with different values, if any."""
+    for name, spelling in _KEY_HEADERS.items():
+        value = headers.get(name)
+        if value is not None and "\n" in value and len(set(value.split("\n"))) > 1:
+            return spelling
+    return None
 
 
 def _parameters(fields: dict[str, Any], headers: RequestHeaders) -> tuple[str, str, str]:
@@ -411,6 +436,9 @@ def _checked_parameters(fields: dict[str, Any], headers: RequestHeaders) -> tupl
             raise InvalidParameter(name)
         values[name] = value
     # invalid_request comes after both: differing keys are checked once the values are sound.
+    repeated = _repeated_differently(headers)
+    if repeated is not None:
+        raise InvalidRequest(f"The {repeated} header is repeated with different values.")
     if len(set(header_keys)) > 1:
         raise InvalidRequest("The API keys in the Authorization and X-API-Key headers differ.")
     if header_key is not None and values["api_key"] != header_key:

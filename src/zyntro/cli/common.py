@@ -56,7 +56,7 @@ class State:
             except BaseException:
                 store.dispose()
                 raise
-            self._service = Service(store)
+            self._service = Service(store, max_keys_per_member=self.settings.max_keys_per_member)
         return self._service
 
     def close(self) -> None:

@@ -163,9 +163,16 @@ def segment_import(
             "created": result.created,
             "updated": result.updated,
             "unchanged": result.unchanged,
+            "reattributed": result.reattributed,
         },
         f"Imported {len(rows)} rows into {brand}: {result.created} created, "
-        f"{result.updated} updated, {result.unchanged} unchanged",
+        f"{result.updated} updated, {result.unchanged} unchanged"
+        + (
+            f"; {result.reattributed} re-attributed to the importing member (their "
+            "initiated_by is not a member of the brand's organization)"
+            if result.reattributed
+            else ""
+        ),
     )
 
 

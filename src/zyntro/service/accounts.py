@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+
+import sqlalchemy as sa
 
 from zyntro import keys
 from zyntro.domain import (
@@ -20,7 +22,7 @@ from zyntro.domain import (
 from zyntro.errors import BrandNotFound, Conflict, Forbidden, NotFound, ValidationFailed
 from zyntro.identity import Actor
 from zyntro.ids import new_id
-from zyntro.service.core import ServiceCore
+from zyntro.service.core import DEFAULT_CACHE_BYTES, ServiceCore
 from zyntro.service.recording import record_audit, record_change, record_principals_changed
 from zyntro.service.rules import (
     keep_an_owner,
@@ -31,11 +33,25 @@ from zyntro.service.rules import (
     seen_by,
     visible,
 )
-from zyntro.store import queries
+from zyntro.store import Store, queries
+
+MAX_EXPIRY_DAYS = 3650
+# Active (neither revoked nor expired) keys a member may hold: enough for every environment
+# and rotation overlap, few enough that no member can mint keys without bound.
+DEFAULT_MAX_KEYS_PER_MEMBER = 20
 
 
 class Accounts(ServiceCore):
     """The account structure: who belongs where, and which keys act for whom."""
+
+    def __init__(
+        self,
+        store: Store,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        max_keys_per_member: int = DEFAULT_MAX_KEYS_PER_MEMBER,
+    ) -> None:
+        super().__init__(store, cache_bytes)
+        self.max_keys_per_member = max_keys_per_member
 
     def act_as(self, member_id: str) -> Actor:
         """The actor for an active member (the CLI's `--member`, a dashboard session)."""
@@ -216,8 +232,8 @@ class Accounts(ServiceCore):
             raise Forbidden("A deactivated member cannot get API keys.")
         if len(label) > 200 or "\x00" in label:
             raise ValidationFailed("label", "must be at most 200 characters")
-        if expires_in_days is not None and not 1 <= expires_in_days <= 3650:
-            raise ValidationFailed("expires_in", "must be 1-3650 days")
+        if expires_in_days is not None and not 1 <= expires_in_days <= MAX_EXPIRY_DAYS:
+            raise ValidationFailed("expires_in", f"must be 1-{MAX_EXPIRY_DAYS} days")
         plain = keys.generate_key()
         now = utcnow()
         key = ApiKey(
@@ -231,11 +247,22 @@ class Accounts(ServiceCore):
             revoked_at=None,
         )
         with self._write() as conn:
+            queries.lock_member(conn, member.id)  # concurrent creations count one at a time
+            self._check_key_cap(conn, member.id, now)
             digest = keys.digest(plain)
             queries.insert_key(conn, key, digest)
             record_principals_changed(conn, [digest], now)  # it may be cached as unknown
             record_audit(conn, actor, "key.create", ("key", key.id), member.org_id, now)
         return key, plain
+
+    def _check_key_cap(self, conn: sa.Connection, member_id: str, now: datetime) -> None:
+        cap = self.max_keys_per_member
+        active = sum(key.usable_at(now) for key in queries.list_keys(conn, member_id))
+        if active >= cap:
+            raise Conflict(
+                f"A member may have at most {cap} active API key{'' if cap == 1 else 's'}: "
+                "revoke one to create another."
+            )
 
     def list_keys(self, actor: Actor, member_id: str) -> list[ApiKey]:
         member = self.get_member(actor, member_id)

@@ -28,6 +28,9 @@ class ImportResult:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    # Rows whose `initiated_by` named no member of the brand's organization (another
+    # organization's member, an id that does not exist): recorded as the importing member.
+    reattributed: int = 0
     segment_ids: list[str] = field(default_factory=list)
 
 
@@ -43,12 +46,17 @@ class Imports(Segments):
         """Upsert rows by segment id: every row is checked before anything is written.
 
         Rows without an id get one derived from the brand and their content, so importing
-        the same file twice neither duplicates nor loses anything.
+        the same file twice neither duplicates nor loses anything. A row's `initiated_by` is
+        kept only when it names a member of the brand's organization (deactivated ones too);
+        any other id is replaced by the importing member, and counted in `reattributed`.
         """
         brand = self.get_brand(actor, brand_id)
         require_content_role(actor, brand.org_id)
         creator = self._creator(actor, brand, initiated_by)
+        with self.store.read() as conn:
+            members = {member.id for member in queries.list_members(conn, brand.org_id)}
         now = utcnow()
+        result = ImportResult()
         planned: list[Segment] = []
         seen: dict[str, int] = {}
         for number, row in enumerate(rows, start=1):
@@ -56,6 +64,9 @@ class Imports(Segments):
                 segment = _import_row(row, brand.id, creator, now)
             except ValidationFailed as exc:
                 raise ValidationFailed(f"row {number}, {exc.field}", exc.reason) from None
+            if segment.initiated_by not in members:
+                segment = replace(segment, initiated_by=creator)
+                result.reattributed += 1
             if segment.id in seen:
                 raise ValidationFailed(
                     f"row {number}, segment_id",
@@ -63,7 +74,6 @@ class Imports(Segments):
                 )
             seen[segment.id] = number
             planned.append(segment)
-        result = ImportResult()
         with self._write() as conn:
             owners = queries.segment_owners(conn, [s.id for s in planned])
             new: list[Segment] = []

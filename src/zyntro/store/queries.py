@@ -177,6 +177,12 @@ def list_members(conn: sa.Connection, org_id: str) -> list[Member]:
     return [_member(row) for row in rows]
 
 
+def lock_member(conn: sa.Connection, member_id: str) -> None:
+    """Hold the member's row until the transaction ends (SQLite's write lock already does)."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(sa.select(members.c.id).where(members.c.id == member_id).with_for_update())
+
+
 def update_member(conn: sa.Connection, member_id: str, **values: Any) -> None:
     conn.execute(members.update().where(members.c.id == member_id).values(**values))
 

@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from zyntro.domain import ApiKey, utcnow
 from zyntro.errors import ValidationFailed
+from zyntro.service.accounts import MAX_EXPIRY_DAYS
 from zyntro.web.context import PREFIX, CheckedForm, Dashboard, DashboardRoute, SignedIn, text
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
@@ -63,8 +64,11 @@ def create_key(dash: Dashboard = SignedIn, form: FormData = CheckedForm) -> Resp
     errors: dict[str, str] = {}
     days: int | None = None
     if expiry:
-        if not expiry.isdigit():
+        # ASCII digits only: `isdigit` is true for "²", which `int` refuses.
+        if not (expiry.isascii() and expiry.isdigit()):
             errors["expires_in"] = "must be a number of days"
+        elif len(expiry) > len(str(MAX_EXPIRY_DAYS)):  # `int` refuses 4,300 digits and more
+            errors["expires_in"] = f"must be 1-{MAX_EXPIRY_DAYS} days"
         else:
             days = int(expiry)
     if not errors:

@@ -6,12 +6,12 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from zyntro.api.deps import service_of
-from zyntro.api.v1.auth import KeyActor
+from zyntro.api.v1.auth import KeyActor, LimitedRoute
 from zyntro.api.v1.http import conditional_json
 from zyntro.api.v1.models import ERRORS, BrandList, BrandOne, BrandPublic
 from zyntro.service import Actor
 
-router = APIRouter()
+router = APIRouter(route_class=LimitedRoute)
 
 
 @router.get(

@@ -124,6 +124,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     400: _error("`invalid_request` (malformed) or `invalid_parameter` (a value breaks a rule)."),
     401: _error("`invalid_api_key`: missing, unknown, revoked or expired key."),
     404: _error("`brand_not_found` or `not_found`."),
+    429: _error("`rate_limited`: the key's quota, shared with fetchAudiences, is used up."),
     503: _error("`service_unavailable`: the database cannot be reached."),
 }
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {

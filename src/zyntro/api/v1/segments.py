@@ -6,7 +6,7 @@ from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
 from zyntro.api.deps import service_of
-from zyntro.api.v1.auth import KeyActor
+from zyntro.api.v1.auth import KeyActor, LimitedRoute
 from zyntro.api.v1.http import conditional_json, decode_cursor, encode_cursor, json_response
 from zyntro.api.v1.models import (
     BODY_WRITE_ERRORS,
@@ -21,7 +21,7 @@ from zyntro.domain import parse_timestamp
 from zyntro.errors import ValidationFailed
 from zyntro.service import Actor
 
-router = APIRouter()
+router = APIRouter(route_class=LimitedRoute)
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
 
