@@ -4,6 +4,8 @@ test databases that no service method makes."""
 from __future__ import annotations
 
 import re
+import socket
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -117,3 +119,28 @@ def success_message(count: int) -> str:
     if count == 1:
         return f"1 audience segment has been defined for your brand. {MORE}"
     return f"{count} audience segments have been defined for your brand. {MORE}"
+
+
+def raw_connection(port: int, host: str = "127.0.0.1", timeout: float = 30) -> socket.socket:
+    """A plain TCP connection to a live server, for requests written by hand."""
+    sock = socket.create_connection((host, port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def read_until_closed(sock: socket.socket, within: float) -> bytes:
+    """All the server sends until it closes the connection (which it must, within `within`)."""
+    sock.settimeout(within)
+    received = b""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except (ConnectionResetError, BrokenPipeError):
+            return received
+        except TimeoutError:
+            break
+        if not chunk:
+            return received
+        received += chunk
+    raise AssertionError(f"the connection was still open after {within} s: {received[:200]!r}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import World, make_world
-from tests.helpers import PATH
+from tests.helpers import PATH, raw_connection, read_until_closed
 from tests.live import live_server
 from zyntro import keys
 from zyntro.api.app import create_app
@@ -39,33 +38,14 @@ def served(sqlite_template: Path, tmp_path: Path) -> Iterator[tuple[str, World]]
         yield base_url, world
 
 
-def _connect(base_url: str) -> socket.socket:
-    host, port = base_url.removeprefix("http://").split(":")
-    sock = socket.create_connection((host, int(port)), timeout=5)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
-def _closed_or_answered(sock: socket.socket, within: float) -> bytes:
-    """Read until the server closes the connection; what it sent before closing."""
-    sock.settimeout(within)
-    received = b""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            chunk = sock.recv(65536)
-        except (ConnectionResetError, BrokenPipeError):
-            return received
-        if not chunk:
-            return received
-        received += chunk
-    raise AssertionError(f"the server kept the connection open for {within} s")
+def _port(base_url: str) -> int:
+    return int(base_url.rsplit(":", 1)[1])
 
 
 def test_slow_clients_do_not_hold_up_other_requests(served: tuple[str, World]) -> None:
     base_url, world = served
     stop = threading.Event()
-    slow = [_connect(base_url) for _ in range(100)]
+    slow = [raw_connection(_port(base_url), timeout=5) for _ in range(100)]
     for sock in slow:
         sock.sendall(f"POST {PATH} HTTP/1.1\r\nHost: x\r\nX-Slow: ".encode())
 
@@ -87,7 +67,7 @@ def test_slow_clients_do_not_hold_up_other_requests(served: tuple[str, World]) -
                 time.sleep(0.05)
         # The server drops a connection whose headers do not arrive in time.
         within = HEADER_READ_TIMEOUT_MS / 1000 + 5
-        received = _closed_or_answered(slow[0], within)
+        received = read_until_closed(slow[0], within)
         assert received == b"" or received.startswith(b"HTTP/1.1 408"), received[:200]
     finally:
         stop.set()
@@ -100,14 +80,14 @@ def test_oversized_headers_are_refused_and_the_server_carries_on(
     served: tuple[str, World],
 ) -> None:
     base_url, world = served
-    sock = _connect(base_url)
+    sock = raw_connection(_port(base_url), timeout=5)
     try:
         huge = b"X-Padding: " + b"a" * 200_000 + b"\r\n"
         try:
             sock.sendall(f"POST {PATH} HTTP/1.1\r\nHost: x\r\n".encode() + huge + b"\r\n")
         except (ConnectionResetError, BrokenPipeError):
             pass  # closed while we were still sending: refused
-        received = _closed_or_answered(sock, 10)
+        received = read_until_closed(sock, 10)
         assert received == b"" or received.split(b" ", 2)[1] in (b"400", b"413", b"431")
     finally:
         sock.close()
@@ -117,7 +97,7 @@ def test_oversized_headers_are_refused_and_the_server_carries_on(
 def test_bodies_over_the_cap_are_refused_while_reading(served: tuple[str, World]) -> None:
     base_url, world = served
     # Declared too large: refused before a byte of the body is read.
-    sock = _connect(base_url)
+    sock = raw_connection(_port(base_url), timeout=5)
     try:
         sock.sendall(
             f"POST {PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,9 +21,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import SEED_SEGMENT, World, make_world
-from tests.helpers import assert_error_shape
+from tests.dashboard import dashboard_app
+from tests.helpers import assert_error_shape, raw_connection, read_until_closed
 from tests.live import live_server
-from zyntro.api.app import ZyntroApp, create_app
+from zyntro.api.app import ZyntroApp
 from zyntro.api.body import GRACE_SECONDS, MAX_READERS
 from zyntro.cli.server import BACKPRESSURE
 from zyntro.service import Service
@@ -36,16 +36,6 @@ SECRET = "test-secret-0123456789abcdefghijklmnopqrstuvwxyz"
 JSON = "application/json"
 MIB = 1024 * 1024
 HUGE = 200 * MIB
-
-
-def _app(service: Service, database_url: str, **overrides: object) -> ZyntroApp:
-    values: dict[str, object] = {
-        "database_url": database_url,
-        "log_level": "WARNING",
-        "secret_key": SECRET,
-        **overrides,
-    }
-    return create_app(Settings(**values), service)  # type: ignore[arg-type]
 
 
 # --- driving the app over ASGI as a server would -------------------------------------------
@@ -185,30 +175,6 @@ def rss_bytes(pid: int) -> int:
     raise AssertionError(f"no VmRSS for {pid}")
 
 
-def _connect(port: int, timeout: float = 30) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
-def _read_until_closed(sock: socket.socket, within: float) -> bytes:
-    """All the server sends until it closes the connection (which it must, within `within`)."""
-    sock.settimeout(within)
-    received = b""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            chunk = sock.recv(65536)
-        except (ConnectionResetError, BrokenPipeError):
-            return received
-        except TimeoutError:
-            break
-        if not chunk:
-            return received
-        received += chunk
-    raise AssertionError(f"the connection was still open after {within} s: {received[:200]!r}")
-
-
 def _status_and_body(raw: bytes) -> tuple[int, dict[str, str], bytes]:
     head, _, body = raw.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
@@ -227,7 +193,7 @@ def test_finding_01_framework_bodies_are_capped_while_reading(
 ) -> None:
     assert Settings(database_url=database_url).max_body_bytes == MIB  # the documented default
     cap = 64 * 1024
-    app = _app(service, database_url, max_body_bytes=cap)
+    app = dashboard_app(service, database_url, max_body_bytes=cap)
     segments = f"/api/v1/brands/{world.brand_id}/segments"
     auth = (b"authorization", f"Bearer {world.owner_key}".encode())
     json_type = (b"content-type", JSON.encode())
@@ -272,7 +238,7 @@ def _send_huge(port: int, path: str, chunked: bool) -> tuple[int, dict[str, str]
         for _ in range(HUGE // len(piece)):
             yield piece
 
-    sock = _connect(port)
+    sock = raw_connection(port)
     framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {HUGE}"
     head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {JSON}\r\n{framing}\r\n\r\n"
 
@@ -289,7 +255,7 @@ def _send_huge(port: int, path: str, chunked: bool) -> tuple[int, dict[str, str]
     writer = threading.Thread(target=write, daemon=True)
     writer.start()
     try:
-        raw = _read_until_closed(sock, 60)
+        raw = read_until_closed(sock, 60)
     finally:
         sock.close()
         writer.join(timeout=30)
@@ -323,7 +289,7 @@ def test_finding_01_huge_bodies_leave_worker_memory_alone(live: Live) -> None:
 def test_finding_02_a_body_slower_than_the_deadline_is_408(
     service: Service, database_url: str, world: World
 ) -> None:
-    app = _app(service, database_url, body_timeout_seconds=0.5)
+    app = dashboard_app(service, database_url, body_timeout_seconds=0.5)
     segments = f"/api/v1/brands/{world.brand_id}/segments"
     json_type = (b"content-type", JSON.encode())
     for path in (segments, PATH):  # the framework's routes and the public endpoint
@@ -482,7 +448,7 @@ def test_finding_07_metrics_labels_come_from_closed_sets(client: TestClient) -> 
 @pytest.mark.slow
 def test_finding_07_metrics_stay_small_over_the_network(live: Live) -> None:
     def absurd(n: int) -> bytes:
-        sock = _connect(live.port)
+        sock = raw_connection(live.port)
         try:
             sock.sendall(b"X" * 50_000 + b"%d /healthz HTTP/1.1\r\nHost: x\r\n\r\n" % n)
             return sock.recv(65536)
