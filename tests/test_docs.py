@@ -84,3 +84,26 @@ def test_every_cli_option_is_in_the_readme(readme: str, path: str, option: str) 
 def test_the_readme_opens_with_the_two_commands(readme: str) -> None:
     head = readme[: readme.index("## ")]
     assert "make run" in head and "make test" in head
+
+
+SECURITY = README.parent / "docs" / "security.md"
+TESTS = Path(__file__).resolve().parent
+
+
+def test_every_hardening_finding_names_tests_that_exist() -> None:
+    """docs/security.md's findings table: each of issue 11's 22 findings, each test it names
+    defined under that name in the module it names."""
+    rows: dict[int, str] = {}
+    for line in SECURITY.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 4 and cells[0].isdigit():
+            rows[int(cells[0])] = cells[2]
+    assert sorted(rows) == list(range(1, 23))
+    for number, cell in rows.items():
+        module = ""
+        for name in (part.strip(" `") for part in cell.split(",")):
+            if "::" in name:
+                module, name = name.split("::")
+            assert f"finding_{number:02d}" in name, (number, name)
+            source = (TESTS / module).read_text(encoding="utf-8")
+            assert f"def {name}(" in source, (number, module, name)
