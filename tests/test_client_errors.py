@@ -17,6 +17,7 @@ from zyntro.api.openapi import PUBLIC_ERRORS
 EXPECTED_CLASS: dict[str, type[sdk.APIError]] = {
     "method_not_allowed": sdk.MethodNotAllowed,
     "payload_too_large": sdk.PayloadTooLarge,
+    "request_timeout": sdk.RequestTimeout,
     "unsupported_media_type": sdk.UnsupportedMediaType,
     "invalid_json": sdk.InvalidJson,
     "missing_parameter": sdk.MissingParameter,

@@ -58,6 +58,12 @@ class PayloadTooLarge(APIError):
     error_code = "payload_too_large"
 
 
+class RequestTimeout(APIError):
+    """The request body did not reach the server in time (a stalled network)."""
+
+    error_code = "request_timeout"
+
+
 class UnsupportedMediaType(APIError):
     error_code = "unsupported_media_type"
 
