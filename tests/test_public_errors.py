@@ -121,6 +121,30 @@ def test_oversized_stream_is_refused_while_reading(client: TestClient) -> None:
     assert received <= MAX_BODY // 1024 + 1
 
 
+@pytest.mark.parametrize("path", [PATH, "/api/v1/brands/x/segments"])
+def test_an_absurdly_long_content_length_is_413_not_500(client: TestClient, path: str) -> None:
+    """A Content-Length of 5,000 digits (more than int() takes) is simply too large."""
+    app: Any = client.app
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"9" * 5000)],
+        "query_string": b"",
+    }
+    anyio.run(app, scope, receive, send)
+    assert sent[0]["status"] == 413
+    assert orjson.loads(sent[1]["body"])["code"] == "payload_too_large"
+
+
 def test_size_is_checked_before_the_content_type(client: TestClient) -> None:
     response = client.post(
         PATH, content=b"x" * (MAX_BODY + 1), headers={"content-type": "text/plain"}

@@ -7,7 +7,6 @@ import ctypes
 import ctypes.util
 import gc
 import re
-import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,7 +20,7 @@ from starlette.types import Message, Receive, Scope, Send
 from zyntro import __version__, web
 from zyntro.api import errors, openapi, ops, v1
 from zyntro.api.body import BodyLimits
-from zyntro.api.public import PATH, PublicEndpoint, encode_headers
+from zyntro.api.public import PATH, PublicEndpoint, declared_length, encode_headers
 from zyntro.api.rsgi import Lifespan, asgi_scope, serve_asgi
 from zyntro.api.security import SECURITY_HEADERS_RAW
 from zyntro.observability import (
@@ -179,9 +178,7 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 def _declared_length(scope: Scope) -> int | None:
     declared = _header(scope, b"content-length")
-    if declared is None or not declared.isdigit():
-        return None
-    return int(declared) if len(declared) <= 18 else sys.maxsize  # int() refuses 4300 digits
+    return declared_length(declared.decode("latin-1") if declared is not None else None)
 
 
 def _route(scope: Scope) -> str:

@@ -10,6 +10,7 @@ same status, headers and bytes.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
@@ -268,16 +269,16 @@ def _rsgi_client(client: str) -> str:
     return address[0] if address else "unknown"
 
 
-def _declared_length(headers: RequestHeaders) -> int | None:
-    declared = headers.get("content-length")
-    if declared is not None and declared.isascii() and declared.isdigit():
-        return int(declared)
-    return None
+def declared_length(declared: str | None) -> int | None:
+    """A Content-Length header's value, if it is one (absurdly long: larger than any cap)."""
+    if declared is None or not declared.isascii() or not declared.isdigit():
+        return None
+    return int(declared) if len(declared) <= 18 else sys.maxsize  # int() refuses 4,300 digits
 
 
 async def _read_asgi(receive: Receive, headers: RequestHeaders) -> bytes:
     """The body over ASGI, under the cap."""
-    declared = _declared_length(headers)
+    declared = declared_length(headers.get("content-length"))
     if declared is not None and declared > MAX_BODY:
         raise PayloadTooLarge()
     return await _capped(_asgi_chunks(receive))
@@ -286,7 +287,7 @@ async def _read_asgi(receive: Receive, headers: RequestHeaders) -> bytes:
 async def _read_rsgi(protocol: Any, headers: RequestHeaders) -> bytes:
     """The body over RSGI, under the cap: a declared length within it is read in one await
     (the HTTP layer delivers no more than it declares); a body without one chunk by chunk."""
-    declared = _declared_length(headers)
+    declared = declared_length(headers.get("content-length"))
     if declared is None:
         return await _capped(_rsgi_chunks(protocol))
     if declared > MAX_BODY:
