@@ -1,0 +1,239 @@
+"""Queries of organizations, brands, members and API keys."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from zyntro.domain import (
+    ApiKey,
+    Brand,
+    Member,
+    Organization,
+    Role,
+)
+from zyntro.store.tables import (
+    api_keys,
+    brands,
+    members,
+    organizations,
+    segments,
+)
+
+
+def _org(row: sa.Row[Any]) -> Organization:
+    return Organization(id=row.id, name=row.name, created_at=row.created_at)
+
+
+def _brand(row: Any) -> Brand:
+    return Brand(id=row.id, org_id=row.org_id, name=row.name, created_at=row.created_at)
+
+
+def member_from_row(row: sa.Row[Any]) -> Member:
+    return Member(
+        id=row.id,
+        org_id=row.org_id,
+        email=row.email,
+        name=row.name,
+        role=Role(row.role),
+        active=bool(row.active),
+        created_at=row.created_at,
+    )
+
+
+def _key(row: sa.Row[Any]) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        member_id=row.member_id,
+        prefix=row.prefix,
+        label=row.label,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def insert_org(conn: sa.Connection, org: Organization) -> None:
+    conn.execute(organizations.insert().values(id=org.id, name=org.name, created_at=org.created_at))
+
+
+def get_org(conn: sa.Connection, org_id: str) -> Organization | None:
+    row = conn.execute(sa.select(organizations).where(organizations.c.id == org_id)).first()
+    return _org(row) if row else None
+
+
+def list_orgs(conn: sa.Connection) -> list[Organization]:
+    rows = conn.execute(sa.select(organizations).order_by(organizations.c.id))
+    return [_org(row) for row in rows]
+
+
+def insert_brand(conn: sa.Connection, brand: Brand) -> None:
+    conn.execute(
+        brands.insert().values(
+            id=brand.id, org_id=brand.org_id, name=brand.name, created_at=brand.created_at
+        )
+    )
+
+
+# Everything but public_body: the served body is the endpoint's to read (store.hot), and a
+# brand list would otherwise load every brand's encoded segments.
+_BRAND_COLUMNS = (brands.c.id, brands.c.org_id, brands.c.name, brands.c.created_at)
+
+
+def get_brand(conn: sa.Connection, brand_id: str) -> Brand | None:
+    row = conn.execute(sa.select(*_BRAND_COLUMNS).where(brands.c.id == brand_id)).first()
+    return _brand(row) if row else None
+
+
+def list_brands(conn: sa.Connection, org_id: str) -> list[Brand]:
+    rows = conn.execute(
+        sa.select(*_BRAND_COLUMNS).where(brands.c.org_id == org_id).order_by(brands.c.id)
+    )
+    return [_brand(row) for row in rows]
+
+
+def rename_brand(conn: sa.Connection, brand_id: str, name: str) -> None:
+    conn.execute(brands.update().where(brands.c.id == brand_id).values(name=name))
+
+
+def delete_brand(conn: sa.Connection, brand_id: str) -> None:
+    conn.execute(segments.delete().where(segments.c.brand_id == brand_id))
+    conn.execute(brands.delete().where(brands.c.id == brand_id))
+
+
+def set_brand_body(conn: sa.Connection, brand_id: str, body: bytes | None) -> None:
+    """Store the brand's pre-encoded fetchAudiences body (NULL when it has no segments)."""
+    conn.execute(brands.update().where(brands.c.id == brand_id).values(public_body=body))
+
+
+def insert_member(conn: sa.Connection, member: Member) -> None:
+    conn.execute(
+        members.insert().values(
+            id=member.id,
+            org_id=member.org_id,
+            email=member.email,
+            name=member.name,
+            role=member.role.value,
+            active=member.active,
+            created_at=member.created_at,
+        )
+    )
+
+
+def get_member(conn: sa.Connection, member_id: str) -> Member | None:
+    row = conn.execute(sa.select(members).where(members.c.id == member_id)).first()
+    return member_from_row(row) if row else None
+
+
+def get_member_by_email(conn: sa.Connection, org_id: str | None, email: str) -> Member | None:
+    query = sa.select(members).where(members.c.email == email)
+    if org_id is not None:
+        query = query.where(members.c.org_id == org_id)
+    row = conn.execute(query.order_by(members.c.id)).first()
+    return member_from_row(row) if row else None
+
+
+def list_members(conn: sa.Connection, org_id: str) -> list[Member]:
+    rows = conn.execute(sa.select(members).where(members.c.org_id == org_id).order_by(members.c.id))
+    return [member_from_row(row) for row in rows]
+
+
+def lock_member(conn: sa.Connection, member_id: str) -> None:
+    """Hold the member's row until the transaction ends (SQLite's write lock already does)."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(sa.select(members.c.id).where(members.c.id == member_id).with_for_update())
+
+
+def update_member(conn: sa.Connection, member_id: str, **values: Any) -> None:
+    conn.execute(members.update().where(members.c.id == member_id).values(**values))
+
+
+def get_password_hash(conn: sa.Connection, member_id: str) -> str | None:
+    value = conn.execute(
+        sa.select(members.c.password_hash).where(members.c.id == member_id)
+    ).scalar_one_or_none()
+    return str(value) if value is not None else None
+
+
+def insert_key(conn: sa.Connection, key: ApiKey, digest: str) -> None:
+    conn.execute(
+        api_keys.insert().values(
+            id=key.id,
+            member_id=key.member_id,
+            digest=digest,
+            prefix=key.prefix,
+            label=key.label,
+            created_at=key.created_at,
+            expires_at=key.expires_at,
+        )
+    )
+
+
+def get_key(conn: sa.Connection, key_id: str) -> ApiKey | None:
+    row = conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id)).first()
+    return _key(row) if row else None
+
+
+def list_keys(conn: sa.Connection, member_id: str) -> list[ApiKey]:
+    rows = conn.execute(
+        sa.select(api_keys).where(api_keys.c.member_id == member_id).order_by(api_keys.c.id)
+    )
+    return [_key(row) for row in rows]
+
+
+def key_digests(
+    conn: sa.Connection, *, key_id: str | None = None, member_id: str | None = None
+) -> list[str]:
+    """The digests of one key, or of every key of a member (what the read caches key on)."""
+    query = sa.select(api_keys.c.digest)
+    if key_id is not None:
+        query = query.where(api_keys.c.id == key_id)
+    if member_id is not None:
+        query = query.where(api_keys.c.member_id == member_id)
+    return list(conn.execute(query).scalars())
+
+
+def revoke_key(conn: sa.Connection, key_id: str, moment: datetime) -> None:
+    conn.execute(
+        api_keys.update()
+        .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=moment)
+    )
+
+
+def touch_keys(conn: sa.Connection, key_ids: Sequence[str], moment: datetime) -> None:
+    """Record that these keys were used at `moment`, never moving last_used_at backwards."""
+    for start in range(0, len(key_ids), 500):
+        conn.execute(
+            api_keys.update()
+            .where(
+                api_keys.c.id.in_(key_ids[start : start + 500]),
+                sa.or_(api_keys.c.last_used_at.is_(None), api_keys.c.last_used_at < moment),
+            )
+            .values(last_used_at=moment)
+        )
+
+
+def members_by_email(conn: sa.Connection, email: str) -> list[tuple[Member, str | None]]:
+    """Every member with this email, in any organization, with its password hash."""
+    rows = conn.execute(sa.select(members).where(members.c.email == email).order_by(members.c.id))
+    return [(member_from_row(row), row.password_hash) for row in rows]
+
+
+def set_password_hash(conn: sa.Connection, member_id: str, password_hash: str | None) -> None:
+    conn.execute(
+        members.update().where(members.c.id == member_id).values(password_hash=password_hash)
+    )
+
+
+def members_with_password(conn: sa.Connection, org_id: str) -> set[str]:
+    rows = conn.execute(
+        sa.select(members.c.id).where(
+            members.c.org_id == org_id, members.c.password_hash.is_not(None)
+        )
+    )
+    return {row.id for row in rows}
