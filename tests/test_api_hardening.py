@@ -273,3 +273,28 @@ def test_finding_18_live_conflicting_repeated_key_headers_are_refused_over_rsgi(
 ) -> None:
     _check_public_repeats(live_limited, world)  # three requests of the owner's key counted
     _check_v1_repeats(live_limited, world, world.member_key)
+
+
+def test_an_unexpected_error_is_one_500_and_one_log_record_with_its_request_id(
+    client: TestClient,
+    service: Service,
+    world: World,
+    error_records: list[logging.LogRecord],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A failure nobody planned for: the caller gets the 500 body (no details) with its request
+    id, and the log gets exactly one record, carrying that id (issue 11 item 13)."""
+
+    def broken(*_args: object, **_kwargs: object) -> object:
+        raise RuntimeError("a bug with a secret in it")
+
+    monkeypatch.setattr(Service, "list_brands", broken)
+    response = client.get(
+        "/api/v1/brands",
+        headers={"Authorization": f"Bearer {world.owner_key}", "X-Request-Id": "req-bug-1"},
+    )
+    assert_error(response, 500, "internal_error")
+    assert "secret" not in response.text
+    assert response.headers["x-request-id"] == "req-bug-1"
+    assert len(error_records) == 1
+    assert getattr(error_records[0], "request_id", None) == "req-bug-1"

@@ -20,6 +20,7 @@ from starlette.types import Message, Receive, Scope, Send
 from zyntro import __version__, web
 from zyntro.api import errors, openapi, ops, v1
 from zyntro.api.body import BodyLimits
+from zyntro.api.errors import REQUEST_ID
 from zyntro.api.public import PATH, PublicEndpoint, declared_length, encode_headers
 from zyntro.api.rsgi import Lifespan, asgi_scope, serve_asgi
 from zyntro.api.security import SECURITY_HEADERS_RAW
@@ -153,8 +154,14 @@ class ZyntroApp:
             await send(message)
 
         body = self.bodies.receive(receive, _declared_length(scope))
+        scope[REQUEST_ID] = request_id  # for the error handlers' one log record
         try:
             await self.fastapi(scope, body, send_with_id)
+        except Exception:
+            # Starlette re-raises an unexpected error after its handler answered 500 and
+            # logged it (api/errors.py): it is handled, and must not be logged again.
+            if status != 500:
+                raise
         finally:
             body.done()
         return status

@@ -58,6 +58,9 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
     return error_response(400, error_body("invalid_request", message))
 
 
+REQUEST_ID = "zyntro.request_id"  # the scope key ZyntroApp puts the request id under
+
+
 def user_error(exc: Exception, request_id: str | None = None) -> ZyntroError:
     """What a user is told of any failure, logged once: our own errors as raised; the
     database away as 503; anything else as 500, its details in the log only."""
@@ -72,7 +75,7 @@ def user_error(exc: Exception, request_id: str | None = None) -> ZyntroError:
 
 
 async def _other_error(request: Request, exc: Exception) -> Response:
-    return await _zyntro_error(request, user_error(exc))
+    return await _zyntro_error(request, user_error(exc, request.scope.get(REQUEST_ID)))
 
 
 def install(app: FastAPI) -> None:

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
 from zyntro.api.deps import service_of
-from zyntro.api.errors import user_error
+from zyntro.api.errors import REQUEST_ID, user_error
 from zyntro.domain import Organization
 from zyntro.errors import InvalidRequest, ZyntroError
 from zyntro.passwords import SessionEnded
@@ -197,7 +197,7 @@ class DashboardRoute(APIRoute):
             except HTTPException as exc:  # e.g. a form body Starlette could not parse
                 response = error_page(request, InvalidRequest(str(exc.detail)))
             except Exception as exc:  # a page, never a stack trace; the log has the details
-                response = error_page(request, user_error(exc))
+                response = error_page(request, user_error(exc, request.scope.get(REQUEST_ID)))
             _save_session(request, response)
             response.headers.setdefault("Cache-Control", "no-store")
             response.headers.setdefault("X-Frame-Options", "DENY")
