@@ -82,6 +82,16 @@ def test_a_read_command_loads_no_server_nor_alembic(tmp_path: Path) -> None:
     assert _loaded(code, ("sqlalchemy", "zyntro.service")) == ["sqlalchemy", "zyntro.service"]
 
 
+def test_loading_the_service_hashes_no_password_nor_loads_the_rate_limiter() -> None:
+    """Every CLI command loads the service: it must not pay for an argon2 hash (tens of ms,
+    the dummy that evens out sign-in timing) or the `limits` library at import."""
+    code = (
+        "import zyntro.service, zyntro.settings\nfrom zyntro import passwords\n"
+        "assert passwords._dummy_hash.cache_info().currsize == 0"
+    )
+    assert _loaded(code, ("limits", "zyntro.ratelimit")) == []
+
+
 def test_an_outdated_sqlite_database_is_still_migrated(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'zyntro.db'}"
     store = Store(url)

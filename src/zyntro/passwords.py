@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from argon2 import PasswordHasher
@@ -27,8 +28,13 @@ class SessionEnded(ZyntroError):
 
 
 _hasher = PasswordHasher()
-# Verified when no member matches, so a wrong email costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("zyntro: no such member")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when no member matches, so a wrong email costs as long as a wrong password;
+    made on first use (a hash costs tens of ms: every CLI command would pay it at import)."""
+    return _hasher.hash("zyntro: no such member")
 
 
 def validate_password(password: str) -> str:
@@ -50,7 +56,7 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
     if too_long:
         password = password[:MAX_LENGTH]  # never hash unbounded input; still spend the time
     try:
-        matched = _hasher.verify(stored_hash or _DUMMY_HASH, password)
+        matched = _hasher.verify(stored_hash or _dummy_hash(), password)
         return matched and stored_hash is not None and not too_long
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False

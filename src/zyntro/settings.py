@@ -7,8 +7,6 @@ from functools import lru_cache
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from zyntro.ratelimit import check_limit
-
 PLACEHOLDER_SECRET = "change-me"
 
 
@@ -51,6 +49,8 @@ class Settings(BaseSettings):
     @field_validator("rate_limit", "invalid_key_rate_limit")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
+        from zyntro.ratelimit import check_limit  # `limits` loads only when settings are read
+
         return check_limit(value)
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from zyntro.domain import (
     Member,
@@ -23,7 +23,9 @@ def claim_sign_in_throttle(conn: sa.Connection, key: str, now: datetime) -> Any:
     """The throttle row of `key` (created empty when missing), locked until the transaction
     ends: an upsert takes PostgreSQL's row lock even for a new row; SQLite's write lock
     already serialises writers. Claim keys in sorted order, so two attempts never deadlock."""
-    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+    # The dialect's own INSERT (for ON CONFLICT), imported when first used: the CLI's read
+    # commands never pay for it.
+    dialect: Any = importlib.import_module(f"sqlalchemy.dialects.{conn.dialect.name}")
     statement = dialect.insert(sign_in_throttle).values(
         key=key, failures=0, window_started_at=now, locked_until=None, lockouts=0
     )
