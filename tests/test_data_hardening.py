@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
+from tests.cli import Cli
 from tests.conftest import SEED_SEGMENT, World, make_world
-from tests.test_cli import Cli
-from tests.test_web_auth import ClientFactory, dashboard_app, email_of, sign_in, with_passwords
+from tests.dashboard import ClientFactory, dashboard_app, email_of, sign_in, with_passwords
 from zyntro.cli import app as cli_app
 from zyntro.domain import utcnow
 from zyntro.errors import Conflict
