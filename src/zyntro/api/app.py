@@ -21,7 +21,8 @@ from zyntro import __version__, web
 from zyntro.api import errors, openapi, ops, v1
 from zyntro.api.body import BodyLimits
 from zyntro.api.errors import REQUEST_ID
-from zyntro.api.public import PATH, PublicEndpoint, declared_length, encode_headers
+from zyntro.api.public import PATH, PublicEndpoint
+from zyntro.api.public_request import declared_length, encode_headers
 from zyntro.api.rsgi import Lifespan, asgi_scope, serve_asgi
 from zyntro.api.security import SECURITY_HEADERS_RAW
 from zyntro.observability import (

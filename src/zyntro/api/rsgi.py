@@ -17,7 +17,12 @@ from urllib.parse import quote
 from granian import asgi as granian_asgi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from zyntro.api.public import ProtocolClosed, decode_headers, encode_headers, rsgi_address
+from zyntro.api.public_request import (
+    ProtocolClosed,
+    decode_headers,
+    encode_headers,
+    rsgi_address,
+)
 
 # Starlette's ASGIApp, but the call may return a value (the app's answer status), ignored here.
 ASGIHandler = Callable[[Scope, Receive, Send], Awaitable[object]]

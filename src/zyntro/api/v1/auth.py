@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import Message, Receive, Scope, Send
 
 from zyntro.api.deps import service_of
-from zyntro.api.public import encode_headers
+from zyntro.api.public_request import encode_headers
 from zyntro.errors import InvalidApiKey, InvalidRequest, RateLimited
 from zyntro.identity import Principal
 from zyntro.ratelimit import Headers, RateLimits
