@@ -12,13 +12,15 @@ left was written by the client and is ignored: anyone can send `X-Forwarded-For`
 - Every entry trusted: the left-most one looked at. At most `MAX_HOPS` entries are looked at.
 - IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) count as the IPv4 address they carry.
 
-Stdlib only (`ipaddress`): settings.py validates the setting with it, and `import zyntro.cli`
-stays light. With no trusted proxies configured, nothing here runs on the request path.
+Stdlib only (`ipaddress`, `socket`): settings.py validates the setting with it, and
+`import zyntro.cli` stays light. With no trusted proxies configured, nothing here runs on the
+request path.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Sequence
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -26,6 +28,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 MAX_HOPS = 16  # X-Forwarded-For entries looked at, right to left
 _PEERS_KEPT = 4096  # peers whose verdict is remembered (the proxies' few addresses, in practice)
+_V4_MAPPED = bytes(10) + b"\xff\xff"  # ::ffff:0:0/96
 
 
 def parse_networks(value: str) -> tuple[Network, ...]:
@@ -42,9 +45,10 @@ def parse_networks(value: str) -> tuple[Network, ...]:
     return tuple(networks)
 
 
-def parse_address(text: str) -> IPAddress | None:
-    """One address as a proxy writes it (`1.2.3.4`, `1.2.3.4:80`, `::1`, `[::1]`, `[::1]:80`),
-    or None when it is not one."""
+def _packed(text: str) -> bytes | None:
+    """An address as a proxy writes it (`1.2.3.4`, `1.2.3.4:80`, `::1`, `[::1]`, `[::1]:80`)
+    as 4 or 16 bytes (IPv4-mapped IPv6 as IPv4), or None when it is not one. The C parser
+    (inet_pton): `ipaddress.ip_address` costs some 20 times more, on every proxied request."""
     text = text.strip()
     if text.startswith("["):
         host, bracket, rest = text[1:].partition("]")
@@ -57,12 +61,25 @@ def parse_address(text: str) -> IPAddress | None:
             return None
         text = host
     try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
+        return socket.inet_pton(socket.AF_INET, text)
+    except OSError:
+        pass
+    try:
+        packed = socket.inet_pton(socket.AF_INET6, text)
+    except OSError:
         return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
+    return packed[12:] if packed[:12] == _V4_MAPPED else packed
+
+
+def _text(packed: bytes) -> str:
+    """The canonical text of an address from `_packed`."""
+    return socket.inet_ntop(socket.AF_INET if len(packed) == 4 else socket.AF_INET6, packed)
+
+
+def parse_address(text: str) -> IPAddress | None:
+    """One address as a proxy writes it, or None when it is not one."""
+    packed = _packed(text)
+    return None if packed is None else ipaddress.ip_address(packed)
 
 
 class TrustedProxies:
@@ -70,6 +87,18 @@ class TrustedProxies:
 
     def __init__(self, networks: Sequence[Network]) -> None:
         self.networks = tuple(networks)
+        # For `_trusts`: single addresses as their bytes; wider networks as (network, netmask)
+        # integers, by address length in bytes.
+        single = [n for n in self.networks if n.prefixlen == n.max_prefixlen]
+        self._addresses = frozenset(n.network_address.packed for n in single)
+        self._ranges: dict[int, tuple[tuple[int, int], ...]] = {
+            size: tuple(
+                (int(n.network_address), int(n.netmask))
+                for n in self.networks
+                if n.max_prefixlen == size * 8 and n.prefixlen < n.max_prefixlen
+            )
+            for size in (4, 16)
+        }
         self._peers: dict[str, bool] = {}  # a peer's address as the server gave it -> trusted
 
     @classmethod
@@ -79,14 +108,23 @@ class TrustedProxies:
         return cls(networks) if networks else None
 
     def trusts(self, address: IPAddress) -> bool:
-        return any(address in network for network in self.networks)
+        return self._trusts(address.packed)
+
+    def _trusts(self, packed: bytes) -> bool:
+        if packed in self._addresses:
+            return True
+        value = int.from_bytes(packed, "big")
+        for network, mask in self._ranges[len(packed)]:
+            if value & mask == network:
+                return True
+        return False
 
     def trusts_peer(self, peer: str) -> bool:
         """Whether the socket's peer is a trusted proxy: a dict lookup once it has been seen."""
         trusted = self._peers.get(peer)
         if trusted is None:
-            address = parse_address(peer)
-            trusted = address is not None and self.trusts(address)
+            packed = _packed(peer)
+            trusted = packed is not None and self._trusts(packed)
             if len(self._peers) >= _PEERS_KEPT:
                 self._peers.clear()
             self._peers[peer] = trusted
@@ -99,10 +137,10 @@ class TrustedProxies:
             return peer
         client = peer
         for entry in reversed(forwarded.rsplit(",", MAX_HOPS)[-MAX_HOPS:]):
-            address = parse_address(entry)
-            if address is None:  # not an address: the last trusted hop is all that is known
+            packed = _packed(entry)
+            if packed is None:  # not an address: the last trusted hop is all that is known
                 return client
-            client = str(address)
-            if not self.trusts(address):
+            client = _text(packed)
+            if not self._trusts(packed):
                 return client
         return client
