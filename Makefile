@@ -9,7 +9,7 @@ UV := $(VENV)/tools/bin/uv
 # Only the interpreter that made .venv: uv never downloads one of its own here.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install lock run test lint bench soak clean chromium
+.PHONY: install lock run test lint bench soak clean chromium nginx
 
 $(UV):
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -37,7 +37,12 @@ chromium:
 	command -v chromium >/dev/null || \
 		($(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium)
 
-test: install chromium
+# tests/test_deploy_nginx.py runs Debian's nginx with the shipped deploy/nginx configuration.
+nginx:
+	command -v nginx >/dev/null || test -x /usr/sbin/nginx || \
+		($(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y nginx)
+
+test: install chromium nginx
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -7,6 +7,8 @@ from functools import lru_cache
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from zyntro.proxies import parse_networks
+
 PLACEHOLDER_SECRET = "change-me"
 
 
@@ -41,6 +43,10 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(
         default=10.0, gt=0, description="a request body must arrive within this (408 after it)"
     )
+    trusted_proxies: str = Field(
+        default="",
+        description="proxies (IPs/CIDRs, comma-separated) whose X-Forwarded-For is believed",
+    )
     demo: bool = Field(default=False, description="demo mode (set by `zyntro demo`)")
     max_keys_per_member: int = Field(
         default=20, ge=1, description="active API keys a member may hold at once"
@@ -52,6 +58,11 @@ class Settings(BaseSettings):
         from zyntro.ratelimit import check_limit  # `limits` loads only when settings are read
 
         return check_limit(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        return ", ".join(str(network) for network in parse_networks(value))
 
 
 @lru_cache(maxsize=1)

@@ -35,6 +35,7 @@ from zyntro.observability import (
     log,
     request_id_from,
 )
+from zyntro.proxies import TrustedProxies
 from zyntro.ratelimit import RateLimits
 from zyntro.responses import error_body
 from zyntro.service import Service
@@ -63,6 +64,9 @@ class ZyntroApp:
         self.metrics = Metrics()
         self.access_log = AccessLog(settings.log_level)
         self.bodies = BodyLimits(settings.max_body_bytes, settings.body_timeout_seconds)
+        # The client address behind a reverse proxy, for the public endpoint's limits and for
+        # the framework's `request.client` (the sign-in throttle): one rule, zyntro/proxies.py.
+        self.proxies = TrustedProxies.from_setting(settings.trusted_proxies)
         self.public = PublicEndpoint(
             service,
             RateLimits(
@@ -72,6 +76,7 @@ class ZyntroApp:
                 settings.redis_prefix,
             ),
             self.bodies,
+            self.proxies,
         )
         self.fastapi = _fastapi_app(self)
         self._lifespan = Lifespan(self.fastapi)
@@ -154,6 +159,8 @@ class ZyntroApp:
                 message["headers"] = headers
             await send(message)
 
+        if self.proxies is not None:
+            _forwarded(scope, self.proxies)
         body = self.bodies.receive(receive, _declared_length(scope))
         scope[REQUEST_ID] = request_id  # for the error handlers' one log record
         try:
@@ -187,6 +194,20 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 def _declared_length(scope: Scope) -> int | None:
     declared = _header(scope, b"content-length")
     return declared_length(declared.decode("latin-1") if declared is not None else None)
+
+
+def _forwarded(scope: Scope, proxies: TrustedProxies) -> None:
+    """The client a trusted proxy forwarded for (its port unknown: 0) in the scope's `client`.
+    In place: the route FastAPI notes in the scope is read from it afterwards (`_route`)."""
+    peer = scope.get("client")
+    address = str(peer[0]) if peer else "unknown"
+    forwarded = None
+    for key, value in scope["headers"]:  # the last one, as the public endpoint reads it
+        if key == b"x-forwarded-for":
+            forwarded = bytes(value).decode("latin-1")
+    client = proxies.client(address, forwarded)
+    if client != address:
+        scope["client"] = (client, 0)
 
 
 def _route(scope: Scope) -> str:

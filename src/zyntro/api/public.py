@@ -45,6 +45,7 @@ from zyntro.errors import (
     unwrap,
 )
 from zyntro.identity import Principal
+from zyntro.proxies import TrustedProxies
 from zyntro.ratelimit import Headers, RateLimits
 from zyntro.responses import JSON_TYPE, body_for
 from zyntro.service import Service
@@ -69,8 +70,11 @@ class PublicEndpoint:
         service: Service,
         limits: RateLimits | None = None,
         bodies: BodyLimits | None = None,
+        proxies: TrustedProxies | None = None,
     ) -> None:
         self.service = service
+        # ZYNTRO_TRUSTED_PROXIES (zyntro/proxies.py); None, and not looked at, when unset
+        self.proxies = proxies
         self.limits = limits or RateLimits()
         # The body's deadline, shared with the app's other routes (api/body.py); the cap
         # is this endpoint's own.
@@ -148,14 +152,12 @@ class PublicEndpoint:
     async def asgi(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> int:
         """Answer over ASGI."""
         headers = request_headers(decode_headers(scope["headers"]))
-        client = scope.get("client")
+        peer = scope.get("client")
+        client = str(peer[0]) if peer else "unknown"
+        if self.proxies is not None:
+            client = self.proxies.client(client, headers.get("x-forwarded-for"))
         status, payload, extra = await self.answer(
-            scope["method"],
-            headers,
-            read_asgi,
-            receive,
-            str(client[0]) if client else "unknown",
-            request_id,
+            scope["method"], headers, read_asgi, receive, client, request_id
         )
         await send(
             {
@@ -178,13 +180,12 @@ class PublicEndpoint:
 
     async def rsgi(self, scope: Any, protocol: Any, request_id: str) -> int:
         """Answer over granian's RSGI: one awaited read, one synchronous write."""
+        headers = request_headers(scope.headers.items())
+        client = rsgi_client(scope.client)
+        if self.proxies is not None:
+            client = self.proxies.client(client, headers.get("x-forwarded-for"))
         status, payload, extra = await self.answer(
-            scope.method,
-            request_headers(scope.headers.items()),
-            read_rsgi,
-            protocol,
-            rsgi_client(scope.client),
-            request_id,
+            scope.method, headers, read_rsgi, protocol, client, request_id
         )
         # granian adds Content-Length for a bytes body.
         protocol.response_bytes(
