@@ -6,7 +6,6 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,22 +24,20 @@ SECRET = secrets.token_urlsafe(32)
 
 
 @pytest.fixture
-def healthy(tmp_path: Path) -> Iterator[dict[str, str]]:
+def healthy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The environment of a healthy single-node setup: a real secret, a free port on loopback,
     a backup directory holding a fresh backup."""
     backups = tmp_path / "backups"
     backups.mkdir()
     (backups / "zyntro-1.backup").write_bytes(b"backup")
-    saved = {k: v for k, v in os.environ.items() if k.startswith("ZYNTRO_")}
-    for name in saved:  # nothing of the test run's own environment
-        del os.environ[name]
-    yield {
+    for name in [k for k in os.environ if k.startswith("ZYNTRO_")]:
+        monkeypatch.delenv(name)  # nothing of the test run's own environment
+    return {
         "ZYNTRO_SECRET_KEY": SECRET,
         "ZYNTRO_HOST": "127.0.0.1",
         "ZYNTRO_PORT": str(free_port()),
         "ZYNTRO_BACKUP_DIR": str(backups),
     }
-    os.environ.update(saved)
 
 
 def run_doctor(database_url: str, env: dict[str, str]) -> tuple[int, dict[str, dict[str, Any]]]:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from zyntro.errors import ZyntroError
 from zyntro.settings import PLACEHOLDER_SECRET, Settings
 
 MIN_SECRET_CHARS = 32  # what `secrets.token_urlsafe(24)` gives: 192 bits
@@ -107,6 +108,8 @@ def check_database(settings: Settings) -> Check:
             f"cannot reach the database ({reason})",
             "check ZYNTRO_DATABASE_URL and that the database server runs",
         )
+    except ZyntroError as exc:  # more than one revision recorded
+        return problem("database", exc.message, "fix the alembic_version table by hand")
     finally:
         engine.dispose()
     head = migrate.script_head() or migrate.head_revision(engine)
