@@ -142,6 +142,16 @@ def test_an_unreachable_database(unreachable_database_url: str, healthy: dict[st
     assert "ZYNTRO_DATABASE_URL" in checks["database"]["action"]
 
 
+def test_a_malformed_database_url_is_a_problem_that_does_not_repeat_it(
+    healthy: dict[str, str],
+) -> None:
+    for url in ("nonsense://user:hunter2@host/db", "postgresql://user:hunter2@host:port/db"):
+        code, checks = run_doctor(url, healthy)
+        assert (code, checks["database"]["status"]) == (1, "problem")
+        assert checks["database"]["message"] == "ZYNTRO_DATABASE_URL is not a usable database URL"
+        assert "hunter2" not in str(checks)
+
+
 def test_the_placeholder_secret_is_a_problem_and_a_short_one_a_warning(
     database_url: str, healthy: dict[str, str]
 ) -> None:

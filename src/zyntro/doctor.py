@@ -83,10 +83,15 @@ def check_database(settings: Settings) -> Check:
     from zyntro.store.engine import create_engine, is_sqlite
 
     url = settings.database_url
-    sqlite = is_sqlite(url)
+    try:
+        sqlite = is_sqlite(url)
+        engine = create_engine(url)
+    except (sa.exc.ArgumentError, ValueError):  # messages that may repeat the URL's password
+        return problem("database", "ZYNTRO_DATABASE_URL is not a usable database URL", "correct it")
     if sqlite:
         path = _sqlite_path(url)
         if path is not None and not path.exists():
+            engine.dispose()
             if not path.parent.is_dir():
                 return problem(
                     "database",
@@ -98,7 +103,6 @@ def check_database(settings: Settings) -> Check:
                 f"the SQLite file {path} does not exist yet",
                 "run `zyntro db upgrade` (or `zyntro serve`, which creates it)",
             )
-    engine = create_engine(url)
     try:
         current = migrate.current_revision(engine)
     except sa.exc.SQLAlchemyError as exc:
@@ -265,7 +269,7 @@ def check_disk(settings: Settings) -> Check:
     from zyntro.store.engine import is_sqlite
 
     if not is_sqlite(settings.database_url):
-        return ok("disk", "not applicable: PostgreSQL keeps its own files")
+        return ok("disk", "not applicable: the database is not a SQLite file")
     path = _sqlite_path(settings.database_url)
     if path is None or not path.parent.is_dir():
         return ok("disk", "not applicable: no SQLite file")
