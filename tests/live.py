@@ -32,6 +32,18 @@ def live_server(
 ) -> Iterator[str]:
     """Start `zyntro serve`; yield its base URL once /healthz answers; stop it afterwards.
     With `log`, the server's stderr (its log) goes to that file."""
+    with live_process(database_url, workers, env, log) as (base_url, _process):
+        yield base_url
+
+
+@contextmanager
+def live_process(
+    database_url: str,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`live_server`, yielding the server process too (to signal it)."""
     port = free_port()
     process_env = {  # nothing of the test's own ZYNTRO_* environment leaks into the server
         **{k: v for k, v in os.environ.items() if not k.startswith("ZYNTRO_")},
@@ -62,7 +74,7 @@ def live_server(
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not start within 20 s")
             time.sleep(0.1)
-        yield base_url
+        yield base_url, process
     finally:
         process.terminate()
         try:

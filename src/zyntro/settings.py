@@ -43,9 +43,17 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(
         default=10.0, gt=0, description="a request body must arrive within this (408 after it)"
     )
+    shutdown_seconds: int = Field(
+        default=10,
+        ge=1,
+        description="on SIGTERM, requests in flight get this long before a worker is killed",
+    )
     trusted_proxies: str = Field(
         default="",
         description="proxies (IPs/CIDRs, comma-separated) whose X-Forwarded-For is believed",
+    )
+    backup_dir: str | None = Field(
+        default=None, description="directory of `zyntro db backup` files"
     )
     demo: bool = Field(default=False, description="demo mode (set by `zyntro demo`)")
     max_keys_per_member: int = Field(

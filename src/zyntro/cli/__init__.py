@@ -9,6 +9,7 @@ import typer
 from zyntro.cli.accounts import brand_app, key_app, member_app, org_app
 from zyntro.cli.audiences import audiences_app
 from zyntro.cli.common import DEFAULT_DATABASE_URL, State
+from zyntro.cli.doctor import doctor
 from zyntro.cli.output import visible
 from zyntro.cli.segments import segment_app
 from zyntro.cli.server import audit_app, db_app, demo, serve
@@ -37,6 +38,7 @@ def root(
 
 app.command("demo")(demo)
 app.command("serve")(serve)
+app.command("doctor")(doctor)
 app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
 app.add_typer(brand_app, name="brand")

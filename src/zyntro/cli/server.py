@@ -89,6 +89,9 @@ def run_server(settings: Settings) -> None:
         workers=settings.workers,
         interface=Interfaces.RSGI,  # the public path over RSGI, the rest via ASGI (api/rsgi.py)
         log_access=False,  # the app writes its own structured access line
+        # SIGTERM/SIGINT: each worker stops accepting, lets the requests in flight finish, then
+        # runs the app's shutdown (usage and access log flushed); past this it is killed.
+        workers_kill_timeout=settings.shutdown_seconds,
         backlog=BACKLOG,
         backpressure=BACKPRESSURE,
         http1_settings=HTTP1Settings(

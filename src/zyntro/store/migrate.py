@@ -78,6 +78,19 @@ def script_head() -> str | None:
     return heads.pop() if len(heads) == 1 else None
 
 
+def known_revision(revision: str) -> bool:
+    """Whether one of this version's migration files is `revision` (a database migrated by a
+    newer version is at a revision it does not know)."""
+    for path in (_SCRIPTS / "versions").glob("*.py"):
+        lines = dict(_REVISION_LINE.findall(path.read_text(encoding="utf-8")))
+        try:
+            if "revision" in lines and ast.literal_eval(lines["revision"]) == revision:
+                return True
+        except (ValueError, SyntaxError):
+            continue
+    return False
+
+
 def current_revision(engine: sa.Engine) -> str | None:
     """The revision the database is at (None: not migrated yet)."""
     with engine.connect() as conn:
