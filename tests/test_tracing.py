@@ -161,6 +161,18 @@ def test_a_v1_write_has_a_database_write_span(
     assert node == span_id(request)
 
 
+def test_the_servers_background_rounds_are_not_traced(
+    traced: TestClient, exporter: InMemorySpanExporter, service: Service, world: World
+) -> None:
+    """The change feed's poll and the key usage flush run outside requests: no trace of them
+    buries the requests' (they run four times a second)."""
+    assert traced.post(PATH, json=world.body()).status_code == 200  # a use to flush
+    exporter.clear()
+    service.follow_changes()
+    assert service.flush_usage() == 1
+    assert exporter.get_finished_spans() == ()
+
+
 def test_an_incoming_traceparent_is_the_request_span_parent(
     traced: TestClient, exporter: InMemorySpanExporter, world: World
 ) -> None:

@@ -257,7 +257,12 @@ class DatabaseSpans:
 
     @contextmanager
     def scope(self, kind: str) -> Iterator[None]:
-        """`store.read` or `store.write`: one transaction of the service, statements included."""
+        """`store.read` or `store.write`: one transaction of the service, statements included,
+        within a request's trace. The server's own rounds outside requests (the change feed's
+        poll four times a second, the key usage flush) would only bury the requests' traces."""
+        if not trace.get_current_span().is_recording():
+            yield
+            return
         with self._tracer.start_as_current_span(
             f"store.{kind}",
             kind=SpanKind.CLIENT,
