@@ -359,3 +359,10 @@ def test_the_served_app_exports_its_spans_over_otlp(
         wait_for(lambda: any(s.name == "SELECT api_keys" for _r, s in received), timeout=10)
         children = {s.name for _r, s in received if s.trace_id == request.trace_id}
         assert {"cache miss api_key", "SELECT api_keys", "SELECT brands"} <= children
+
+        # A framework route over RSGI: FastAPI's span, with the request id.
+        assert httpx.get(base_url + "/healthz", headers={"X-Request-Id": "ops"}).is_success
+        wait_for(lambda: any(_attributes(s).get(REQUEST_ID) == "ops" for _r, s in received), 10)
+        (health,) = [s for _r, s in received if _attributes(s).get(REQUEST_ID) == "ops"]
+        assert health.name == "GET /healthz"
+        assert _attributes(health)["http.response.status_code"] == 200
