@@ -33,6 +33,8 @@ SERVER_STACK = (
     "zyntro.web",
     "zyntro.service",
     "zyntro.store",
+    "opentelemetry",
+    "zyntro.tracing",
 )
 
 

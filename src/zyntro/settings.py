@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 from pydantic import Field, field_validator
@@ -10,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from zyntro.proxies import parse_networks
 
 PLACEHOLDER_SECRET = "change-me"
+# Either turns traces on (the standard variables of OpenTelemetry's OTLP exporter).
+_OTLP_ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
 class Settings(BaseSettings):
@@ -59,6 +62,18 @@ class Settings(BaseSettings):
     max_keys_per_member: int = Field(
         default=20, ge=1, description="active API keys a member may hold at once"
     )
+    otel: bool = Field(
+        default=False,
+        description="OpenTelemetry traces even without OTEL_EXPORTER_OTLP_ENDPOINT",
+    )
+
+    @property
+    def tracing_wanted(self) -> bool:
+        """Traces are on: `ZYNTRO_OTEL=true` or an OTLP endpoint set, unless the standard
+        `OTEL_SDK_DISABLED=true` turns the SDK off (docs/operations.md, "Traces")."""
+        if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+            return False
+        return self.otel or any(os.environ.get(name) for name in _OTLP_ENDPOINTS)
 
     @field_validator("rate_limit", "invalid_key_rate_limit")
     @classmethod

@@ -8,13 +8,14 @@ import ctypes.util
 import gc
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from starlette.types import Message, Receive, Scope, Send
 
 from zyntro import __version__, web
@@ -41,6 +42,9 @@ from zyntro.responses import error_body
 from zyntro.service import Service
 from zyntro.settings import Settings, get_settings
 from zyntro.store import Store
+
+if TYPE_CHECKING:
+    from zyntro.tracing import Tracing
 
 USAGE_FLUSH_SECONDS = 5.0
 # Other processes' writes are seen within this (within one second: docs/decisions.md, "Caches").
@@ -78,6 +82,7 @@ class ZyntroApp:
             self.bodies,
             self.proxies,
         )
+        self.closing: list[Callable[[], None]] = []  # called as the lifespan ends
         self.fastapi = _fastapi_app(self)
         self._lifespan = Lifespan(self.fastapi)
 
@@ -140,6 +145,11 @@ class ZyntroApp:
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._lifespan.shutdown(loop)
+
+    def framework_telemetry(self) -> TelemetryConfig:
+        """FastAPI's own OpenTelemetry instrumentation: off, as the app does not trace
+        (`zyntro.api.traced.TracedApp` turns it on)."""
+        return {"tracing": False, "metrics": False, "logs": False}
 
     async def _framework(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> int:
         """A request for FastAPI, with the request id and the security headers added to its
@@ -236,12 +246,15 @@ def _fastapi_app(zyntro: ZyntroApp) -> FastAPI:
         zyntro.access_log.flush()
         await anyio.to_thread.run_sync(zyntro.service.flush_usage)
         zyntro.service.reader.close()
+        for close in zyntro.closing:
+            close()
 
     app = FastAPI(
         title="Zyntro Audiences",
         version=__version__,
         description="Audience segments for brands: the fetchAudiences API and its operations.",
         lifespan=lifespan,
+        telemetry=zyntro.framework_telemetry(),
         docs_url=None,  # openapi.install serves /docs from the package; FastAPI's uses CDNs
         redoc_url=None,
     )
@@ -318,8 +331,16 @@ async def _follow_changes(service: Service) -> None:
         await anyio.sleep(CHANGE_POLL_SECONDS)
 
 
-def create_app(settings: Settings | None = None, service: Service | None = None) -> ZyntroApp:
-    """The application for `settings` (default: the environment)."""
+def create_app(
+    settings: Settings | None = None,
+    service: Service | None = None,
+    tracing: Tracing | None = None,
+) -> ZyntroApp:
+    """The application for `settings` (default: the environment).
+
+    With `tracing`, or with traces wanted by the environment (`Settings.tracing_wanted`), the
+    app traces (api/traced.py); otherwise OpenTelemetry is not even imported.
+    """
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     if service is None:
@@ -328,7 +349,15 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             cache_bytes=settings.cache_mb * 1024 * 1024,
             max_keys_per_member=settings.max_keys_per_member,
         )
-    return ZyntroApp(service, settings)
+    if tracing is None and settings.tracing_wanted:
+        from zyntro.tracing import Tracing
+
+        tracing = Tracing.from_environment()
+    if tracing is None:
+        return ZyntroApp(service, settings)
+    from zyntro.api.traced import TracedApp
+
+    return TracedApp(service, settings, tracing)
 
 
 def create_served_app() -> ZyntroApp:

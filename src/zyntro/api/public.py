@@ -15,7 +15,7 @@ from collections.abc import (
     Callable,
     Sequence,
 )
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 from starlette.types import Receive, Scope, Send
@@ -51,6 +51,9 @@ from zyntro.responses import JSON_TYPE, body_for
 from zyntro.service import Service
 from zyntro.service.reader import BodyRequest, KeyRequest
 from zyntro.store.hot import MAX_CONNECTIONS
+
+if TYPE_CHECKING:
+    from zyntro.tracing import Tracing
 
 PATH = "/apis/public/fetchAudiences.php"
 BODY_TIMEOUT_SECONDS = 10.0  # without `bodies` (ZYNTRO_BODY_TIMEOUT_SECONDS's default)
@@ -93,6 +96,12 @@ class PublicEndpoint:
             limiter = anyio.CapacityLimiter(MAX_CONNECTIONS)
             self.read_principal = Coalescer(reader.principals, limiter)
             self.read_body = Coalescer(reader.bodies, limiter)
+
+    def trace(self, tracing: Tracing) -> None:
+        """Each read of a cache miss in a span from now on (the app traces: api/traced.py);
+        without it the endpoint runs no tracing code at all."""
+        self.read_principal = tracing.cache_miss("api_key", self.read_principal)
+        self.read_body = tracing.cache_miss("brand", self.read_body)
 
     async def answer(
         self,

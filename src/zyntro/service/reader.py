@@ -150,6 +150,11 @@ class AudienceReader:
         self._usage.record(principal.key_id, now, principal.last_used_at)
         return principal
 
+    def use_db(self, db: HotReader) -> None:
+        """Read the misses through `db` from now on (a traced reader: zyntro.tracing)."""
+        self._db.close()
+        self._db = db
+
     # --- keeping the cache true ----------------------------------------------------------
 
     def invalidate(self, kind: str, entity_id: str) -> None:

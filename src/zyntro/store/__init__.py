@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import sqlalchemy as sa
 
 from zyntro.store.engine import create_engine, is_sqlite
+
+# ("read" or "write") -> the span around one transaction, when the app traces (zyntro.tracing)
+Spans = Callable[[str], AbstractContextManager[None]]
+_UNTRACED: AbstractContextManager[None] = nullcontext()
 
 
 class Store:
@@ -17,16 +21,25 @@ class Store:
         self.url = url
         self.is_sqlite = is_sqlite(url)
         self.engine = create_engine(url, **engine_kwargs)
+        self.spans: Spans | None = None  # set when the app traces
 
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:
         """A transaction that commits on success and rolls back on any error."""
-        with self.engine.connect().execution_options(zyntro_write=True) as conn, conn.begin():
+        with (
+            _UNTRACED if self.spans is None else self.spans("write"),
+            self.engine.connect().execution_options(zyntro_write=True) as conn,
+            conn.begin(),
+        ):
             yield conn
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
-        with self.engine.connect() as conn, conn.begin():
+        with (
+            _UNTRACED if self.spans is None else self.spans("read"),
+            self.engine.connect() as conn,
+            conn.begin(),
+        ):
             yield conn
 
     def ping(self) -> None:
