@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -79,6 +80,24 @@ def test_metrics_count_requests_by_route_and_status(client: TestClient, world: W
     secrets += [*world.segment_ids, "metrics-probe-1", "/segments/"]
     for secret in secrets:
         assert secret not in text
+
+
+def test_metrics_name_routes_of_included_routers_by_their_full_template(
+    client: TestClient, world: World
+) -> None:
+    """A /api/v1 route is counted under its whole template, not its router's relative one
+    (which two routers could share)."""
+    headers = {"Authorization": f"Bearer {world.owner_key}"}
+    assert (
+        client.get(f"/api/v1/brands/{world.brand_id}/segments", headers=headers).status_code == 200
+    )
+    routes = {
+        match.group(1)
+        for line in client.get("/metrics").text.splitlines()
+        if line.startswith("zyntro_requests") and (match := re.search(r'route="([^"]*)"', line))
+    }
+    assert "/api/v1/brands/{brand_id}/segments" in routes
+    assert "/brands/{brand_id}/segments" not in routes
 
 
 # --- OpenAPI and docs ---------------------------------------------------------------------------

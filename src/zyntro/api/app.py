@@ -221,9 +221,16 @@ def _forwarded(scope: Scope, proxies: TrustedProxies) -> None:
 
 
 def _route(scope: Scope) -> str:
-    """The template of the route that took the request (FastAPI notes it in the scope)."""
-    path = getattr(scope.get("route"), "path", None)
-    return path if isinstance(path, str) else UNMATCHED
+    """The full template of the route that took the request. FastAPI notes the route in the
+    scope; for a route of an included router (`/api/v1`) its own path lacks the prefix, which
+    the effective route context has."""
+    fastapi = scope.get("fastapi")
+    effective = fastapi.get("effective_route_context") if isinstance(fastapi, dict) else None
+    for holder in (effective, scope.get("route")):
+        path = getattr(holder, "path", None)
+        if isinstance(path, str):
+            return path
+    return UNMATCHED
 
 
 def _refusal_headers(request_id: str, length: int | None = None) -> list[tuple[str, str]]:
