@@ -254,6 +254,9 @@ def _sqlite_restore(file: Path, target: Path, report: Report) -> None:
     src = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
     dst = sqlite3.connect(target, isolation_level=None, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
     try:
+        # Written straight into the file, not through a WAL the size of the database that
+        # would then be copied again; no server may hold the file while it is replaced.
+        dst.execute("PRAGMA journal_mode=DELETE")
         src.backup(
             dst,
             pages=STEP_PAGES,
