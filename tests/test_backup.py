@@ -391,3 +391,8 @@ def test_restoring_what_is_not_a_backup_is_one_clear_line(tmp_path: Path) -> Non
     assert "is not a Zyntro backup" in error
     error = fails(f"sqlite:///{tmp_path / 'new.db'}", "db", "restore", str(tmp_path / "none"))
     assert "no backup file" in error
+    with sqlite3.connect(tmp_path / "other.db") as conn:
+        conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.close()
+    error = fails(f"sqlite:///{tmp_path / 'new.db'}", "db", "restore", str(tmp_path / "other.db"))
+    assert "without a Zyntro schema" in error

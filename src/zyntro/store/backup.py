@@ -204,6 +204,8 @@ def restore(file: Path, url: str, report: Report = no_report, *, force: bool = F
     """
     fmt = backup_format(file)
     from_revision = backup_revision(file, fmt)
+    if fmt == "sqlite" and from_revision is None:
+        raise ZyntroError(f"{file} is a SQLite database without a Zyntro schema")
     engine = create_engine(url)
     try:
         dialect = engine.dialect.name
