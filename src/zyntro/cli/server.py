@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from zyntro.cli.backup import db_backup, db_copy, db_restore
 from zyntro.cli.common import JsonOption, handle_errors, service, state
 from zyntro.cli.output import console, emit, emit_table, show
 from zyntro.errors import ZyntroError
@@ -36,7 +37,7 @@ MAX_BUFFER_BYTES = 64 * 1024  # HTTP/1 read buffer: request line + headers must 
 MAX_HEADERS_BYTES = 32 * 1024  # HTTP/2 header list
 MAX_STREAMS = 100  # HTTP/2 streams per connection
 
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema, backups and copies.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 
 
@@ -52,6 +53,11 @@ def db_upgrade(ctx: typer.Context) -> None:
         show(f"Database schema is at revision {migrate.current_revision(store.engine)}")
     finally:
         store.dispose()
+
+
+db_app.command("backup")(db_backup)
+db_app.command("restore")(db_restore)
+db_app.command("copy")(db_copy)
 
 
 @audit_app.command("list")
