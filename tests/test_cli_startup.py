@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from zyntro.cli import app
 from zyntro.cli.common import DEFAULT_DATABASE_URL
 from zyntro.client import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from zyntro.service.accounts import DEFAULT_MAX_KEYS_PER_MEMBER
 from zyntro.settings import Settings
 from zyntro.store import Store, migrate
 
@@ -121,6 +122,8 @@ def test_the_head_read_from_the_files_is_alembics(tmp_path: Path) -> None:
 def test_the_cli_defaults_are_the_servers_and_the_sdks() -> None:
     """The defaults the CLI names without importing their owners."""
     assert Settings.model_fields["database_url"].default == DEFAULT_DATABASE_URL
+    # The CLI leaves the key cap to the service's default unless the setting is given.
+    assert Settings.model_fields["max_keys_per_member"].default == DEFAULT_MAX_KEYS_PER_MEMBER
     result = CliRunner().invoke(app, ["audiences", "fetch", "--help"], env={"COLUMNS": "300"})
     text = " ".join(result.stdout.replace("│", " ").split())
     assert f"(default {DEFAULT_BASE_URL})" in text

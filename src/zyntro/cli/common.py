@@ -7,6 +7,7 @@ Light on purpose: `zyntro --help` imports every command module, so the server st
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from functools import cached_property
@@ -29,6 +30,9 @@ JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
 # the settings do not build them (pydantic-settings, and the rate limit parser they check
 # values with); tests/test_cli_startup.py keeps the two equal.
 DEFAULT_DATABASE_URL = "sqlite:///./zyntro.db"
+
+
+_KEY_CAP_VARIABLE = "ZYNTRO_MAX_KEYS_PER_MEMBER"
 
 
 class State:
@@ -56,7 +60,13 @@ class State:
             except BaseException:
                 store.dispose()
                 raise
-            self._service = Service(store, max_keys_per_member=self.settings.max_keys_per_member)
+            # The key cap is the one setting the service takes. Reading every setting costs a
+            # read command a third of its start-up (pydantic-settings, the rate-limit parser),
+            # so they are read only when the cap is set; its default is the Service's own.
+            options = {}
+            if _KEY_CAP_VARIABLE in os.environ:
+                options["max_keys_per_member"] = self.settings.max_keys_per_member
+            self._service = Service(store, **options)
         return self._service
 
     def close(self) -> None:
