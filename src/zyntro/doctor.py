@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from zyntro.errors import ZyntroError
 from zyntro.settings import PLACEHOLDER_SECRET, Settings
 
@@ -75,37 +73,6 @@ def run_checks(settings: Settings) -> list[Check]:
                 problem(name, f"the check failed: {type(exc).__name__}: {exc}", "report this")
             )
     return results
-
-
-# The check that reports a setting the environment gives an invalid value.
-_CHECK_OF_SETTING = {
-    "database_url": "database",
-    "redis_url": "redis",
-    "secret_key": "secret",
-    "host": "bind",
-    "port": "bind",
-    "trusted_proxies": "proxy",
-    "backup_dir": "backup",
-}
-
-
-def invalid_settings(error: ValidationError) -> list[Check]:
-    """The settings the environment gives invalid values: one problem each (nothing else can
-    be checked until they are fixed; the values themselves are not repeated: they may be
-    secrets)."""
-    checks = []
-    for detail in error.errors():
-        field = str(detail["loc"][0]) if detail.get("loc") else ""
-        variable = f"ZYNTRO_{field.upper()}" if field else "a ZYNTRO_ setting"
-        reason = str(detail.get("msg", "is invalid")).removeprefix("Value error, ")
-        checks.append(
-            problem(
-                _CHECK_OF_SETTING.get(field, "settings"),
-                f"{variable} is invalid: {reason}",
-                f"fix {variable} (README, Configuration)",
-            )
-        )
-    return checks
 
 
 def check_database(settings: Settings) -> Check:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from zyntro.cli.common import JsonOption, handle_errors, state
 from zyntro.cli.output import emit_json, show
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from zyntro.doctor import Check
 
 
 @handle_errors
@@ -13,7 +20,7 @@ def doctor(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Check the database, Redis, the secret, the address, the proxy, disk space and backups."""
     from pydantic import ValidationError
 
-    from zyntro.doctor import Status, invalid_settings, run_checks
+    from zyntro.doctor import Status, run_checks
 
     try:
         settings = state(ctx).settings
@@ -39,3 +46,36 @@ def doctor(ctx: typer.Context, as_json: bool = JsonOption) -> None:
         )
     if problems:
         raise typer.Exit(1)
+
+
+# The check that reports a setting the environment gives an invalid value.
+_CHECK_OF_SETTING = {
+    "database_url": "database",
+    "redis_url": "redis",
+    "secret_key": "secret",
+    "host": "bind",
+    "port": "bind",
+    "trusted_proxies": "proxy",
+    "backup_dir": "backup",
+}
+
+
+def invalid_settings(error: ValidationError) -> list[Check]:
+    """The settings the environment gives invalid values: one problem each (nothing else can
+    be checked until they are fixed; the values themselves are not repeated: they may be
+    secrets)."""
+    from zyntro.doctor import problem
+
+    checks = []
+    for detail in error.errors():
+        field = str(detail["loc"][0]) if detail.get("loc") else ""
+        variable = f"ZYNTRO_{field.upper()}" if field else "a ZYNTRO_ setting"
+        reason = str(detail.get("msg", "is invalid")).removeprefix("Value error, ")
+        checks.append(
+            problem(
+                _CHECK_OF_SETTING.get(field, "settings"),
+                f"{variable} is invalid: {reason}",
+                f"fix {variable} (README, Configuration)",
+            )
+        )
+    return checks
