@@ -76,6 +76,24 @@ def test_export_then_import_changes_nothing(
 
 
 @pytest.mark.parametrize("kind", ["json", "csv"])
+def test_early_years_are_served_and_exported_as_four_digits(
+    service: Service, world: World, tmp_path: Path, kind: str
+) -> None:
+    """A timestamp the import takes (year 500) comes back in the same YYYY-MM-DD HH:MM:SS
+    shape, so the export imports again unchanged (glibc's %Y writes 500, not 0500)."""
+    row = {**SEED_SEGMENT, "created_at": "0500-01-02 03:04:05", "updated_at": "0999-12-31 23:59:59"}
+    service.import_segments(SYSTEM, world.empty_brand_id, [row], initiated_by=world.owner_id)
+    served = _public(service, world.empty_brand_id)[0]
+    assert (served["created_at"], served["updated_at"]) == (
+        "0500-01-02 03:04:05",
+        "0999-12-31 23:59:59",
+    )
+    exported = _export(service, world.empty_brand_id, kind, tmp_path / f"a.{kind}")
+    result = _import(service, world, world.empty_brand_id, exported)
+    assert (result.created, result.updated, result.unchanged) == (0, 0, 1)
+
+
+@pytest.mark.parametrize("kind", ["json", "csv"])
 def test_export_moves_to_another_account_unchanged(
     service: Service, world: World, tmp_path: Path, kind: str
 ) -> None:

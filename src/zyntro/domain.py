@@ -60,7 +60,9 @@ def utcnow() -> datetime:
 
 
 def format_timestamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+    """`YYYY-MM-DD HH:MM:SS` in UTC; the year always has four digits (glibc's `%Y` writes
+    year 500 as `500`, which the format, and the import, would not take back)."""
+    return moment.astimezone(UTC).isoformat(sep=" ", timespec="seconds")[:19]
 
 
 def parse_timestamp(text: str, field: str) -> datetime:
