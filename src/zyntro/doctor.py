@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from zyntro.cli.output import byte_size
 from zyntro.errors import ZyntroError
 from zyntro.settings import PLACEHOLDER_SECRET, Settings
 
@@ -277,7 +278,7 @@ def check_disk(settings: Settings) -> Check:
     wal = Path(f"{path}-wal")
     wal_size = wal.stat().st_size if wal.exists() else 0
     free = shutil.disk_usage(path.parent).free
-    figures = f"{_size(free)} free; database {_size(size)}, WAL {_size(wal_size)}"
+    figures = f"{byte_size(free)} free; database {byte_size(size)}, WAL {byte_size(wal_size)}"
     if free < max(DISK_PROBLEM_BYTES, size + wal_size):
         return problem("disk", figures, f"free space on {path.parent}")
     if free < max(DISK_WARNING_BYTES, 2 * (size + wal_size)):
@@ -365,17 +366,6 @@ def _zyntro_answers(address: str, port: int) -> bool:
 def _backup_file(entry: os.DirEntry[str]) -> bool:
     """A file, not hidden (a backup being written under a dot name is not one yet)."""
     return entry.is_file() and not entry.name.startswith(".")
-
-
-def _size(count: int) -> str:
-    if count < 1024:
-        return f"{count} B"
-    value = float(count)
-    for unit in ("KiB", "MiB", "GiB"):
-        value /= 1024
-        if value < 1024:
-            return f"{value:.1f} {unit}"
-    return f"{value / 1024:.1f} TiB"
 
 
 def _hours(hours: float) -> str:

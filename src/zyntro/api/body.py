@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
+
+from starlette.types import Message, Receive
 
 from zyntro.errors import PayloadTooLarge, RequestTimeout
 
@@ -35,8 +37,6 @@ MAX_READERS = 256  # half of granian's BACKPRESSURE (cli/server.py)
 GRACE_SECONDS = 1.0  # no body is cut for crowding before it has had this long
 SWEEP_SECONDS = 0.25  # how often the sweep looks; the deadline is kept to within this
 
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
 T = TypeVar("T")
 P = ParamSpec("P")
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from zyntro.cli.common import handle_errors, state
-from zyntro.cli.output import error_console, show
+from zyntro.cli.output import byte_size, error_console, show
 
 if TYPE_CHECKING:
     from zyntro.store.copy import Report
@@ -52,15 +52,6 @@ def progress_bar() -> Iterator[Report]:
         yield report
 
 
-def _size(count: int) -> str:
-    size = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
-
-
 @handle_errors
 def db_backup(
     ctx: typer.Context,
@@ -74,7 +65,7 @@ def db_backup(
         done = backup(state(ctx).database_url, file, report)
     kind = "SQLite database" if done.format == "sqlite" else "pg_dump custom archive"
     show(
-        f"Backup written to {done.file} ({kind}, {_size(done.bytes)}, schema revision "
+        f"Backup written to {done.file} ({kind}, {byte_size(done.bytes)}, schema revision "
         f"{done.revision}) in {time.perf_counter() - started:.1f} s; "
         f"manifest {manifest_path(done.file)}"
     )

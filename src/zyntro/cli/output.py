@@ -109,3 +109,15 @@ def cell(value: Any) -> Text:
     if isinstance(value, list):
         return Text(visible(", ".join(str(v) for v in value)))
     return Text(visible(str(value)))
+
+
+def byte_size(count: int) -> str:
+    """A size in bytes as a person reads it: 512 B, 1.5 KiB, 70.4 MiB, 1.4 GiB, 2.0 TiB."""
+    if count < 1024:
+        return f"{count} B"
+    value = float(count)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+    return f"{value / 1024:.1f} TiB"
