@@ -2,8 +2,8 @@
 
 The package is split by concept (docs/architecture.md): `rules` (who may do what),
 `recording` (the write transaction, change and audit rows), `accounts`, `segments`,
-`imports`, `signin` with `throttle` (its attempt counters), and `reader` (the public
-endpoint's cached reads). `Service` joins them.
+`imports`, `signin` with `throttle` (its attempt counters), `two_factor` (the code after
+the password), and `reader` (the public endpoint's cached reads). `Service` joins them.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 from zyntro.errors import unwrap
 from zyntro.identity import SYSTEM, Actor, Principal
 from zyntro.service.imports import ImportResult, Imports, Progress
-from zyntro.service.signin import SignIn
+from zyntro.service.two_factor import TwoFactor
 
 __all__ = ["SYSTEM", "Actor", "ImportResult", "Principal", "Progress", "Service"]
 
 
-class Service(Imports, SignIn):
+class Service(Imports, TwoFactor):
     """Every use case of the product, over one `Store`."""
 
     def principal_for_key(self, api_key: str) -> Principal:

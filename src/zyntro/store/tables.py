@@ -47,6 +47,8 @@ organizations = sa.Table(
     sa.Column("id", ID, primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    # Every member must use two-factor sign-in (service/two_factor.py).
+    sa.Column("require_two_factor", sa.Boolean(), nullable=False, server_default=sa.false()),
 )
 
 brands = sa.Table(
@@ -74,6 +76,7 @@ members = sa.Table(
     sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.true()),
     sa.Column("password_hash", sa.String(200), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("last_sign_in_at", UTCDateTime(), nullable=True),  # the dashboard's, for owners
     sa.UniqueConstraint("org_id", "email"),
     sa.CheckConstraint("role in ('owner', 'in_charge', 'member')", name="role"),
 )
@@ -169,4 +172,27 @@ idempotency_keys = sa.Table(
     sa.Column("request_hash", sa.String(64), nullable=False),
     sa.Column("response", sa.Text(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False, index=True),
+)
+
+# A member's TOTP authenticator: begun at enrolment, on once a first code confirms it.
+two_factor = sa.Table(
+    "two_factor",
+    metadata,
+    sa.Column("member_id", ID, sa.ForeignKey("members.id"), primary_key=True),
+    # The base32 secret sealed with AES-GCM under a key derived from ZYNTRO_SECRET_KEY.
+    sa.Column("secret", sa.String(200), nullable=False),
+    sa.Column("confirmed_at", UTCDateTime(), nullable=True),  # NULL: enrolment not finished
+    # The time step (Unix time // 30) of the last code accepted: no code of it or before it
+    # is accepted again, so a code cannot be replayed within its window.
+    sa.Column("last_step", sa.Integer(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Single-use recovery codes: SHA-256 of the member id and the 80-bit code, never the code.
+recovery_codes = sa.Table(
+    "recovery_codes",
+    metadata,
+    sa.Column("member_id", ID, sa.ForeignKey("members.id"), primary_key=True),
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("used_at", UTCDateTime(), nullable=True),
 )
