@@ -13,6 +13,7 @@ from zyntro.cli.doctor import doctor
 from zyntro.cli.output import visible
 from zyntro.cli.segments import segment_app
 from zyntro.cli.server import audit_app, db_app, demo, serve
+from zyntro.cli.two_factor import member_reset_two_factor, org_require_two_factor
 
 app = typer.Typer(
     help="Zyntro Audiences: audience segments for brands, and the fetchAudiences API.",
@@ -40,6 +41,8 @@ app.command("demo")(demo)
 app.command("serve")(serve)
 app.command("doctor")(doctor)
 app.add_typer(db_app, name="db")
+org_app.command("require-2fa")(org_require_two_factor)
+member_app.command("reset-2fa")(member_reset_two_factor)
 app.add_typer(org_app, name="org")
 app.add_typer(brand_app, name="brand")
 app.add_typer(member_app, name="member")
