@@ -8,6 +8,8 @@ from __future__ import annotations
 import functools
 import re
 from contextlib import ExitStack
+from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -30,8 +32,10 @@ from tests.dashboard import (
 )
 from zyntro import passwords
 from zyntro.service import SYSTEM, Service
+from zyntro.service.throttle import Origin
 from zyntro.store import queries
 from zyntro.store.tables import audit_log, recovery_codes, sign_in_throttle, two_factor
+from zyntro.totp import SecondFactorRequired, SignInExpired
 
 
 @functools.cache
@@ -317,3 +321,19 @@ def test_the_cli_resets_and_requires_two_factor(
     assert ("system", "member.two_factor_reset") in seen
     assert ("system", "org.require_two_factor") in seen
     assert ("system", "org.stop_requiring_two_factor") in seen
+
+
+def test_the_code_step_ends_with_time_and_with_changes_to_the_member(
+    service: Service, people: World
+) -> None:
+    enrolled = enrol(service, people.member_id)
+    origin = Origin(SECRET, "192.0.2.10")
+    with pytest.raises(SecondFactorRequired) as waiting:
+        service.sign_in(email_of(service, people.member_id), PASSWORD, origin)
+    pending = waiting.value.pending
+    late = replace(pending, started_at=pending.started_at - timedelta(minutes=11))
+    with pytest.raises(SignInExpired):
+        service.complete_sign_in(late, totp_code(enrolled.secret, 1), origin)
+    service.reset_two_factor(service.act_as(people.owner_id), people.member_id)
+    with pytest.raises(SignInExpired):  # reset meanwhile: sign in again, with the password
+        service.complete_sign_in(pending, totp_code(enrolled.secret, 1), origin)
