@@ -100,6 +100,8 @@ def test_enrolment_in_the_dashboard_then_sign_in_with_a_code(
     assert "Two-factor sign-in is on." in done.text
     assert "member.two_factor_enable" in actions(service, people.owner_id)
     assert not RECOVERY.findall(owner.get("/app/me/two-factor").text)  # shown once
+    reload = owner.get("/app/me/two-factor/confirm")  # the address bar after the form
+    assert reload.url.path == "/app/me/two-factor" and not RECOVERY.findall(reload.text)
 
     browser = clients()
     response = submit_password(browser, email)

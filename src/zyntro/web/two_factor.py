@@ -75,6 +75,13 @@ def two_factor_page(dash: Dashboard = SignedInEnrolling) -> Response:
     return _page(dash)
 
 
+@router.get(PREFIX + PAGE + "/{step}")
+def after_a_form(step: str, dash: Dashboard = SignedInEnrolling) -> Response:
+    """A reload of a form's answer (htmx put its URL in the address bar): the page again,
+    without the secret or the codes, which were shown once."""
+    return dash.redirect(PAGE)
+
+
 @router.post(PREFIX + PAGE + "/setup")
 def begin_setup(dash: Dashboard = SignedInEnrolling, form: FormData = CheckedForm) -> Response:
     try:
