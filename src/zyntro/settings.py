@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
     secret_key: str = Field(
         default=PLACEHOLDER_SECRET,
-        description="signs dashboard cookies and keys the sign-in throttle",
+        description="signs dashboard cookies, keys the sign-in throttle, seals 2FA secrets",
     )
     cache_mb: int = Field(default=128, ge=1, description="read cache memory cap per process (MiB)")
     max_body_bytes: int = Field(
