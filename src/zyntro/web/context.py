@@ -91,7 +91,6 @@ class Dashboard:
     session: Session
     actor: Actor
     org: Organization
-    must_enrol: bool = False  # only the two-factor set-up pages see True
 
     @property
     def member_id(self) -> str:
@@ -145,8 +144,7 @@ def _signed_in(request: Request, enrolling: bool) -> Dashboard:
         raise EnrolmentRequired()
     assert actor.org_id is not None
     org = service.get_org(actor, actor.org_id)
-    dashboard = Dashboard(request, service, session, actor, org, must_enrol)
-    request.state.dashboard = dashboard
+    dashboard = request.state.dashboard = Dashboard(request, service, session, actor, org)
     return dashboard
 
 
