@@ -31,6 +31,7 @@ from tests.dashboard import (
     totp_code,
 )
 from zyntro import passwords
+from zyntro.errors import Conflict
 from zyntro.service import SYSTEM, Service
 from zyntro.service.throttle import Origin
 from zyntro.store import queries
@@ -175,7 +176,7 @@ def test_the_organization_requirement_sends_members_to_set_it_up(
     service: Service, people: World, clients: ClientFactory
 ) -> None:
     owner_actor = service.act_as(people.owner_id)
-    with pytest.raises(Exception, match="for yourself first"):
+    with pytest.raises(Conflict, match="for yourself first"):
         service.set_two_factor_required(owner_actor, people.org_id, True)
     owner_2fa = enrol(service, people.owner_id)
     owner = clients()
