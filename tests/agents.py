@@ -13,7 +13,7 @@ import httpx2
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp_types import CallToolResult, TextContent, TextResourceContents
+from mcp.types import CallToolResult, TextContent, TextResourceContents
 
 from tests.live import ZYNTRO
 

@@ -20,7 +20,7 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS, CallToolResult, ToolAnnotations
+from mcp.types import INVALID_PARAMS, CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from zyntro import __version__
