@@ -35,8 +35,7 @@ class Orgs:
     theirs: World  # another organization in the same database
 
 
-def _orgs(folder: Path) -> Orgs:
-    database_url = f"sqlite:///{folder / 'zyntro.db'}"
+def _orgs(database_url: str) -> Orgs:
     store = Store(database_url)
     migrate.upgrade(store.engine)
     service = Service(store)
@@ -47,7 +46,7 @@ def _orgs(folder: Path) -> Orgs:
 
 @pytest.fixture(scope="module")
 def orgs(tmp_path_factory: pytest.TempPathFactory) -> Orgs:
-    return _orgs(tmp_path_factory.mktemp("mcp"))
+    return _orgs(f"sqlite:///{tmp_path_factory.mktemp('mcp') / 'zyntro.db'}")
 
 
 # Quota of the live server's keys: enough for the checks, few enough to run out of quickly.
@@ -154,7 +153,8 @@ def _innermost(error: BaseException) -> BaseException:
 
 
 @pytest.mark.anyio
-async def test_stdio_tools_resources_and_tenancy(orgs: Orgs, tmp_path: Path) -> None:
+async def test_stdio_tools_resources_and_tenancy(database_url: str, tmp_path: Path) -> None:
+    orgs = _orgs(database_url)  # SQLite and PostgreSQL
     errlog = tmp_path / "stderr.log"
     async with stdio_session(orgs.database_url, orgs.ours.member_key, errlog) as session:
         await _exercise(session, orgs)

@@ -8,6 +8,7 @@ the access log. The transports differ only in how they find the key's principal 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -214,14 +215,21 @@ SegmentId = Annotated[
 
 def build_server(service: Service, access: Access) -> MCPServer[Any]:
     """The MCP server of `service`, for the transport `access` describes."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     server: MCPServer[Any] = MCPServer(
         "zyntro",
         title="Zyntro Audiences",
         instructions=_INSTRUCTIONS,
         version=__version__,
-        log_level="WARNING",  # the SDK's INFO lines would repeat the access log
+        log_level="WARNING",
         middleware=[_Observe(access)],
     )
+    # The SDK configures the root logger (a rich handler, its level); the host process's
+    # logging is the app's (observability.py), so it is put back as it was.
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    logging.getLogger("mcp").setLevel(logging.WARNING)  # its INFO lines repeat the access log
     reads = Reads(service, access)
 
     @server.tool(title="List brands", annotations=_READ_ONLY)
