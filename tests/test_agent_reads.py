@@ -4,14 +4,17 @@ prompt-ready rendering, and /mcp over the in-process ASGI app."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import SEED_SEGMENT, World, make_world
 from zyntro.agents.prompt import segment_context
+from zyntro.api.app import create_app
 from zyntro.errors import BrandNotFound, NotFound, ValidationFailed
-from zyntro.service import Service
+from zyntro.service import SYSTEM, Service
+from zyntro.settings import Settings
 
 # --- search ---------------------------------------------------------------------------------
 
@@ -119,3 +122,36 @@ def test_mcp_over_asgi(client: TestClient, world: World) -> None:
     assert refused.status_code == 401 and refused.json()["code"] == "invalid_api_key"
     assert client.get("/mcp").status_code == 405
     assert "/mcp" in client.get("/openapi.json").json()["paths"]
+
+
+def _rpc(client: TestClient, key: str, method: str, params: dict[str, object]) -> dict[str, Any]:
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+    answer = client.post("/mcp", json=body, headers={**_ACCEPT, "Authorization": f"Bearer {key}"})
+    assert answer.status_code == 200, answer.text
+    result: dict[str, Any] = answer.json()["result"]
+    return result
+
+
+def test_mcp_writes_are_off_by_default_and_follow_roles(
+    client: TestClient, service: Service, database_url: str, world: World
+) -> None:
+    names = {tool["name"] for tool in _rpc(client, world.owner_key, "tools/list", {})["tools"]}
+    assert "create_segment" not in names
+    create = {
+        "name": "create_segment",
+        "arguments": {
+            "brand_id": world.brand_id,
+            "segment_label": "Night Owls",
+            "segment_type": "behavioral",
+        },
+    }
+    assert _rpc(client, world.owner_key, "tools/call", create)["isError"]
+
+    settings = Settings(database_url=database_url, log_level="WARNING", mcp_writes=True)
+    with TestClient(create_app(settings, service)) as writer:
+        refused = _rpc(writer, world.member_key, "tools/call", create)
+        assert refused["isError"] and "(forbidden)" in refused["content"][0]["text"]
+        created = _rpc(writer, world.owner_key, "tools/call", create)
+        assert not created.get("isError"), created
+    labels = [s.segment_label for s in service.list_segments(SYSTEM, world.brand_id)]
+    assert labels == ["Segment 0", "Segment 1", "Segment 2", "Night Owls"]

@@ -189,6 +189,42 @@ async def test_stdio_rate_limit(orgs: Orgs, tmp_path: Path) -> None:
     assert [line["status"] for line in _mcp_lines(errlog)] == [200, 200, 200, 429]
 
 
+@pytest.mark.anyio
+async def test_stdio_writes_when_allowed(tmp_path: Path) -> None:
+    orgs = _orgs(f"sqlite:///{tmp_path / 'zyntro.db'}")
+    world, env = orgs.ours, {"ZYNTRO_MCP_WRITES": "true"}  # as --allow-writes
+    async with stdio_session(orgs.database_url, world.owner_key, tmp_path / "e", env) as session:
+        tools = {tool.name for tool in (await session.list_tools()).tools}
+        assert tools == TOOLS | {"create_segment", "update_segment"}
+        created = await call(
+            session,
+            "create_segment",
+            brand_id=world.brand_id,
+            segment_label="Night Owls",
+            segment_type="behavioral",
+            segment_pain_points=["sleep"],
+        )
+        assert created.structured_content is not None, text_of(created)
+        segment_id = created.structured_content["segment_id"]
+        updated = await call(session, "update_segment", segment_id=segment_id, segment_tone="calm")
+        assert updated.structured_content is not None
+        assert updated.structured_content["segment_pain_points"] == ["sleep"]  # kept
+        bad = await call(
+            session,
+            "create_segment",
+            brand_id=world.brand_id,
+            segment_label="X",
+            segment_type="Not Snake",
+        )
+        assert bad.is_error and "invalid_parameter" in text_of(bad)
+        theirs = await call(
+            session, "update_segment", segment_id=orgs.theirs.segment_ids[0], segment_tone="mine"
+        )
+        assert theirs.is_error and "not_found" in text_of(theirs)
+        context = text_of(await call(session, "segment_context", segment_id=segment_id))
+    assert "Audience: Night Owls\nType: behavioral\nTone: calm\nPain points: sleep" in context
+
+
 # --- streamable HTTP ------------------------------------------------------------------------
 
 

@@ -70,9 +70,10 @@ def _scope(request: McpRequest) -> Scope:
 class McpHttp:
     """The MCP server of one app process, built on first use."""
 
-    def __init__(self, service: Service, access_log: AccessLog) -> None:
+    def __init__(self, service: Service, access_log: AccessLog, writes: bool = False) -> None:
         self.service = service
         self.access_log = access_log
+        self.writes = writes  # ZYNTRO_MCP_WRITES
         self._manager: StreamableHTTPSessionManager | None = None
         self._tasks: anyio.abc.TaskGroup | None = None
         self._lock = anyio.Lock()
@@ -99,7 +100,7 @@ class McpHttp:
             if self._tasks is None:  # no lifespan (an app driven without one), or shutting down
                 raise ServiceUnavailable()
             server = await anyio.to_thread.run_sync(importlib.import_module, "zyntro.agents.server")
-            mcp = server.build_server(self.service, HttpAccess(self.access_log))
+            mcp = server.build_server(self.service, HttpAccess(self.access_log), writes=self.writes)
             mcp.streamable_http_app(
                 streamable_http_path=PATH,
                 stateless_http=True,
@@ -146,8 +147,8 @@ class _ToSessionManager(Response):
     responses=ERRORS,
     summary="MCP (Model Context Protocol) for AI agents",
     description="Streamable HTTP transport of MCP, stateless, answering JSON: the tools and "
-    "resources of docs/ai.md, read-only. Send JSON-RPC messages with "
-    "`Accept: application/json, text/event-stream` and your key as "
+    "resources of docs/ai.md, read-only unless ZYNTRO_MCP_WRITES is set. Send JSON-RPC "
+    "messages with `Accept: application/json, text/event-stream` and your key as "
     "`Authorization: Bearer <key>`; each request counts against the key's rate limit.",
 )
 async def mcp_endpoint(request: Request, actor: Actor = KeyActor) -> Response:

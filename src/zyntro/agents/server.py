@@ -51,8 +51,13 @@ _INSTRUCTIONS = (
     "Zyntro Audiences holds the audience segments of your organization's brands: who each "
     "audience is, its pain points, decision drivers, use cases and the tone to write in. "
     "Call list_brands first; list_segments, search_segments and get_segment find segments; "
-    "segment_context gives a text block to paste into a prompt that writes for one audience. "
-    "Every tool is read-only."
+    "segment_context gives a text block to paste into a prompt that writes for one audience."
+)
+
+_READ_ONLY_NOTE = " Every tool is read-only."
+_WRITES = (
+    " create_segment and update_segment write segments (an owner's or a member in-charge's "
+    "key): read the brand's segments first, and do not repeat one."
 )
 
 
@@ -157,11 +162,14 @@ class Reads:
         self.service = service
         self.access = access
 
-    async def run(self, read: Callable[[Actor], T], *, resource: bool = False) -> T:
-        """`read(actor)` in a worker thread; a failure as the agent should see it."""
+    async def run(
+        self, read: Callable[[Actor], T], *, resource: bool = False, scope: str = READ_SCOPE
+    ) -> T:
+        """`read(actor)` in a worker thread, as a key with `scope` may; a failure as the agent
+        should see it."""
         call = _CALL.get()
         try:
-            actor = await authorize(self.access, call.request, READ_SCOPE)
+            actor = await authorize(self.access, call.request, scope)
             return await anyio.to_thread.run_sync(read, actor)
         except Exception as exc:
             error = _user_error(exc, self.access.request_id(call.request))
@@ -189,18 +197,18 @@ class Reads:
         brand = self.service.get_brand(actor, brand_id)
         segments = self.service.list_segments(actor, brand.id)
         return BrandSegments(
-            brand_id=brand.id, name=brand.name, segments=[_agent(s) for s in segments]
+            brand_id=brand.id, name=brand.name, segments=[agent_segment(s) for s in segments]
         )
 
     def segment(self, actor: Actor, segment_id: str) -> AgentSegment:
-        return _agent(self.service.get_segment(actor, segment_id))
+        return agent_segment(self.service.get_segment(actor, segment_id))
 
     def context(self, actor: Actor, segment_id: str) -> str:
         segment = self.service.get_segment(actor, segment_id)
         return segment_context(segment, self.service.get_brand(actor, segment.brand_id).name)
 
 
-def _agent(segment: Segment) -> AgentSegment:
+def agent_segment(segment: Segment) -> AgentSegment:
     return AgentSegment(brand_id=segment.brand_id, **segment.to_public())
 
 
@@ -213,14 +221,15 @@ SegmentId = Annotated[
 ]
 
 
-def build_server(service: Service, access: Access) -> MCPServer[Any]:
-    """The MCP server of `service`, for the transport `access` describes."""
+def build_server(service: Service, access: Access, *, writes: bool = False) -> MCPServer[Any]:
+    """The MCP server of `service`, for the transport `access` describes; read-only unless
+    `writes` (docs/ai.md)."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     server: MCPServer[Any] = MCPServer(
         "zyntro",
         title="Zyntro Audiences",
-        instructions=_INSTRUCTIONS,
+        instructions=_INSTRUCTIONS + (_WRITES if writes else _READ_ONLY_NOTE),
         version=__version__,
         log_level="WARNING",
         middleware=[_Observe(access)],
@@ -292,7 +301,7 @@ def build_server(service: Service, access: Access) -> MCPServer[Any]:
                 brand_id=brand_id,
                 limit=limit,
             )
-            return SearchResult(segments=[_agent(s) for s in found], more=more)
+            return SearchResult(segments=[agent_segment(s) for s in found], more=more)
 
         return await reads.run(search)
 
@@ -345,4 +354,8 @@ def build_server(service: Service, access: Access) -> MCPServer[Any]:
     async def segment_context_resource(segment_id: str) -> str:
         return await reads.run(lambda a: reads.context(a, segment_id), resource=True)
 
+    if writes:
+        from zyntro.agents.writes import add_write_tools
+
+        add_write_tools(server, reads)
     return server

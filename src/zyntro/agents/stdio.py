@@ -56,8 +56,9 @@ class StdioAccess:
         self.access_log.flush()  # an agent makes few calls: each line at once
 
 
-async def serve(service: Service, settings: Settings, api_key: str) -> None:
-    """Check the key, then answer MCP on stdin/stdout until the client closes stdin."""
+async def serve(service: Service, settings: Settings, api_key: str, writes: bool) -> None:
+    """Check the key, then answer MCP on stdin/stdout until the client closes stdin; with
+    `writes`, the write tools too."""
     configure_logging(settings.log_level)
     limits = RateLimits(
         settings.rate_limit,
@@ -68,7 +69,7 @@ async def serve(service: Service, settings: Settings, api_key: str) -> None:
     access = StdioAccess(service, api_key, limits, AccessLog(settings.log_level))
     try:
         await anyio.to_thread.run_sync(access.check_key)
-        await build_server(service, access).run_stdio_async()
+        await build_server(service, access, writes=writes).run_stdio_async()
     finally:
         await limits.aclose()
         access.access_log.flush()

@@ -85,7 +85,7 @@ class ZyntroApp:
             self.proxies,
         )
         self.closing: list[Callable[[], None]] = []  # called as the lifespan ends
-        self.mcp = McpHttp(service, self.access_log)  # /mcp, built on first use
+        self.mcp = McpHttp(service, self.access_log, settings.mcp_writes)  # /mcp, on first use
         self.fastapi = _fastapi_app(self)
         self._lifespan = Lifespan(self.fastapi)
 

@@ -22,11 +22,20 @@ def mcp(
         "limit. Set ZYNTRO_API_KEY in the agent's configuration rather than writing the key "
         "here (other users see command lines in ps).",
     ),
+    allow_writes: bool = typer.Option(
+        False,
+        "--allow-writes",
+        envvar="ZYNTRO_MCP_WRITES",
+        show_envvar=True,
+        help="Also offer the write tools (create_segment, update_segment); the key's role "
+        "still decides. Without it the server is read-only.",
+    ),
 ) -> None:
     """Serve your organization's brands and segments to an AI agent over stdio (MCP).
 
     Run by an agent (Claude Desktop, an IDE), not by hand: it speaks MCP on standard input
-    and output and logs to standard error. Read-only. The database is --database-url.
+    and output and logs to standard error. Read-only unless --allow-writes. The database is
+    --database-url.
     """
     if not api_key:
         raise fail("an API key is required: set ZYNTRO_API_KEY (or pass --api-key)")
@@ -37,4 +46,4 @@ def mcp(
     from zyntro.agents.stdio import serve
 
     current = state(ctx)
-    anyio.run(serve, current.service(), current.settings, api_key)
+    anyio.run(serve, current.service(), current.settings, api_key, allow_writes)
