@@ -17,7 +17,7 @@ from mcp.shared.exceptions import MCPError
 from tests.agents import TOOLS, call, http_session, read_text, stdio_session, text_of
 from tests.conftest import World, make_world
 from tests.live import live_server, wait_for
-from zyntro.service import Service
+from zyntro.service import SYSTEM, Service
 from zyntro.store import Store, migrate
 
 pytestmark = [pytest.mark.slow]
@@ -175,6 +175,20 @@ async def test_stdio_refuses_a_bad_key(orgs: Orgs, tmp_path: Path) -> None:
             pass
     assert "Connection closed" in str(_innermost(info.value))  # the server exited
     assert "error: The API key is invalid, revoked or expired." in errlog.read_text()
+
+
+@pytest.mark.anyio
+async def test_stdio_stops_at_the_call_after_the_key_is_revoked(orgs: Orgs, tmp_path: Path) -> None:
+    service = Service(Store(orgs.database_url))  # the administrator, in another process's place
+    try:
+        key, secret = service.create_key(SYSTEM, orgs.ours.member_id, "agent")
+        async with stdio_session(orgs.database_url, secret, tmp_path / "stderr.log") as session:
+            assert not (await call(session, "list_brands")).is_error
+            service.revoke_key(SYSTEM, key.id)
+            refused = await call(session, "list_brands")
+    finally:
+        service.close()
+    assert refused.is_error and "(invalid_api_key)" in text_of(refused)
 
 
 @pytest.mark.anyio
