@@ -42,7 +42,8 @@ from zyntro.service import Service
 T = TypeVar("T")
 Request = ServerRequestContext[Any, Any]
 
-# What every tool and resource reads; the scope a scoped key must hold (docs/ai.md).
+# What every tool and resource reads: the scope `authorize` is asked for (checked there once
+# API keys carry scopes).
 READ_SCOPE = "segments:read"
 _READ_ONLY = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
@@ -79,8 +80,9 @@ class Access(Protocol):
 
 
 async def authorize(access: Access, request: Request, scope: str) -> Actor:
-    """The actor a tool call or resource read acts as. The one check every call passes, so
-    a key's scopes (`scope`, e.g. READ_SCOPE) are checked here and nowhere else."""
+    """The actor a tool call or resource read acts as: the one check every call passes.
+    Keys have no scopes yet; when they do, `principal` is refused here unless it holds
+    `scope` (READ_SCOPE, or WRITE_SCOPE for the write tools), on both transports."""
     principal = await access.principal(request)
     return principal.actor
 
