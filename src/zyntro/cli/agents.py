@@ -33,9 +33,7 @@ def mcp(
 ) -> None:
     """Serve your organization's brands and segments to an AI agent over stdio (MCP).
 
-    Run by an agent (Claude Desktop, an IDE), not by hand: it speaks MCP on standard input
-    and output and logs to standard error. Read-only unless --allow-writes. The database is
-    --database-url.
+    An agent starts it: MCP on stdin/stdout, the log on stderr. See docs/ai.md.
     """
     if not api_key:
         raise fail("an API key is required: set ZYNTRO_API_KEY (or pass --api-key)")
