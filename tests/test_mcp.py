@@ -13,6 +13,7 @@ import httpx2
 import pytest
 from mcp.client.session import ClientSession
 from mcp.shared.exceptions import MCPError
+from mcp.types import TextContent
 
 from tests.agents import TOOLS, call, http_session, read_text, stdio_session, text_of
 from tests.conftest import World, make_world
@@ -125,6 +126,17 @@ async def _exercise(session: ClientSession, orgs: Orgs) -> None:
     uri = f"zyntro://segments/{world.segment_ids[0]}/context"
     assert await read_text(session, uri) == context
 
+    # The prompt: a brief and a segment's context in one message.
+    prompts = (await session.list_prompts()).prompts
+    assert [(p.name, sorted(a.name for a in p.arguments or [])) for p in prompts] == [
+        ("write_for_audience", ["brief", "segment_id"])
+    ]
+    brief = {"segment_id": world.segment_ids[0], "brief": "A welcome email."}
+    message = (await session.get_prompt("write_for_audience", brief)).messages[0]
+    assert message.role == "user" and isinstance(message.content, TextContent)
+    assert message.content.text.startswith("A welcome email.\n\nWrite it for this audience")
+    assert message.content.text.endswith(context)
+
     # Tenancy: the other organization's brand and segment are not found, nor searched.
     missing = await call(session, "list_segments", brand_id=other.brand_id)
     assert missing.is_error and "brand_not_found" in text_of(missing)
@@ -135,6 +147,10 @@ async def _exercise(session: ClientSession, orgs: Orgs) -> None:
     assert [s["brand_id"] for s in searched.structured_content["segments"]] == [world.brand_id]
     with pytest.raises(MCPError, match="not_found"):
         await session.read_resource(f"zyntro://brands/{other.brand_id}")
+    with pytest.raises(MCPError, match="not_found"):
+        await session.get_prompt(
+            "write_for_audience", {**brief, "segment_id": other.segment_ids[0]}
+        )
 
 
 def _mcp_lines(log: Path) -> list[dict[str, object]]:
@@ -160,6 +176,9 @@ async def test_stdio_tools_resources_and_tenancy(database_url: str, tmp_path: Pa
         await _exercise(session, orgs)
     calls = _mcp_lines(errlog)
     assert {line["target"] for line in calls if line["mcp_method"] == "tools/call"} == TOOLS
+    assert {line["target"] for line in calls if line["mcp_method"] == "prompts/get"} == {
+        "write_for_audience"
+    }
     assert all(line["transport"] == "stdio" for line in calls)
     assert {"status": 404, "target": "list_segments"}.items() <= next(
         line for line in calls if line["status"] == 404

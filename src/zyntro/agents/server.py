@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Annotated, Any, Protocol, TypeVar
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 import anyio.to_thread
 import sqlalchemy.exc
@@ -21,7 +21,7 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.shared.exceptions import MCPError
-from mcp.types import INVALID_PARAMS, CallToolResult, ToolAnnotations
+from mcp.types import INTERNAL_ERROR, INVALID_PARAMS, CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from zyntro import __version__
@@ -40,6 +40,7 @@ from zyntro.observability import AccessLog, log
 from zyntro.service import Service
 
 T = TypeVar("T")
+Kind = Literal["tool", "resource", "prompt"]  # what a read answers, for its errors
 Request = ServerRequestContext[Any, Any]
 
 # What every tool and resource reads: the scope `authorize` is asked for (checked there once
@@ -94,7 +95,7 @@ class _Call:
 
 
 _CALL: ContextVar[_Call] = ContextVar("zyntro_mcp_call")
-_OBSERVED = frozenset({"tools/call", "resources/read"})
+_OBSERVED = frozenset({"tools/call", "resources/read", "prompts/get"})
 
 
 class _Observe:
@@ -108,7 +109,7 @@ class _Observe:
         if ctx.method not in _OBSERVED or ctx.request_id is None:
             return await call_next(ctx)
         params = ctx.params or {}
-        target = params.get("name" if ctx.method == "tools/call" else "uri")
+        target = params.get("uri" if ctx.method == "resources/read" else "name")
         call = _Call(ctx)
         token = _CALL.set(call)
         started = time.perf_counter()
@@ -116,7 +117,7 @@ class _Observe:
             result = await call_next(ctx)
         except MCPError as exc:  # the SDK's answer: an unknown resource, malformed params
             if call.status == 200:
-                not_found = exc.error.code == INVALID_PARAMS and ctx.method == "resources/read"
+                not_found = exc.error.code == INVALID_PARAMS and ctx.method != "tools/call"
                 call.status = 404 if not_found else 400
             raise
         except Exception:
@@ -165,10 +166,10 @@ class Reads:
         self.access = access
 
     async def run(
-        self, read: Callable[[Actor], T], *, resource: bool = False, scope: str = READ_SCOPE
+        self, read: Callable[[Actor], T], *, kind: Kind = "tool", scope: str = READ_SCOPE
     ) -> T:
         """`read(actor)` in a worker thread, as a key with `scope` may; a failure as the agent
-        should see it."""
+        should see it: a tool error, or a protocol error for a resource or a prompt."""
         call = _CALL.get()
         try:
             actor = await authorize(self.access, call.request, scope)
@@ -177,11 +178,13 @@ class Reads:
             error = _user_error(exc, self.access.request_id(call.request))
             call.status = error.status
             text = f"{error.message} ({error.code})"
-            if not resource:
+            if kind == "tool":
                 raise ToolError(text) from None
-            if error.status == 404:
-                raise ResourceNotFoundError(text) from None
-            raise ResourceError(text) from None
+            if kind == "resource":
+                missing = error.status == 404
+                raise (ResourceNotFoundError if missing else ResourceError)(text) from None
+            code = INVALID_PARAMS if error.status == 404 else INTERNAL_ERROR
+            raise MCPError(code=code, message=text) from None
 
     # --- what each tool and resource reads (in the worker thread) -----------------------
 
@@ -314,50 +317,12 @@ def build_server(service: Service, access: Access, *, writes: bool = False) -> M
         text; fields that are empty are left out."""
         return await reads.run(lambda actor: reads.context(actor, segment_id))
 
-    @server.resource(
-        "zyntro://brands",
-        name="brands",
-        title="Brands",
-        description="The brands of your organization, with their segment counts.",
-        mime_type="application/json",
-    )
-    async def brands_resource() -> str:
-        return (await reads.run(reads.brands, resource=True)).model_dump_json()
+    from zyntro.agents.resources import add_prompts, add_resources  # imports this module
 
-    @server.resource(
-        "zyntro://brands/{brand_id}",
-        name="brand",
-        title="A brand and its segments",
-        description="One brand with every audience segment of it.",
-        mime_type="application/json",
-    )
-    async def brand_resource(brand_id: str) -> str:
-        found = await reads.run(lambda a: reads.brand_segments(a, brand_id), resource=True)
-        return found.model_dump_json()
-
-    @server.resource(
-        "zyntro://segments/{segment_id}",
-        name="segment",
-        title="An audience segment",
-        description="One audience segment, every field.",
-        mime_type="application/json",
-    )
-    async def segment_resource(segment_id: str) -> str:
-        found = await reads.run(lambda a: reads.segment(a, segment_id), resource=True)
-        return found.model_dump_json()
-
-    @server.resource(
-        "zyntro://segments/{segment_id}/context",
-        name="segment-context",
-        title="An audience segment as prompt context",
-        description="The segment as a text block to paste into a generation prompt.",
-        mime_type="text/plain",
-    )
-    async def segment_context_resource(segment_id: str) -> str:
-        return await reads.run(lambda a: reads.context(a, segment_id), resource=True)
-
+    add_resources(server, reads)
+    add_prompts(server, reads)
     if writes:
-        from zyntro.agents.writes import add_write_tools
+        from zyntro.agents.writes import add_write_tools  # imports this module
 
         add_write_tools(server, reads)
     return server
