@@ -19,8 +19,7 @@ from fastapi.telemetry import TelemetryConfig
 from starlette.types import Message, Receive, Scope, Send
 
 from zyntro import __version__, web
-from zyntro.agents import http as agents_http
-from zyntro.agents.http import McpHttp
+from zyntro.agents import http as mcp_http
 from zyntro.api import errors, openapi, ops, v1
 from zyntro.api.body import BodyLimits
 from zyntro.api.errors import REQUEST_ID
@@ -85,7 +84,7 @@ class ZyntroApp:
             self.proxies,
         )
         self.closing: list[Callable[[], None]] = []  # called as the lifespan ends
-        self.mcp = McpHttp(service, self.access_log, settings.mcp_writes)  # /mcp, on first use
+        self.mcp = mcp_http.McpHttp(service, self.access_log, settings.mcp_writes)  # /mcp, on first use
         self.fastapi = _fastapi_app(self)
         self._lifespan = Lifespan(self.fastapi)
 
@@ -277,7 +276,7 @@ def _fastapi_app(zyntro: ZyntroApp) -> FastAPI:
     app.include_router(ops.router)
     app.state.settings = zyntro.settings
     app.include_router(v1.router)
-    app.include_router(agents_http.router)
+    app.include_router(mcp_http.router)
     app.include_router(web.router)
     app.mount(web.STATIC_PATH, web.static_files(), name="dashboard-static")
     return app
