@@ -84,7 +84,8 @@ class ZyntroApp:
             self.proxies,
         )
         self.closing: list[Callable[[], None]] = []  # called as the lifespan ends
-        self.mcp = mcp_http.McpHttp(service, self.access_log, settings.mcp_writes)  # /mcp, on first use
+        # /mcp: the MCP server for AI agents, built when the first agent calls (agents/http.py)
+        self.mcp = mcp_http.McpHttp(service, self.access_log, settings.mcp_writes)
         self.fastapi = _fastapi_app(self)
         self._lifespan = Lifespan(self.fastapi)
 
