@@ -385,6 +385,7 @@ def test_api_page_has_ids_and_snippets(
     assert "curl -s -X POST http://testserver/apis/public/fetchAudiences.php" in page
     assert 'httpx.post(\n    "http://testserver/apis/public/fetchAudiences.php"' in page
     assert "/api/v1/brands" in page and "Idempotency-Key" in page
+    assert '"url": "http://testserver/mcp"' in page  # the MCP client configuration
     assert csrf_of(page)
 
 

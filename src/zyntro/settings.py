@@ -66,6 +66,10 @@ class Settings(BaseSettings):
         default=False,
         description="OpenTelemetry traces even without OTEL_EXPORTER_OTLP_ENDPOINT",
     )
+    mcp_writes: bool = Field(
+        default=False,
+        description="the MCP server's write tools (create_segment, update_segment); off: read-only",
+    )
 
     @property
     def tracing_wanted(self) -> bool:

@@ -19,6 +19,7 @@ from fastapi.telemetry import TelemetryConfig
 from starlette.types import Message, Receive, Scope, Send
 
 from zyntro import __version__, web
+from zyntro.agents import http as mcp_http
 from zyntro.api import errors, openapi, ops, v1
 from zyntro.api.body import BodyLimits
 from zyntro.api.errors import REQUEST_ID
@@ -83,6 +84,8 @@ class ZyntroApp:
             self.proxies,
         )
         self.closing: list[Callable[[], None]] = []  # called as the lifespan ends
+        # /mcp: the MCP server for AI agents, built when the first agent calls (agents/http.py)
+        self.mcp = mcp_http.McpHttp(service, self.access_log, settings.mcp_writes)
         self.fastapi = _fastapi_app(self)
         self._lifespan = Lifespan(self.fastapi)
 
@@ -243,7 +246,7 @@ def _refusal_headers(request_id: str, length: int | None = None) -> list[tuple[s
 def _fastapi_app(zyntro: ZyntroApp) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with anyio.create_task_group() as tasks:
+        async with anyio.create_task_group() as tasks, zyntro.mcp.running():
             tasks.start_soon(_flush_usage, zyntro.service)
             tasks.start_soon(_follow_changes, zyntro.service)
             tasks.start_soon(_flush_access_log, zyntro.access_log)
@@ -268,11 +271,13 @@ def _fastapi_app(zyntro: ZyntroApp) -> FastAPI:
     app.state.service = zyntro.service
     app.state.limits = zyntro.public.limits  # /api/v1 counts in the public endpoint's windows
     app.state.metrics = zyntro.metrics
+    app.state.mcp = zyntro.mcp
     errors.install(app)
     openapi.install(app)
     app.include_router(ops.router)
     app.state.settings = zyntro.settings
     app.include_router(v1.router)
+    app.include_router(mcp_http.router)
     app.include_router(web.router)
     app.mount(web.STATIC_PATH, web.static_files(), name="dashboard-static")
     return app

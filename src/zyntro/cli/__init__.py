@@ -7,6 +7,7 @@ import sys
 import typer
 
 from zyntro.cli.accounts import brand_app, key_app, member_app, org_app
+from zyntro.cli.agents import mcp
 from zyntro.cli.audiences import audiences_app
 from zyntro.cli.common import DEFAULT_DATABASE_URL, State
 from zyntro.cli.doctor import doctor
@@ -40,6 +41,7 @@ def root(
 app.command("demo")(demo)
 app.command("serve")(serve)
 app.command("doctor")(doctor)
+app.command("mcp")(mcp)
 app.add_typer(db_app, name="db")
 org_app.command("require-2fa")(org_require_two_factor)
 member_app.command("reset-2fa")(member_reset_two_factor)

@@ -20,6 +20,7 @@ from zyntro.service.rules import require_content_role, seen_by
 from zyntro.store import queries
 
 MAX_PAGE = 500
+MAX_SEARCH = 100
 
 
 class Segments(Accounts):
@@ -70,6 +71,43 @@ class Segments(Accounts):
                 segment_type=segment_type,
                 updated_since=updated_since,
             )
+        return found[:limit], len(found) > limit
+
+    def search_segments(
+        self,
+        actor: Actor,
+        org_id: str,
+        *,
+        text: str = "",
+        segment_type: str | None = None,
+        segment_tag: str | None = None,
+        brand_id: str | None = None,
+        limit: int = 20,
+    ) -> tuple[list[Segment], bool]:
+        """Segments of the organization (or of one of its brands) whose text holds every word
+        of `text` (any case, any field) and whose type and tag are the ones given; at most
+        `limit`, and whether more matched."""
+        self.get_org(actor, org_id)
+        if brand_id is not None:
+            brand_id = self.get_brand(actor, brand_id).id
+        if not 1 <= limit <= MAX_SEARCH:
+            raise ValidationFailed("limit", f"must be 1-{MAX_SEARCH}")
+        words = text.casefold().split()
+        found: list[Segment] = []
+        with self.store.read() as conn:
+            candidates = queries.org_segments(
+                conn,
+                org_id,
+                brand_id=brand_id,
+                segment_type=segment_type or None,
+                segment_tag=segment_tag or None,
+            )
+            for segment in candidates:
+                haystack = _searchable(segment)
+                if all(word in haystack for word in words):
+                    found.append(segment)
+                    if len(found) > limit:
+                        break
         return found[:limit], len(found) > limit
 
     def add_segment(
@@ -205,3 +243,12 @@ def whole_seconds(moment: datetime) -> datetime:
     # Segment times are kept as served (YYYY-MM-DD HH:MM:SS): an export reads back equal, and
     # the order by created_at, then segment_id, is the one a caller can see.
     return moment.replace(microsecond=0)
+
+
+def _searchable(segment: Segment) -> str:
+    """Every text of a segment, casefolded, one field a line (a word never spans two)."""
+    values = [
+        value if isinstance(value, str) else "\n".join(value)
+        for value in segment.editable().values()
+    ]
+    return "\n".join(values).casefold()

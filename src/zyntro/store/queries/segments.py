@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -126,6 +126,32 @@ def segments_page(
         )
     rows = conn.execute(query.order_by(*_SEGMENT_ORDER).limit(limit))
     return [segment_from_row(row) for row in rows]
+
+
+def org_segments(
+    conn: sa.Connection,
+    org_id: str,
+    *,
+    brand_id: str | None = None,
+    segment_type: str | None = None,
+    segment_tag: str | None = None,
+) -> Iterator[Segment]:
+    """The segments of an organization's brands (or of one of them), by type and tag when
+    given, brand by brand in the endpoint's order; read lazily, so a caller may stop early."""
+    query = (
+        sa.select(segments)
+        .join(brands, brands.c.id == segments.c.brand_id)
+        .where(brands.c.org_id == org_id)
+    )
+    if brand_id is not None:
+        query = query.where(segments.c.brand_id == brand_id)
+    if segment_type is not None:
+        query = query.where(segments.c.segment_type == segment_type)
+    if segment_tag is not None:
+        query = query.where(segments.c.segment_tag == segment_tag)
+    rows = conn.execute(query.order_by(segments.c.brand_id, *_SEGMENT_ORDER))
+    for row in rows:
+        yield segment_from_row(row)
 
 
 def get_idempotency_record(conn: sa.Connection, member_id: str, key: str) -> Any:
