@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import pytest
 from starlette.testclient import TestClient
 
@@ -28,9 +29,19 @@ from tests.apps.chat_completions import (
     completion,
     no_choices,
 )
+from tests.cli import Cli
+from tests.clock import FakeClock
 from tests.conftest import World, make_world
+from tests.dashboard import SECRET, ClientFactory, email_of, sign_in
 from tests.helpers import assert_error_shape
+from tests.sdk import build_client
 from zyntro.api.app import create_app
+from zyntro.client import (
+    AsyncZyntroClient,
+    DraftingNotConfigured,
+    DraftingUnavailable,
+    SegmentDraft,
+)
 from zyntro.service import SYSTEM, Service
 from zyntro.settings import Settings
 
@@ -344,3 +355,137 @@ def test_a_big_brand_is_shown_to_the_model_bounded(
     told = provider.received[0].body["messages"][1]["content"]
     assert "62 in all; the first 50 shown" in told
     assert told.count('"label": ') == 50
+
+
+# --- the SDK, the CLI and the dashboard ----------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_sdk_drafts_then_creates(
+    kind: str,
+    service: Service,
+    database_url: str,
+    provider: ChatCompletionsServer,
+    world: World,
+) -> None:
+    app = create_app(drafting_settings(database_url, provider.base_url), service)
+    client = build_client(
+        kind, FakeClock(), app, api_key=world.owner_key, org_id=world.org_id, max_retries=0
+    )
+    provider.script(provider.json_reply({"segments": [DRAFT_A, DRAFT_B]}), RATE_LIMITED)
+
+    async def call(name: str, *args: Any, **kwargs: Any) -> Any:
+        method = getattr(client, name)
+        if isinstance(client, AsyncZyntroClient):
+            return await method(*args, **kwargs)
+        return await anyio.to_thread.run_sync(lambda: method(*args, **kwargs))
+
+    try:
+        drafts = await call("draft_segments", world.brand_id, DESCRIPTION, count=2)
+        assert [d.segment_label for d in drafts] == [
+            DRAFT_A["segment_label"],
+            DRAFT_B["segment_label"],
+        ]
+        assert all(isinstance(d, SegmentDraft) for d in drafts)
+        assert drafts[0].to_create() == DRAFT_A
+        created = await call("create_segment", world.brand_id, drafts[1].to_create())
+        assert created.segment_label == DRAFT_B["segment_label"]
+        with pytest.raises(DraftingUnavailable) as unavailable:
+            await call("draft_segments", world.brand_id, DESCRIPTION)
+        assert unavailable.value.retry_after == 20
+    finally:
+        if isinstance(client, AsyncZyntroClient):
+            await client.aclose()
+        else:
+            await anyio.to_thread.run_sync(client.close)
+    assert provider.received[0].body["messages"][-1]["content"].startswith("Draft 2 audience")
+
+
+@pytest.mark.anyio
+async def test_sdk_raises_not_configured(
+    settings: Settings, service: Service, world: World
+) -> None:
+    sdk = build_client(
+        "async",
+        FakeClock(),
+        create_app(settings, service),
+        api_key=world.owner_key,
+        org_id=world.org_id,
+    )
+    assert isinstance(sdk, AsyncZyntroClient)
+    try:
+        with pytest.raises(DraftingNotConfigured) as refused:
+            await sdk.draft_segments(world.brand_id, DESCRIPTION)
+    finally:
+        await sdk.aclose()
+    assert refused.value.status_code == 501
+
+
+def test_cli_prints_drafts_and_saves_nothing(
+    database_url: str,
+    service: Service,
+    provider: ChatCompletionsServer,
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cli = Cli(database_url)
+    assert "ZYNTRO_LLM_BASE_URL" in cli.fails("segment", "draft", "--brand", world.brand_id, "x")
+    monkeypatch.setenv("ZYNTRO_LLM_BASE_URL", provider.base_url)
+    monkeypatch.setenv("ZYNTRO_LLM_MODEL", "llama3.2")
+    provider.script(provider.json_reply({"segments": [DRAFT_A, DRAFT_B]}))
+    drafts = cli.json("segment", "draft", "--brand", world.brand_id, "--count", "2", DESCRIPTION)
+    assert drafts == [DRAFT_A, DRAFT_B]
+    provider.script(provider.json_reply({"segments": [DRAFT_A]}))
+    text = cli.ok("segment", "draft", "--brand", world.brand_id, "--count", "1", DESCRIPTION)
+    assert f"Draft 1: {DRAFT_A['segment_label']} (behavioral)" in text
+    assert "pain points: tight_budget, fast_growing_feet" in text
+    assert "Nothing was saved" in text
+    assert len(service.list_segments(SYSTEM, world.brand_id)) == 2
+    # The --json output is a file `segment import` takes.
+    saved = Path(database_url.removeprefix("sqlite:///")).with_name("drafts.json")
+    saved.write_text(json.dumps(drafts))
+    cli.ok("segment", "import", "--brand", world.brand_id, "--member", world.owner_id, str(saved))
+    assert len(service.list_segments(SYSTEM, world.brand_id)) == 4
+    provider.script(RATE_LIMITED)
+    assert "busy" in cli.fails("segment", "draft", "--brand", world.brand_id, DESCRIPTION)
+
+
+def test_dashboard_hides_drafting_without_a_provider(
+    clients: ClientFactory, people: World, service: Service
+) -> None:
+    browser = clients()
+    token = sign_in(browser, email_of(service, people.in_charge_id))
+    page = browser.get(f"/app/brands/{people.brand_id}/segments/new")
+    assert page.status_code == 200 and "Draft with AI" not in page.text
+    refused = browser.post(
+        f"/app/brands/{people.brand_id}/drafts",
+        data={"description": DESCRIPTION, "csrf_token": token},
+    )
+    assert refused.status_code == 501 and "not set up" in refused.text
+
+
+def test_dashboard_draft_failures_keep_the_description(
+    service: Service,
+    database_url: str,
+    provider: ChatCompletionsServer,
+    people: World,
+) -> None:
+    settings = drafting_settings(database_url, provider.base_url, secret_key=SECRET)
+    with TestClient(create_app(settings, service)) as browser:
+        token = sign_in(browser, email_of(service, people.in_charge_id))
+        page = browser.get(f"/app/brands/{people.brand_id}/segments/new")
+        assert 'id="draft-panel"' in page.text
+        provider.script(RATE_LIMITED)
+        busy = browser.post(
+            f"/app/brands/{people.brand_id}/drafts",
+            data={"description": DESCRIPTION, "count": "2", "csrf_token": token},
+        )
+        assert busy.status_code == 503
+        assert "busy with too many requests" in busy.text and DESCRIPTION in busy.text
+        provider.script(provider.json_reply({"segments": [DRAFT_A]}))
+        shown = browser.post(
+            f"/app/brands/{people.brand_id}/drafts",
+            data={"description": DESCRIPTION, "count": "1", "csrf_token": token},
+        )
+        assert shown.status_code == 200 and DRAFT_A["segment_label"] in shown.text
+    assert len(service.list_segments(SYSTEM, people.brand_id)) == 2  # nothing saved
