@@ -74,7 +74,7 @@ class Settings(BaseSettings):
         description="json_schema response format: auto (fall back when refused), always, never",
     )
     llm_timeout_seconds: float = Field(
-        default=60.0, gt=0, description="one answer of the provider must come within this"
+        default=50.0, gt=0, description="a draft (its repair included) must come within this"
     )
     draft_member_rate_limit: str = Field(
         default="30/hour", description="drafts per member (dashboard and API)"

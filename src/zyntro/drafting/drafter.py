@@ -9,6 +9,7 @@ with what was wrong before the request is refused.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,13 +25,20 @@ from zyntro.drafting.schema import (
     parse_drafts,
     response_format,
 )
-from zyntro.errors import DraftingFailed, DraftingRateLimited, ValidationFailed
+from zyntro.errors import (
+    DraftingFailed,
+    DraftingRateLimited,
+    DraftingUnavailable,
+    ValidationFailed,
+)
 from zyntro.identity import Actor
 from zyntro.ratelimit import Headers, Quota, RateLimits
 from zyntro.service import Service
 from zyntro.settings import Settings
 
 log = logging.getLogger("zyntro.drafting")
+# Less than this share of the budget left after the first answer: no repair is attempted.
+MIN_REPAIR_SHARE = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +108,9 @@ class Drafter:
         )
         if self.quotas is not None:  # after the checks: a refused request costs nothing
             await self.quotas.hit(actor)
+        # One budget for the whole draft, repair included: the answer must reach the person
+        # (and any proxy in between, which gives up after 60 s by default) in time.
+        deadline = time.monotonic() + self.provider.timeout
         first = prompt.messages(context, description, count)
         answer = await self.provider.complete(first, response_format())
         if answer.refusal:
@@ -109,8 +120,13 @@ class Drafter:
         except InvalidOutput as invalid:
             log.info("drafting answer invalid, asking once more (%d)", len(invalid.problems))
             problems = invalid.problems
+        left = deadline - time.monotonic()
+        if left < self.provider.timeout * MIN_REPAIR_SHARE:
+            raise DraftingUnavailable(
+                "The AI provider answered too slowly to correct its drafts. Please try again.",
+            )
         again = await self.provider.complete(
-            prompt.repair(first, answer.content, problems), response_format()
+            prompt.repair(first, answer.content, problems), response_format(), left
         )
         try:
             return parse_drafts(again.content, count)

@@ -48,7 +48,7 @@ class ChatProvider:
     model: str
     api_key: str | None = None
     structured_output: StructuredOutput = "auto"
-    timeout: float = 60.0
+    timeout: float = 50.0
     _schema_refused: bool = field(default=False, repr=False)
 
     @classmethod
@@ -72,13 +72,18 @@ class ChatProvider:
         return self.structured_output == "json_schema"
 
     async def complete(
-        self, messages: list[dict[str, str]], response_format: dict[str, Any]
+        self,
+        messages: list[dict[str, str]],
+        response_format: dict[str, Any],
+        timeout: float | None = None,
     ) -> Answer:
-        """One completion of `messages`, asking for `response_format` when the endpoint takes
-        it. Raises DraftingUnavailable (try later) or DraftingFailed (it will not work)."""
+        """One completion of `messages` within `timeout` (default: the provider's), asking for
+        `response_format` when the endpoint takes it. Raises DraftingUnavailable (try later)
+        or DraftingFailed (it will not work)."""
         with_schema = self.asks_for_schema
+        seconds = timeout if timeout is not None else self.timeout
         try:
-            return await self._ask(messages, response_format if with_schema else None)
+            return await self._ask(messages, response_format if with_schema else None, seconds)
         except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
             # An endpoint without structured output refuses the parameter (400, sometimes
             # 422): in auto mode, ask once more without it, and from now on never with it.
@@ -91,20 +96,23 @@ class ChatProvider:
             )
             self._schema_refused = True
             try:
-                return await self._ask(messages, None)
+                return await self._ask(messages, None, seconds)
             except openai.OpenAIError as again:
                 raise _translated(again) from None
         except openai.OpenAIError as exc:
             raise _translated(exc) from None
 
     async def _ask(
-        self, messages: list[dict[str, str]], response_format: dict[str, Any] | None
+        self,
+        messages: list[dict[str, str]],
+        response_format: dict[str, Any] | None,
+        timeout: float,
     ) -> Answer:
         log.debug("drafting request to %s: %s", self.model, messages)
         async with openai.AsyncOpenAI(
             base_url=self.base_url,
             api_key=self.api_key or NO_KEY,
-            timeout=self.timeout,
+            timeout=timeout,
             max_retries=0,
         ) as client:
             completion = await client.chat.completions.create(
