@@ -17,7 +17,7 @@ from zyntro.client._base import (
     _BaseClient,
     _segments_path,
 )
-from zyntro.client._drafts import brand_update_request, draft_request, read_brand, read_drafts
+from zyntro.client._drafts import _brand_update_request, _draft_request, _read_brand, _read_drafts
 from zyntro.client.errors import APIError, TransportError
 from zyntro.client.models import (
     AudienceSegment,
@@ -135,8 +135,8 @@ class AsyncZyntroClient(_BaseClient):
         fitting the brand's profile and existing segments. Nothing is saved: create the ones
         you keep with `create_segment(brand_id, draft.to_create())`. `timeout` defaults to
         120 s (or the client's, when longer)."""
-        request = draft_request(self, brand_id, description, count, timeout)
-        return read_drafts(self, await self._call(request))
+        request = _draft_request(self, brand_id, description, count, timeout)
+        return _read_drafts(self, await self._call(request))
 
     async def update_brand(
         self,
@@ -147,8 +147,8 @@ class AsyncZyntroClient(_BaseClient):
     ) -> Brand:
         """Rename a brand and/or change parts of its profile (`offering`, `audience`,
         `voice`; "" clears one); what is left out keeps its value."""
-        request = brand_update_request(self, brand_id, name, profile)
-        return read_brand(self, await self._call(request))
+        request = _brand_update_request(self, brand_id, name, profile)
+        return _read_brand(self, await self._call(request))
 
     async def _call(self, request: httpx.Request) -> httpx.Response:
         """Send, retrying as `fetch_audiences` does; an error answer is left to the reader."""

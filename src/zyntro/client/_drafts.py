@@ -13,10 +13,10 @@ from zyntro.client._base import _BaseClient, _list, _mapping
 from zyntro.client.models import Brand, SegmentDraft
 
 # A provider may take tens of seconds to write five drafts: more than a read's timeout.
-DRAFT_TIMEOUT = 120.0
+_DRAFT_TIMEOUT = 120.0
 
 
-def draft_request(
+def _draft_request(
     client: _BaseClient, brand_id: str, description: str, count: int, timeout: float | None
 ) -> httpx.Request:
     request = client._v1_request(
@@ -24,12 +24,12 @@ def draft_request(
         f"/brands/{quote(brand_id, safe='')}/segments/draft",
         body={"description": description, "count": count},
     )
-    seconds = timeout if timeout is not None else max(client.timeout, DRAFT_TIMEOUT)
+    seconds = timeout if timeout is not None else max(client.timeout, _DRAFT_TIMEOUT)
     request.extensions["timeout"] = httpx.Timeout(seconds).as_dict()
     return request
 
 
-def read_drafts(client: _BaseClient, response: httpx.Response) -> list[SegmentDraft]:
+def _read_drafts(client: _BaseClient, response: httpx.Response) -> list[SegmentDraft]:
     body = client._read_v1(response) or {}
     try:
         return [SegmentDraft.from_api(_mapping(item)) for item in _list(body.get("data"))]
@@ -37,7 +37,7 @@ def read_drafts(client: _BaseClient, response: httpx.Response) -> list[SegmentDr
         raise client._v1_unexpected(response, f" ({exc})") from exc
 
 
-def brand_update_request(
+def _brand_update_request(
     client: _BaseClient, brand_id: str, name: str | None, profile: Mapping[str, str] | None
 ) -> httpx.Request:
     body: dict[str, Any] = {}
@@ -48,7 +48,7 @@ def brand_update_request(
     return client._v1_request("PATCH", f"/brands/{quote(brand_id, safe='')}", body=body)
 
 
-def read_brand(client: _BaseClient, response: httpx.Response) -> Brand:
+def _read_brand(client: _BaseClient, response: httpx.Response) -> Brand:
     body = client._read_v1(response) or {}
     try:
         return Brand.from_api(_mapping(body.get("data")))

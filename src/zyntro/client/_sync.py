@@ -16,7 +16,7 @@ from zyntro.client._base import (
     _BaseClient,
     _segments_path,
 )
-from zyntro.client._drafts import brand_update_request, draft_request, read_brand, read_drafts
+from zyntro.client._drafts import _brand_update_request, _draft_request, _read_brand, _read_drafts
 from zyntro.client.errors import APIError, TransportError
 from zyntro.client.models import (
     AudienceSegment,
@@ -133,8 +133,8 @@ class ZyntroClient(_BaseClient):
         fitting the brand's profile and existing segments. Nothing is saved: create the ones
         you keep with `create_segment(brand_id, draft.to_create())`. `timeout` defaults to
         120 s (or the client's, when longer)."""
-        request = draft_request(self, brand_id, description, count, timeout)
-        return read_drafts(self, self._call(request))
+        request = _draft_request(self, brand_id, description, count, timeout)
+        return _read_drafts(self, self._call(request))
 
     def update_brand(
         self,
@@ -145,8 +145,8 @@ class ZyntroClient(_BaseClient):
     ) -> Brand:
         """Rename a brand and/or change parts of its profile (`offering`, `audience`,
         `voice`; "" clears one); what is left out keeps its value."""
-        request = brand_update_request(self, brand_id, name, profile)
-        return read_brand(self, self._call(request))
+        request = _brand_update_request(self, brand_id, name, profile)
+        return _read_brand(self, self._call(request))
 
     def _call(self, request: httpx.Request) -> httpx.Response:
         """Send, retrying as `fetch_audiences` does; an error answer is left to the reader."""
