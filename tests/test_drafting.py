@@ -27,11 +27,12 @@ from tests.apps.chat_completions import (
     Reply,
     chat_completions_server,
     completion,
+    error,
     no_choices,
 )
 from tests.cli import Cli
 from tests.clock import FakeClock
-from tests.conftest import World, make_world
+from tests.conftest import REDIS_URL, World, make_world
 from tests.dashboard import SECRET, ClientFactory, email_of, sign_in
 from tests.helpers import assert_error_shape
 from tests.sdk import build_client
@@ -42,6 +43,7 @@ from zyntro.client import (
     DraftingUnavailable,
     SegmentDraft,
 )
+from zyntro.ratelimit import Quota, RateLimits
 from zyntro.service import SYSTEM, Service
 from zyntro.settings import Settings
 
@@ -273,6 +275,37 @@ def test_provider_failures_are_503_with_retry_after(
     assert_error(response, 503, "drafting_unavailable")
     assert response.headers["retry-after"] == retry_after
     assert len(provider.received) == 1  # not retried behind the user's back
+
+
+def test_a_refusal_or_a_refused_request_is_502_with_the_reason(
+    api: TestClient, world: World, provider: ChatCompletionsServer
+) -> None:
+    declined = completion(None)
+    declined["choices"][0]["message"]["refusal"] = "I can't help with that request."
+    unauthorized = error(
+        401, "Incorrect API key provided: sk-test***.", "invalid_request_error", "invalid_api_key"
+    )
+    provider.script(Reply(200, declined), Reply(401, unauthorized))
+    body = assert_error(draft(api, world), 502, "drafting_failed")
+    assert "declined to draft: I can't help with that request." in body["message"]
+    body = assert_error(draft(api, world), 502, "drafting_failed")
+    assert "HTTP 401" in body["message"] and "ZYNTRO_LLM_API_KEY" in body["message"]
+    assert "sk-test" not in body["message"]
+    assert len(provider.received) == 2  # neither is asked again
+
+
+@pytest.mark.anyio
+async def test_quotas_are_shared_through_redis(redis_prefix: str) -> None:
+    """Two server processes on one Redis count one member's drafts together."""
+    nodes = [RateLimits(redis_url=REDIS_URL, redis_prefix=redis_prefix) for _ in range(2)]
+    quotas = [Quota("draft-member", "3/hour", limits) for limits in nodes]
+    try:
+        verdicts = [(await quotas[n % 2].hit("mem_1"))[0] for n in range(4)]
+        assert verdicts == [True, True, True, False]
+        assert (await quotas[0].hit("mem_2"))[0]  # another member has its own count
+    finally:
+        for limits in nodes:
+            await limits.aclose()
 
 
 def test_unconfigured_server_answers_501(client: TestClient, world: World) -> None:
