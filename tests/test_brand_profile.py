@@ -142,6 +142,11 @@ def test_cli_shows_and_sets_the_profile(database_url: str, service: Service, wor
     )
 
 
+# The SDK and the dashboard only carry what the service stores: one backend is enough.
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@SQLITE_ONLY
 @pytest.mark.anyio
 async def test_sdk_reads_and_updates_the_profile(
     kind: str, settings: Settings, service: Service, world: World
@@ -166,6 +171,7 @@ async def test_sdk_reads_and_updates_the_profile(
     assert next(b for b in listed if b.brand_id == world.brand_id).profile == brand.profile
 
 
+@SQLITE_ONLY
 def test_dashboard_profile_page(clients: ClientFactory, people: World, service: Service) -> None:
     lead = clients()
     token = sign_in(lead, email_of(service, people.in_charge_id))
