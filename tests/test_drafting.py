@@ -218,6 +218,22 @@ def test_an_endpoint_that_refuses_json_schema_is_asked_without_it(
     assert with_schema == [True, False, False]  # remembered after the refusal
 
 
+def test_another_bad_request_does_not_turn_the_schema_off(
+    api: TestClient, world: World, provider: ChatCompletionsServer
+) -> None:
+    too_long = error(
+        400,
+        "This model's maximum context length is 8192 tokens. However, your messages resulted "
+        "in 9120 tokens.",
+        "invalid_request_error",
+        "context_length_exceeded",
+    )
+    provider.script(Reply(400, too_long), provider.json_reply({"segments": [DRAFT_A]}))
+    assert_error(draft(api, world), 502, "drafting_failed")
+    assert draft(api, world).status_code == 200
+    assert ["response_format" in sent.body for sent in provider.received] == [True, True]
+
+
 def test_malformed_json_is_repaired_once(
     api: TestClient, world: World, provider: ChatCompletionsServer
 ) -> None:

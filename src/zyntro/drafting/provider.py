@@ -87,7 +87,7 @@ class ChatProvider:
         except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
             # An endpoint without structured output refuses the parameter (400, sometimes
             # 422): in auto mode, ask once more without it, and from now on never with it.
-            if not (with_schema and self.structured_output == "auto"):
+            if not (with_schema and self.structured_output == "auto" and _about_schema(exc)):
                 raise _failed(exc) from None
             log.warning(
                 "the AI provider refused the json_schema response format (HTTP %s); drafting "
@@ -166,6 +166,13 @@ def _failed(exc: openai.APIStatusError) -> DraftingFailed:
         f"The AI provider refused the request (HTTP {exc.status_code}). An administrator "
         "should check ZYNTRO_LLM_BASE_URL, ZYNTRO_LLM_MODEL and ZYNTRO_LLM_API_KEY."
     )
+
+
+def _about_schema(exc: openai.APIStatusError) -> bool:
+    """Whether a refusal is about the response format (not, say, a context too long, which
+    must not turn structured output off for good)."""
+    text = f"{exc.message} {exc.body}".lower()
+    return any(word in text for word in ("response_format", "json_schema", "schema", "format"))
 
 
 def _retry_after(value: str | None, default: int) -> int:
