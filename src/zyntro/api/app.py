@@ -276,6 +276,11 @@ def _fastapi_app(zyntro: ZyntroApp) -> FastAPI:
     openapi.install(app)
     app.include_router(ops.router)
     app.state.settings = zyntro.settings
+    app.state.drafter = None  # drafting is off until an AI provider is configured (docs/ai.md)
+    if zyntro.settings.drafting_configured:
+        from zyntro.drafting.drafter import drafter_for  # loads the provider's client
+
+        app.state.drafter = drafter_for(zyntro.settings, zyntro.service, zyntro.public.limits)
     app.include_router(v1.router)
     app.include_router(mcp_http.router)
     app.include_router(web.router)

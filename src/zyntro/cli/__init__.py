@@ -11,6 +11,7 @@ from zyntro.cli.agents import mcp
 from zyntro.cli.audiences import audiences_app
 from zyntro.cli.common import DEFAULT_DATABASE_URL, State
 from zyntro.cli.doctor import doctor
+from zyntro.cli.drafting import brand_profile, segment_draft
 from zyntro.cli.output import visible
 from zyntro.cli.segments import segment_app
 from zyntro.cli.server import audit_app, db_app, demo, serve
@@ -49,6 +50,8 @@ app.add_typer(org_app, name="org")
 app.add_typer(brand_app, name="brand")
 app.add_typer(member_app, name="member")
 app.add_typer(key_app, name="key")
+segment_app.command("draft")(segment_draft)
+brand_app.command("profile")(brand_profile)
 app.add_typer(segment_app, name="segment")
 app.add_typer(audit_app, name="audit")
 app.add_typer(audiences_app, name="audiences")

@@ -18,6 +18,9 @@ from zyntro.client.errors import (
     BrandNotFound,
     ConfigurationError,
     Conflict,
+    DraftingFailed,
+    DraftingNotConfigured,
+    DraftingUnavailable,
     Forbidden,
     InternalError,
     InvalidApiKey,
@@ -38,7 +41,14 @@ from zyntro.client.errors import (
     UnsupportedMediaType,
     ZyntroError,
 )
-from zyntro.client.models import AudienceSegment, AudiencesResponse, Brand, SegmentPage
+from zyntro.client.models import (
+    AudienceSegment,
+    AudiencesResponse,
+    Brand,
+    BrandProfile,
+    SegmentDraft,
+    SegmentPage,
+)
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -53,8 +63,12 @@ __all__ = [
     "AudiencesResponse",
     "Brand",
     "BrandNotFound",
+    "BrandProfile",
     "ConfigurationError",
     "Conflict",
+    "DraftingFailed",
+    "DraftingNotConfigured",
+    "DraftingUnavailable",
     "Forbidden",
     "InternalError",
     "InvalidApiKey",
@@ -69,6 +83,7 @@ __all__ = [
     "PayloadTooLarge",
     "RateLimited",
     "RequestTimeout",
+    "SegmentDraft",
     "SegmentPage",
     "ServiceUnavailable",
     "TransportError",

@@ -10,13 +10,22 @@ from __future__ import annotations
 
 from zyntro.errors import unwrap
 from zyntro.identity import SYSTEM, Actor, Principal
+from zyntro.service.brand_context import BrandContext, DraftingContext
 from zyntro.service.imports import ImportResult, Imports, Progress
 from zyntro.service.two_factor import TwoFactor
 
-__all__ = ["SYSTEM", "Actor", "ImportResult", "Principal", "Progress", "Service"]
+__all__ = [
+    "SYSTEM",
+    "Actor",
+    "DraftingContext",
+    "ImportResult",
+    "Principal",
+    "Progress",
+    "Service",
+]
 
 
-class Service(Imports, TwoFactor):
+class Service(Imports, TwoFactor, BrandContext):
     """Every use case of the product, over one `Store`."""
 
     def principal_for_key(self, api_key: str) -> Principal:

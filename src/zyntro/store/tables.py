@@ -61,6 +61,10 @@ brands = sa.Table(
     # The fetchAudiences success body, kept by the service in every transaction that changes
     # the brand's segments; NULL when it has none. The endpoint's one read for a brand.
     sa.Column("public_body", sa.LargeBinary(), nullable=True),
+    # The brand profile (what it sells, to whom, its voice): what drafting tells the model.
+    sa.Column("profile_offering", sa.Text(), nullable=False, server_default=""),
+    sa.Column("profile_audience", sa.Text(), nullable=False, server_default=""),
+    sa.Column("profile_voice", sa.Text(), nullable=False, server_default=""),
     # "brand within org" and the org's brand list.
     sa.Index(None, "org_id", "id"),
 )
