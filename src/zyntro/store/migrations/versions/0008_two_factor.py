@@ -42,18 +42,18 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("member_id", "digest", name=op.f("pk_recovery_codes")),
     )
-    with op.batch_alter_table("organizations", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("require_two_factor", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-    with op.batch_alter_table("members", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("last_sign_in_at", sa.DateTime(), nullable=True))
+    # Plain ADD COLUMN on both databases: a batch would rebuild these tables on SQLite, which
+    # the rows that reference them (brands, keys) forbid while foreign keys are enforced.
+    op.add_column(
+        "organizations",
+        sa.Column("require_two_factor", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.add_column("members", sa.Column("last_sign_in_at", sa.DateTime(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("members", schema=None) as batch_op:
-        batch_op.drop_column("last_sign_in_at")
-    with op.batch_alter_table("organizations", schema=None) as batch_op:
-        batch_op.drop_column("require_two_factor")
+    # ALTER TABLE … DROP COLUMN (SQLite 3.35+), for the same reason as above.
+    op.execute("ALTER TABLE members DROP COLUMN last_sign_in_at")
+    op.execute("ALTER TABLE organizations DROP COLUMN require_two_factor")
     op.drop_table("recovery_codes")
     op.drop_table("two_factor")
