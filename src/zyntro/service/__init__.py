@@ -10,13 +10,22 @@ from __future__ import annotations
 
 from zyntro.errors import unwrap
 from zyntro.identity import SYSTEM, Actor, Principal
+from zyntro.service.events import EventFeed, EventPage
 from zyntro.service.imports import ImportResult, Imports, Progress
 from zyntro.service.signin import SignIn
 
-__all__ = ["SYSTEM", "Actor", "ImportResult", "Principal", "Progress", "Service"]
+__all__ = [
+    "SYSTEM",
+    "Actor",
+    "EventPage",
+    "ImportResult",
+    "Principal",
+    "Progress",
+    "Service",
+]
 
 
-class Service(Imports, SignIn):
+class Service(Imports, SignIn, EventFeed):
     """Every use case of the product, over one `Store`."""
 
     def principal_for_key(self, api_key: str) -> Principal:
