@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 
+import orjson
 import pytest
 
 from tests.conftest import SEED_SEGMENT, World, make_world
@@ -13,6 +14,7 @@ from zyntro.errors import NotFound, ValidationFailed
 from zyntro.events import EVENT_TYPES
 from zyntro.service import SYSTEM, Service
 from zyntro.service.recording import EventNote, WriteScope, record_event
+from zyntro.store import queries
 
 TOP_KEYS = ["id", "type", "created_at", "org_id", "brand_id", "data"]
 
@@ -170,3 +172,18 @@ def test_a_reader_polling_during_concurrent_writes_sees_each_event_once(
     updates = [e["id"] for e in _all_events(service, world.org_id, types=["segment.updated"])]
     assert len(updates) == 50
     assert seen == updates
+
+
+def test_events_are_read_by_id_and_across_organizations_for_a_worker(
+    service: Service, world: World
+) -> None:
+    other = make_world(service, segments=1)
+    with service.store.read() as conn:
+        everything, head = queries.events_after(conn, None, 0, limit=500)
+        mine = [body for _, body in everything if world.org_id in body]
+        theirs = [body for _, body in everything if other.org_id in body]
+        assert mine and theirs and len(mine) + len(theirs) == len(everything)
+        assert head == everything[-1][0]
+        first_id = orjson.loads(everything[0][1])["id"]
+        found = queries.get_events(conn, [first_id, "evt_nothing"])
+    assert list(found) == [first_id] and found[first_id] == everything[0]

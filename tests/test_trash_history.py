@@ -7,11 +7,12 @@ from datetime import timedelta
 
 import orjson
 import pytest
+import sqlalchemy as sa
 
 from tests.conftest import SEED_SEGMENT, World, make_world
 from zyntro.errors import BrandNotFound, Conflict, Forbidden, NotFound
 from zyntro.service import SYSTEM, Service
-from zyntro.store.tables import events, trashed_segments
+from zyntro.store.tables import events, segment_revisions, trashed_segments
 
 
 def _served_ids(service: Service, world: World) -> list[str]:
@@ -182,3 +183,21 @@ def test_expired_trash_and_events_are_purged_once_whoever_runs_it(
     assert "brand.created" not in [e["type"] for e in kept]
     service.trash_retention = timedelta(days=1)
     assert service.purge_trash() == 0  # the other one was deleted just now
+
+
+def test_deleting_a_brand_is_an_event_and_takes_its_trash_and_history(
+    service: Service, world: World
+) -> None:
+    service.delete_segment(SYSTEM, world.segment_ids[0])
+    service.delete_brand(SYSTEM, world.brand_id)
+    last = service.list_events(SYSTEM, world.org_id, limit=500).events[-1]
+    assert last["type"] == "brand.deleted" and last["brand_id"] == world.brand_id
+    assert last["data"]["name"] == "Brand"  # type: ignore[index]
+    with service.store.read() as conn:
+        left = conn.execute(sa.select(sa.func.count()).select_from(trashed_segments)).scalar_one()
+        revisions = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(segment_revisions)
+            .where(segment_revisions.c.brand_id == world.brand_id)
+        ).scalar_one()
+    assert (left, revisions) == (0, 0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -39,8 +40,8 @@ _EVENT_OF = {
 Change = tuple[str, Segment | None, Segment | None]
 
 
-def _json(segment: Segment | None) -> str | None:
-    return None if segment is None else orjson.dumps(segment.to_public()).decode()
+def _encoded(public: dict[str, Any] | None) -> str | None:
+    return None if public is None else orjson.dumps(public).decode()
 
 
 def record_segment_changes(
@@ -52,6 +53,8 @@ def record_segment_changes(
     for action, before, after in changes:
         segment = after if after is not None else before
         assert segment is not None
+        before_public = None if before is None else before.to_public()
+        after_public = None if after is None else after.to_public()
         revisions.append(
             {
                 "id": new_id("rev"),
@@ -60,11 +63,13 @@ def record_segment_changes(
                 "action": action,
                 "actor": actor.name,
                 "at": moment,
-                "before": _json(before),
-                "after": _json(after),
+                "before": _encoded(before_public),
+                "after": _encoded(after_public),
             }
         )
-        events.append((_EVENT_OF[action], org_id, segment.brand_id, segment.to_public()))
+        data = after_public if after_public is not None else before_public
+        assert data is not None
+        events.append((_EVENT_OF[action], org_id, segment.brand_id, data))
     queries.insert_revisions(conn, revisions)
     record_events(conn, events, moment)
 
@@ -86,6 +91,11 @@ def move_to_trash(
     its tombstone event."""
     queries.delete_segment(conn, segment.id)
     queries.insert_trashed(
-        conn, segment.id, segment.brand_id, moment, actor.name, _json(segment) or ""
+        conn,
+        segment.id,
+        segment.brand_id,
+        moment,
+        actor.name,
+        orjson.dumps(segment.to_public()).decode(),
     )
     record_segment_change(conn, actor, org_id, (DELETED, segment, None), moment)

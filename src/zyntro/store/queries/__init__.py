@@ -35,6 +35,7 @@ from zyntro.store.queries.accounts import (
 from zyntro.store.queries.events import (
     events_after,
     events_head,
+    get_events,
     insert_events,
     prune_events,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "events_after",
     "events_head",
     "get_brand",
+    "get_events",
     "get_idempotency_record",
     "get_key",
     "get_member",

@@ -75,6 +75,18 @@ def events_after(
     return found, found[-1][0]
 
 
+def get_events(conn: sa.Connection, event_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+    """event id -> (seq, public JSON), for those of `event_ids` still kept."""
+    found: dict[str, tuple[int, str]] = {}
+    for start in range(0, len(event_ids), 500):
+        chunk = list(event_ids[start : start + 500])
+        rows = conn.execute(
+            sa.select(events.c.id, events.c.seq, events.c.body).where(events.c.id.in_(chunk))
+        )
+        found.update({row.id: (int(row.seq), str(row.body)) for row in rows})
+    return found
+
+
 def prune_events(conn: sa.Connection, before: datetime) -> int:
     """Delete events written before `before` (the retention); returns how many."""
     return int(conn.execute(events.delete().where(events.c.created_at < before)).rowcount)
