@@ -5,19 +5,20 @@ from __future__ import annotations
 from starlette.testclient import TestClient
 
 from tests.conftest import World
-from tests.dashboard import ClientFactory, email_of, sign_in
+from tests.dashboard import PASSWORD, ClientFactory, email_of, sign_in
 from zyntro.service import SYSTEM, Service
 
 
 def _signed_in(clients: ClientFactory, service: Service, member_id: str) -> tuple[TestClient, str]:
+    """A browser signed in as the member (only their password is set: hashing is slow)."""
+    service.set_password(SYSTEM, member_id, PASSWORD)
     client = clients()
     return client, sign_in(client, email_of(service, member_id))
 
 
 def test_a_deleted_segment_goes_to_the_trash_and_comes_back(
-    clients: ClientFactory, service: Service, people: World
+    clients: ClientFactory, service: Service, world: World
 ) -> None:
-    world = people
     client, csrf = _signed_in(clients, service, world.in_charge_id)
     segment_id = world.segment_ids[0]
     brand_page = client.get(f"/app/brands/{world.brand_id}").text
@@ -48,9 +49,8 @@ def test_a_deleted_segment_goes_to_the_trash_and_comes_back(
 
 
 def test_history_shows_changes_and_restores_a_version(
-    clients: ClientFactory, service: Service, people: World
+    clients: ClientFactory, service: Service, world: World
 ) -> None:
-    world = people
     segment_id = world.segment_ids[0]
     service.update_segment(SYSTEM, segment_id, {"segment_tone": "warm_direct"})
     client, csrf = _signed_in(clients, service, world.in_charge_id)
@@ -70,9 +70,8 @@ def test_history_shows_changes_and_restores_a_version(
 
 
 def test_members_read_the_trash_and_history_but_do_not_restore(
-    clients: ClientFactory, service: Service, people: World
+    clients: ClientFactory, service: Service, world: World
 ) -> None:
-    world = people
     segment_id = world.segment_ids[1]
     service.delete_segment(SYSTEM, segment_id)
     client, csrf = _signed_in(clients, service, world.member_id)
