@@ -201,3 +201,20 @@ def test_deleting_a_brand_is_an_event_and_takes_its_trash_and_history(
             .where(segment_revisions.c.brand_id == world.brand_id)
         ).scalar_one()
     assert (left, revisions) == (0, 0)
+
+
+def test_concurrent_deletes_and_edits_leave_one_tombstone_and_no_error_page(
+    service: Service, world: World
+) -> None:
+    """Two requests read the segment, then both delete (or one edits) it: the late one is
+    `not found`, and the feed tells of one deletion."""
+    segment = service.get_segment(SYSTEM, world.segment_ids[0])
+    service.delete_segment(SYSTEM, segment.id)
+    late = Service(service.store)
+    late.get_segment = lambda actor, segment_id: segment  # type: ignore[method-assign]
+    with pytest.raises(NotFound):
+        late.delete_segment(SYSTEM, segment.id)
+    with pytest.raises(NotFound):
+        late.update_segment(SYSTEM, segment.id, {"segment_tone": "late"})
+    types = [e["type"] for e in service.list_events(SYSTEM, world.org_id, limit=500).events]
+    assert types.count("segment.deleted") == 1 and "segment.updated" not in types

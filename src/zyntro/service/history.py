@@ -117,7 +117,8 @@ class History(Segments):
             segment.id, brand.id, segment.initiated_by, fields, segment.created_at, now
         )
         with self._write() as conn:
-            queries.replace_segment(conn, reverted)
+            if not queries.replace_segment(conn, reverted):
+                raise Conflict("This segment was deleted meanwhile: restore it first.")
             rebuild_brand_body(conn, brand.id, now)
             record_segment_change(conn, actor, brand.org_id, (REVERTED, segment, reverted), now)
             record_audit(conn, actor, "segment.revert", ("segment", segment.id), brand.org_id, now)

@@ -16,6 +16,7 @@ import orjson
 import sqlalchemy as sa
 
 from zyntro.domain import Segment
+from zyntro.errors import NotFound
 from zyntro.events import SEGMENT_CREATED, SEGMENT_DELETED, SEGMENT_RESTORED, SEGMENT_UPDATED
 from zyntro.identity import Actor
 from zyntro.ids import new_id
@@ -89,7 +90,8 @@ def move_to_trash(
 ) -> None:
     """Delete a segment into the trash (its fields kept as they were), with its revision and
     its tombstone event."""
-    queries.delete_segment(conn, segment.id)
+    if not queries.delete_segment(conn, segment.id):
+        raise NotFound("No such segment.")  # deleted meanwhile by another request
     queries.insert_trashed(
         conn,
         segment.id,

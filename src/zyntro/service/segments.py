@@ -156,7 +156,8 @@ class Segments(Accounts):
             segment.id, brand.id, segment.initiated_by, merged, segment.created_at, now
         )
         with self._write() as conn:
-            queries.replace_segment(conn, updated)
+            if not queries.replace_segment(conn, updated):
+                raise NotFound("No such segment.")  # deleted meanwhile by another request
             rebuild_brand_body(conn, brand.id, now)
             record_audit(conn, actor, "segment.update", ("segment", segment.id), brand.org_id, now)
             record_segment_change(conn, actor, brand.org_id, (UPDATED, segment, updated), now)
