@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import anyio
 import orjson
 import pytest
 import sqlalchemy as sa
 
 from tests.conftest import SEED_SEGMENT, World, make_world
+from zyntro.api import upkeep
+from zyntro.api.app import create_app
+from zyntro.domain import utcnow
 from zyntro.errors import BrandNotFound, Conflict, Forbidden, NotFound
 from zyntro.service import SYSTEM, Service
+from zyntro.settings import Settings
 from zyntro.store.tables import events, segment_revisions, trashed_segments
 
 
@@ -218,3 +223,26 @@ def test_concurrent_deletes_and_edits_leave_one_tombstone_and_no_error_page(
         late.update_segment(SYSTEM, segment.id, {"segment_tone": "late"})
     types = [e["type"] for e in service.list_events(SYSTEM, world.org_id, limit=500).events]
     assert types.count("segment.deleted") == 1 and "segment.updated" not in types
+
+
+def test_the_server_configures_retention_and_purges_in_the_background(
+    service: Service, world: World, database_url: str
+) -> None:
+    settings = Settings(database_url=database_url, event_retention_days=7, trash_retention_days=1)
+    create_app(settings, service)
+    assert service.event_retention == timedelta(days=7)
+    assert service.trash_retention == timedelta(days=1)
+    service.delete_segment(SYSTEM, world.segment_ids[0])
+    with service.store.write() as conn:
+        conn.execute(trashed_segments.update().values(deleted_at=utcnow() - timedelta(days=2)))
+
+    async def purge_once() -> None:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(upkeep.purge_expired, service, 0.0, 3600.0)
+            while service.trash_page(SYSTEM, world.brand_id)[0]:
+                await anyio.sleep(0.01)
+            tasks.cancel_scope.cancel()
+
+    anyio.run(purge_once)
+    with pytest.raises(NotFound):
+        service.restore_segment(SYSTEM, world.segment_ids[0])
