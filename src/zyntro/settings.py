@@ -80,6 +80,12 @@ class Settings(BaseSettings):
         default="30/hour", description="drafts per member (dashboard and API)"
     )
     draft_org_rate_limit: str = Field(default="200/hour", description="drafts per organization")
+    event_retention_days: int = Field(
+        default=30, ge=1, description="days the events feed keeps each event"
+    )
+    trash_retention_days: int = Field(
+        default=30, ge=1, description="days a deleted segment stays restorable in the trash"
+    )
     otel: bool = Field(
         default=False,
         description="OpenTelemetry traces even without OTEL_EXPORTER_OTLP_ENDPOINT",

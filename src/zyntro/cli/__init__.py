@@ -12,6 +12,8 @@ from zyntro.cli.audiences import audiences_app
 from zyntro.cli.common import DEFAULT_DATABASE_URL, State
 from zyntro.cli.doctor import doctor
 from zyntro.cli.drafting import brand_profile, segment_draft
+from zyntro.cli.history import events_app
+from zyntro.cli.history import register as register_history
 from zyntro.cli.output import visible
 from zyntro.cli.segments import segment_app
 from zyntro.cli.server import audit_app, db_app, demo, serve
@@ -52,7 +54,9 @@ app.add_typer(member_app, name="member")
 app.add_typer(key_app, name="key")
 segment_app.command("draft")(segment_draft)
 brand_app.command("profile")(brand_profile)
+register_history(segment_app)
 app.add_typer(segment_app, name="segment")
+app.add_typer(events_app, name="events")
 app.add_typer(audit_app, name="audit")
 app.add_typer(audiences_app, name="audiences")
 

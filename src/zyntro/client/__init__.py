@@ -41,6 +41,14 @@ from zyntro.client.errors import (
     UnsupportedMediaType,
     ZyntroError,
 )
+from zyntro.client.history_models import (
+    Event,
+    EventPage,
+    Revision,
+    RevisionPage,
+    TrashedSegment,
+    TrashPage,
+)
 from zyntro.client.models import (
     AudienceSegment,
     AudiencesResponse,
@@ -69,6 +77,8 @@ __all__ = [
     "DraftingFailed",
     "DraftingNotConfigured",
     "DraftingUnavailable",
+    "Event",
+    "EventPage",
     "Forbidden",
     "InternalError",
     "InvalidApiKey",
@@ -83,10 +93,14 @@ __all__ = [
     "PayloadTooLarge",
     "RateLimited",
     "RequestTimeout",
+    "Revision",
+    "RevisionPage",
     "SegmentDraft",
     "SegmentPage",
     "ServiceUnavailable",
     "TransportError",
+    "TrashPage",
+    "TrashedSegment",
     "UnexpectedResponse",
     "UnsupportedMediaType",
     "ZyntroClient",

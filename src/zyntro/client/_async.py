@@ -14,10 +14,10 @@ import httpx
 from zyntro.client._base import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
-    _BaseClient,
     _segments_path,
 )
 from zyntro.client._drafts import _brand_update_request, _draft_request, _read_brand, _read_drafts
+from zyntro.client._history_async import _AsyncHistory
 from zyntro.client.errors import APIError, TransportError
 from zyntro.client.models import (
     AudienceSegment,
@@ -28,7 +28,7 @@ from zyntro.client.models import (
 )
 
 
-class AsyncZyntroClient(_BaseClient):
+class AsyncZyntroClient(_AsyncHistory):
     """Async client for the Zyntro Audiences API; one connection pool per instance."""
 
     def __init__(

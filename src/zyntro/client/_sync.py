@@ -13,10 +13,10 @@ import httpx
 from zyntro.client._base import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
-    _BaseClient,
     _segments_path,
 )
 from zyntro.client._drafts import _brand_update_request, _draft_request, _read_brand, _read_drafts
+from zyntro.client._history import _SyncHistory
 from zyntro.client.errors import APIError, TransportError
 from zyntro.client.models import (
     AudienceSegment,
@@ -27,7 +27,7 @@ from zyntro.client.models import (
 )
 
 
-class ZyntroClient(_BaseClient):
+class ZyntroClient(_SyncHistory):
     """Blocking client for the Zyntro Audiences API; one connection pool per instance."""
 
     def __init__(
