@@ -19,12 +19,12 @@ _COLUMNS = ("profile_offering", "profile_audience", "profile_voice")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("brands", schema=None) as batch_op:
-        for name in _COLUMNS:
-            batch_op.add_column(sa.Column(name, sa.Text(), nullable=False, server_default=""))
+    # Plain ADD COLUMN on both databases: a batch may rebuild `brands` on SQLite, which the
+    # segments and keys that reference it forbid while foreign keys are enforced.
+    for name in _COLUMNS:
+        op.add_column("brands", sa.Column(name, sa.Text(), nullable=False, server_default=""))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("brands", schema=None) as batch_op:
-        for name in reversed(_COLUMNS):
-            batch_op.drop_column(name)
+    for name in reversed(_COLUMNS):  # ALTER TABLE … DROP COLUMN (SQLite 3.35+)
+        op.execute(f"ALTER TABLE brands DROP COLUMN {name}")
