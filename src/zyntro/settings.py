@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     max_keys_per_member: int = Field(
         default=20, ge=1, description="active API keys a member may hold at once"
     )
+    max_segments_per_brand: int = Field(
+        default=1000, ge=1, description="segments a brand may hold (a write past it is a 409)"
+    )
     otel: bool = Field(
         default=False,
         description="OpenTelemetry traces even without OTEL_EXPORTER_OTLP_ENDPOINT",

@@ -355,6 +355,7 @@ def create_app(
             Store(settings.database_url),
             cache_bytes=settings.cache_mb * 1024 * 1024,
             max_keys_per_member=settings.max_keys_per_member,
+            max_segments_per_brand=settings.max_segments_per_brand,
         )
     if tracing is None and settings.tracing_wanted:
         from zyntro.tracing import Tracing

@@ -45,9 +45,52 @@ def brand_segments(conn: sa.Connection, brand_id: str) -> list[Segment]:
     return [segment_from_row(row) for row in rows]
 
 
+# The served shape's columns, in its key order, as the driver hands them: the timestamps as
+# SQLite's text or psycopg's naive UTC datetime (`responses.stamp` formats either), the list
+# columns as their stored JSON text. SQLAlchemy's DateTime and JSON result types cost several
+# times more a row than the rest of the encoding.
+_PUBLIC_COLUMNS = (
+    segments.c.id,
+    sa.type_coerce(segments.c.created_at, sa.String()),
+    sa.type_coerce(segments.c.updated_at, sa.String()),
+    segments.c.initiated_by,
+    segments.c.segment_label,
+    segments.c.segment_tag,
+    segments.c.segment_type,
+    segments.c.segment_decision_drivers,
+    sa.type_coerce(segments.c.segment_pain_points, sa.Text()),
+    sa.type_coerce(segments.c.segment_use_cases, sa.Text()),
+    segments.c.segment_tone,
+    segments.c.reasoning,
+)
+
+
+def brand_public_rows(conn: sa.Connection, brand_id: str) -> list[sa.Row[Any]]:
+    """The rows of a brand's served body, in the served order: the columns of `to_public`,
+    list fields as JSON text. The one query the body rebuild makes (service/recording.py)."""
+    query = sa.select(*_PUBLIC_COLUMNS).where(segments.c.brand_id == brand_id)
+    return list(conn.execute(query.order_by(*_SEGMENT_ORDER)))
+
+
+def count_brand_segments(conn: sa.Connection, brand_id: str) -> int:
+    """How many segments a brand has (the per-brand cap counts these)."""
+    query = sa.select(sa.func.count()).select_from(segments).where(segments.c.brand_id == brand_id)
+    return int(conn.execute(query).scalar_one())
+
+
 def get_segment(conn: sa.Connection, segment_id: str) -> Segment | None:
     row = conn.execute(sa.select(segments).where(segments.c.id == segment_id)).first()
     return segment_from_row(row) if row else None
+
+
+def segments_by_id(conn: sa.Connection, segment_ids: Sequence[str]) -> dict[str, Segment]:
+    """segment id -> segment, for those of `segment_ids` that exist (any brand)."""
+    found: dict[str, Segment] = {}
+    for start in range(0, len(segment_ids), 500):
+        chunk = list(segment_ids[start : start + 500])
+        rows = conn.execute(sa.select(segments).where(segments.c.id.in_(chunk)))
+        found.update((row.id, segment_from_row(row)) for row in rows)
+    return found
 
 
 def segment_owners(conn: sa.Connection, segment_ids: Sequence[str]) -> dict[str, str]:
