@@ -31,6 +31,13 @@ def success_body(segments: Sequence[Segment]) -> bytes:
     )
 
 
+def success_body_of_parts(parts: Sequence[bytes]) -> bytes:
+    """`success_body` of the segments' pre-encoded objects (`segments.public_json`): the same
+    bytes, joined instead of encoded (what orjson writes for the dict, key for key)."""
+    message = orjson.dumps(success_message(len(parts)))
+    return b'{"status":"success","message":' + message + b',"data":[' + b",".join(parts) + b"]}"
+
+
 def stamp(value: str | datetime) -> str:
     """A stored segment time as served: SQLite keeps `YYYY-MM-DD HH:MM:SS.ffffff` text (four
     year digits), PostgreSQL hands back a naive UTC datetime; an aware one is converted."""

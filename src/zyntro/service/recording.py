@@ -14,7 +14,7 @@ from types import TracebackType
 import sqlalchemy as sa
 
 from zyntro.identity import Actor
-from zyntro.responses import success_body_of_rows
+from zyntro.responses import success_body_of_parts, success_body_of_rows
 from zyntro.store import Store, queries
 
 Listener = Callable[[str, str], None]
@@ -89,9 +89,16 @@ def rebuild_brand_body(conn: sa.Connection, brand_id: str, moment: datetime) -> 
     """After a write to a brand's segments: re-encode the body fetchAudiences serves (NULL when
     the brand has none) and record the change, so every process drops its cached copy.
 
-    Bounded: a brand holds at most `max_segments_per_brand` segments (1,000 by default), read
-    as bare rows and encoded straight from them (a few ms for a full brand, not ~30 ms through
-    `Segment` objects): the write transaction, and the writers queued behind it, stay short."""
-    rows = queries.brand_public_rows(conn, brand_id)
-    queries.set_brand_body(conn, brand_id, success_body_of_rows(rows) if rows else None)
+    Bounded: a brand holds at most `max_segments_per_brand` segments (1,000 by default), and
+    the body is their stored objects (`segments.public_json`) joined, so a full brand costs a
+    read of one column and a join, not a decode and encode of every field. Rows written without
+    that column (by a tool that copies rows) are encoded from their columns instead."""
+    parts = queries.brand_public_json(conn, brand_id)
+    if not parts:
+        body = None
+    elif None in parts:
+        body = success_body_of_rows(queries.brand_public_rows(conn, brand_id))
+    else:
+        body = success_body_of_parts([bytes(part) for part in parts if part is not None])
+    queries.set_brand_body(conn, brand_id, body)
     record_change(conn, "brand", brand_id, moment)

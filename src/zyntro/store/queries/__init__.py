@@ -42,6 +42,7 @@ from zyntro.store.queries.journal import (
     record_change,
 )
 from zyntro.store.queries.segments import (
+    brand_public_json,
     brand_public_rows,
     brand_segments,
     count_brand_segments,
@@ -71,6 +72,7 @@ from zyntro.store.queries.signin import (
 )
 
 __all__ = [
+    "brand_public_json",
     "brand_public_rows",
     "brand_segments",
     "count_brand_segments",

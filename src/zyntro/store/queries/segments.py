@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 
@@ -67,9 +68,16 @@ _PUBLIC_COLUMNS = (
 )
 
 
+def brand_public_json(conn: sa.Connection, brand_id: str) -> list[bytes | None]:
+    """Each segment's served JSON object, in the served order (None where a row was written
+    without it): the one read of the body rebuild (service/recording.py)."""
+    query = sa.select(segments.c.public_json).where(segments.c.brand_id == brand_id)
+    return [row[0] for row in conn.execute(query.order_by(*_SEGMENT_ORDER))]
+
+
 def brand_public_rows(conn: sa.Connection, brand_id: str) -> list[sa.Row[Any]]:
     """The rows of a brand's served body, in the served order: the columns of `to_public`,
-    list fields as JSON text. The one query the body rebuild makes (service/recording.py)."""
+    list fields as JSON text (the rebuild's fallback for rows without `public_json`)."""
     query = sa.select(*_PUBLIC_COLUMNS).where(segments.c.brand_id == brand_id)
     return list(conn.execute(query.order_by(*_SEGMENT_ORDER)))
 
@@ -120,6 +128,7 @@ def segment_owners(conn: sa.Connection, segment_ids: Sequence[str]) -> dict[str,
 
 def _segment_values(segment: Segment) -> dict[str, Any]:
     return {
+        "public_json": orjson.dumps(segment.to_public()),
         "brand_id": segment.brand_id,
         "created_at": segment.created_at,
         "updated_at": segment.updated_at,
@@ -138,6 +147,7 @@ _COPY_COLUMNS = (
     "updated_at",
     "initiated_by",
     *EDITABLE_FIELDS,
+    "public_json",
 )
 
 
@@ -174,6 +184,7 @@ def _copy_segments(conn: sa.Connection, rows: Sequence[Segment]) -> None:
                     json.dumps(list(s.segment_use_cases)),
                     s.segment_tone,
                     s.reasoning,
+                    orjson.dumps(s.to_public()),
                 )
             )
 
