@@ -52,7 +52,9 @@ def percentile(values: Sequence[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def _rows(count: int, brand_ids: Sequence[str] | None = None, per_brand: int = BIG) -> list[dict]:  # type: ignore[type-arg]
+def _rows(
+    count: int, brand_ids: Sequence[str] | None = None, per_brand: int = BIG
+) -> list[dict[str, object]]:
     rows = []
     for i in range(count):
         row: dict[str, object] = {**DEMO_SEGMENTS[i % 3], "segment_label": f"Segment {i + 1}"}

@@ -55,7 +55,8 @@ class Segments(Accounts):
         held = queries.count_brand_segments(conn, brand.id)
         if held + adding > cap:
             raise SegmentLimitReached(
-                f"A brand holds at most {cap:,} segments; {brand.name!r} has {held:,}"
+                f"A brand holds at most {cap:,} segment{'' if cap == 1 else 's'}; "
+                f"{brand.name!r} has {held:,}"
                 + (f" and this would add {adding:,}" if adding > 1 else "")
                 + ". Delete some, or use another brand."
             )
