@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from zyntro.identity import Actor
 from zyntro.responses import success_body_of_parts, success_body_of_rows
 from zyntro.store import Store, queries
+from zyntro.store.notify import notify_changes
 
 Listener = Callable[[str, str], None]
 
@@ -52,6 +53,8 @@ def record_change(conn: sa.Connection, kind: str, entity_id: str, moment: dateti
     """Record a change in the writing transaction (other processes poll for it)."""
     queries.record_change(conn, kind, entity_id, moment)
     pending: list[tuple[str, str]] = conn.info.setdefault(_PENDING, [])
+    if not pending:  # one notification a transaction, delivered at commit (PostgreSQL)
+        notify_changes(conn)
     pending.append((kind, entity_id))
 
 
