@@ -1261,10 +1261,10 @@ def markdown(runs: Sequence[DatabaseRun], info: dict[str, str], seconds: int, sc
 PREAMBLE = """# Performance
 
 `make bench` (`bench/run.py`) measures `POST /apis/public/fetchAudiences.php` on SQLite and
-PostgreSQL against the limit of the stack it runs on (granian and a bare ASGI app returning the
-same bytes), by the method of the project's performance brief: wrk on CPU 0, the server on CPU 1,
-ratios taken in the same run. See `bench/` for the dataset generator, the wrk scripts and the
-limit app.
+PostgreSQL against the limit of the stack it runs on (granian and bare apps that read the request
+body and return the same bytes), by the method of the project's performance brief: wrk on CPU 0,
+the server on CPU 1, ratios taken in the same run; then the writes (`bench/writes.py`). See
+`bench/` for the dataset generator, the wrk scripts and the limit apps.
 
 """
 
@@ -1357,7 +1357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _remove_sqlite(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
+    for suffix in ("", "-wal", "-shm", "-journal", "-writer"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
