@@ -93,12 +93,20 @@ def get_segment(conn: sa.Connection, segment_id: str) -> Segment | None:
     return segment_from_row(row) if row else None
 
 
-def _ids_in(conn: sa.Connection, ids: list[str]) -> sa.ColumnElement[bool]:
-    """`segments.id` among `ids`: PostgreSQL takes one array parameter (`= ANY`), planned once
-    whatever the length (a 500-value `IN` list cost it ~50 ms to plan and run, per chunk)."""
+def _with_ids(conn: sa.Connection, query: sa.Select[Any], ids: list[str]) -> sa.Select[Any]:
+    """`query` over the segments whose id is among `ids`. PostgreSQL: a join with `unnest` of
+    one array parameter, looked up by the primary key whatever the length. (`id = ANY(array)`
+    went wrong: once psycopg prepared it, the generic plan chosen while the table was small
+    was a scan comparing every row with every id, and an import into a growing table slowed
+    to minutes.) SQLite: an `IN` list."""
     if conn.dialect.name == "postgresql":
-        return segments.c.id == sa.any_(sa.bindparam("ids", ids, type_=ARRAY(sa.String())))
-    return segments.c.id.in_(ids)
+        wanted = (
+            sa.func.unnest(sa.bindparam("ids", ids, type_=ARRAY(sa.String())))
+            .table_valued("id")
+            .render_derived(name="wanted")
+        )
+        return query.join_from(wanted, segments, segments.c.id == wanted.c.id)
+    return query.where(segments.c.id.in_(ids))
 
 
 def _chunks(conn: sa.Connection, ids: Sequence[str]) -> list[list[str]]:
@@ -110,7 +118,7 @@ def segments_by_id(conn: sa.Connection, segment_ids: Sequence[str]) -> dict[str,
     """segment id -> segment, for those of `segment_ids` that exist (any brand)."""
     found: dict[str, Segment] = {}
     for chunk in _chunks(conn, segment_ids):
-        rows = conn.execute(sa.select(segments).where(_ids_in(conn, chunk)))
+        rows = conn.execute(_with_ids(conn, sa.select(segments), chunk))
         found.update((row.id, segment_from_row(row)) for row in rows)
     return found
 
@@ -119,9 +127,7 @@ def segment_owners(conn: sa.Connection, segment_ids: Sequence[str]) -> dict[str,
     """segment id -> brand id, for those of `segment_ids` that exist (any brand)."""
     owners: dict[str, str] = {}
     for chunk in _chunks(conn, segment_ids):
-        rows = conn.execute(
-            sa.select(segments.c.id, segments.c.brand_id).where(_ids_in(conn, chunk))
-        )
+        rows = conn.execute(_with_ids(conn, sa.select(segments.c.id, segments.c.brand_id), chunk))
         owners.update({row.id: row.brand_id for row in rows})
     return owners
 
