@@ -142,11 +142,14 @@ def segment_delete(
 def segment_import(
     ctx: typer.Context,
     file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
-    brand: str = typer.Option(..., "--brand", help="Brand id."),
+    brand: str | None = typer.Option(
+        None, "--brand", help="Brand id; rows with a brand_id field go to that brand instead."
+    ),
     member: str = typer.Option(..., "--member", help="The importing member (owner or in_charge)."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Import a saved fetchAudiences response, its data array, or CSV: all rows or none."""
+    """Import a saved fetchAudiences response, its data array, or CSV: every row is checked
+    before anything is written; then each brand's rows go in all together or not at all."""
     from rich.progress import Progress
 
     svc = service(ctx)
@@ -156,16 +159,18 @@ def segment_import(
     with Progress(console=error_console, disable=not show_bar, transient=True) as bar:
         task = bar.add_task("Importing segments", total=len(rows))
         result = svc.import_segments(actor, brand, rows, progress=lambda n: bar.advance(task, n))
+    into = brand if brand is not None and result.brands <= 1 else f"{result.brands} brands"
     emit(
         as_json,
         {
             "brand_id": brand,
+            "brands": result.brands,
             "created": result.created,
             "updated": result.updated,
             "unchanged": result.unchanged,
             "reattributed": result.reattributed,
         },
-        f"Imported {len(rows)} rows into {brand}: {result.created} created, "
+        f"Imported {len(rows)} rows into {into}: {result.created} created, "
         f"{result.updated} updated, {result.unchanged} unchanged"
         + (
             f"; {result.reattributed} re-attributed to the importing member (their "
