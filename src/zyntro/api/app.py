@@ -42,6 +42,7 @@ from zyntro.responses import error_body
 from zyntro.service import Service
 from zyntro.settings import Settings, get_settings
 from zyntro.store import Store
+from zyntro.webhooks.worker import Deliverer, DeliveryPolicy
 
 if TYPE_CHECKING:
     from zyntro.tracing import Tracing
@@ -83,6 +84,8 @@ class ZyntroApp:
             self.proxies,
         )
         self.closing: list[Callable[[], None]] = []  # called as the lifespan ends
+        service.webhook_allow_private = settings.webhook_allow_private
+        self.deliverer = _deliverer(service, settings)
         self.fastapi = _fastapi_app(self)
         self._lifespan = Lifespan(self.fastapi)
 
@@ -247,6 +250,8 @@ def _fastapi_app(zyntro: ZyntroApp) -> FastAPI:
             tasks.start_soon(_flush_usage, zyntro.service)
             tasks.start_soon(_follow_changes, zyntro.service)
             tasks.start_soon(_flush_access_log, zyntro.access_log)
+            if zyntro.deliverer is not None:
+                tasks.start_soon(zyntro.deliverer.run)
             yield
             tasks.cancel_scope.cancel()
         await zyntro.public.limits.aclose()
@@ -276,6 +281,15 @@ def _fastapi_app(zyntro: ZyntroApp) -> FastAPI:
     app.include_router(web.router)
     app.mount(web.STATIC_PATH, web.static_files(), name="dashboard-static")
     return app
+
+
+def _deliverer(service: Service, settings: Settings) -> Deliverer | None:
+    """This process's webhook delivery loop (docs/webhooks.md), unless turned off."""
+    if not settings.webhook_delivery:
+        return None
+    deliverer = Deliverer(service.store, DeliveryPolicy.from_settings(settings))
+    service.delivery_listeners.append(deliverer.wake)
+    return deliverer
 
 
 async def _flush_usage(service: Service) -> None:

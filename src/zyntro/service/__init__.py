@@ -12,11 +12,12 @@ from zyntro.errors import unwrap
 from zyntro.identity import SYSTEM, Actor, Principal
 from zyntro.service.imports import ImportResult, Imports, Progress
 from zyntro.service.signin import SignIn
+from zyntro.service.webhooks import WebhookAdmin
 
 __all__ = ["SYSTEM", "Actor", "ImportResult", "Principal", "Progress", "Service"]
 
 
-class Service(Imports, SignIn):
+class Service(Imports, SignIn, WebhookAdmin):
     """Every use case of the product, over one `Store`."""
 
     def principal_for_key(self, api_key: str) -> Principal:

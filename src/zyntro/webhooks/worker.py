@@ -1,0 +1,280 @@
+"""The delivery loop: claim due deliveries, send each, record the outcomes, schedule retries.
+
+Every `zyntro serve` process runs one (unless `ZYNTRO_WEBHOOK_DELIVERY=false`), and so does
+`zyntro worker`. Workers share nothing but the database: a claim moves a delivery's
+`next_attempt_at` past a lease (the webhook's timeout and a margin), under `FOR UPDATE SKIP
+LOCKED` on PostgreSQL and SQLite's write lock otherwise, so each due delivery goes to one
+worker; if that worker dies, the delivery is due again when the lease ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+
+from zyntro.domain import format_timestamp, utcnow
+from zyntro.observability import log
+from zyntro.store import Store
+from zyntro.store.queries import webhooks as q
+from zyntro.webhooks import sender
+from zyntro.webhooks.model import Delivery, Webhook
+from zyntro.webhooks.schedule import DEFAULT_SCHEDULE, parse_schedule, retry_delay
+
+if TYPE_CHECKING:
+    from zyntro.settings import Settings
+
+POLL_SECONDS = 0.25  # other processes' new deliveries are seen within this
+LEASE_MARGIN_SECONDS = 5.0  # beyond the webhook's timeout, before a claim lapses
+PRUNE_EVERY_SECONDS = 3600.0
+RETENTION = timedelta(days=30)
+WARN_EVERY_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPolicy:
+    """The settings of delivery (docs/webhooks.md)."""
+
+    schedule: tuple[float, ...] = DEFAULT_SCHEDULE
+    allow_private: bool = False
+    disable_after: int = 20
+    per_endpoint: int = 8
+    concurrency: int = 128
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DeliveryPolicy:
+        return cls(
+            schedule=parse_schedule(settings.webhook_retry_schedule),
+            allow_private=settings.webhook_allow_private,
+            disable_after=settings.webhook_disable_after,
+            per_endpoint=settings.webhook_concurrency,
+        )
+
+    @property
+    def span(self) -> float:
+        """How long the schedule retries an event: a webhook is disabled only after failing
+        for at least this long, so an outage shorter than it never disables one."""
+        return sum(self.schedule)
+
+
+@dataclass(slots=True)
+class _Result:
+    delivery: Delivery
+    webhook: Webhook
+    outcome: sender.Outcome
+    at: datetime
+
+
+class Deliverer:
+    """One process's delivery loop over a store."""
+
+    def __init__(self, store: Store, policy: DeliveryPolicy) -> None:
+        self.store = store
+        self.policy = policy
+        self.token = secrets.token_hex(8)
+        self._in_flight: Counter[str] = Counter()
+        self._results: list[_Result] = []
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._results_ready: asyncio.Event | None = None
+        self._stopping = False
+        self.delivered = 0  # outcomes recorded by this process (the bench reads it)
+        self.on_recorded: list[Callable[[int], None]] = []
+
+    def wake(self) -> None:
+        """Look for due deliveries now (safe from any thread)."""
+        loop, event = self._loop, self._wake
+        if loop is not None and event is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(event.set)
+
+    def stop(self) -> None:
+        """Claim nothing more; `run` returns once what is in flight is recorded."""
+        self._stopping = True
+        self.wake()
+
+    async def run(self) -> None:
+        """Deliver until cancelled or stopped."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._results_ready = asyncio.Event()
+        client = sender.new_client(self.policy.concurrency)
+        warned_at: float | None = None
+        pruned_at = 0.0
+        try:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self._record_loop)
+                while not self._stopping:
+                    wait = POLL_SECONDS
+                    try:
+                        claimed, next_due = await anyio.to_thread.run_sync(self._claim)
+                        if time.monotonic() - pruned_at > PRUNE_EVERY_SECONDS:
+                            pruned_at = time.monotonic()
+                            await anyio.to_thread.run_sync(self._prune)
+                        warned_at = None
+                    except Exception as exc:  # the database may be away: try again shortly
+                        claimed, next_due = [], None
+                        now = time.monotonic()
+                        if warned_at is None or now - warned_at >= WARN_EVERY_SECONDS:
+                            warned_at = now
+                            log.warning(
+                                "could not claim webhook deliveries: %s", type(exc).__name__
+                            )
+                    for delivery, webhook in claimed:
+                        self._in_flight[webhook.id] += 1
+                        tasks.start_soon(self._deliver, client, delivery, webhook)
+                    if claimed and self._free() > 0:
+                        continue  # more may be due
+                    if next_due is not None:
+                        wait = min(wait, max(0.0, (next_due - utcnow()).total_seconds()))
+                    self._wake.clear()
+                    with anyio.move_on_after(wait):
+                        await self._wake.wait()
+                while sum(self._in_flight.values()) or self._results:
+                    await anyio.sleep(0.05)
+                tasks.cancel_scope.cancel()
+        finally:
+            if self._results:  # cancelled with outcomes unrecorded: record them now
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(self._record, self._take())
+            with anyio.CancelScope(shield=True):
+                await client.aclose()
+
+    def _free(self) -> int:
+        return self.policy.concurrency - sum(self._in_flight.values())
+
+    def _claim(self) -> tuple[list[tuple[Delivery, Webhook]], datetime | None]:
+        """Claim what is due (at most the free slots, per endpoint too); and when the next
+        delivery falls due."""
+        now = utcnow()
+        with self.store.read() as conn:
+            due = q.next_due(conn)
+        free = self._free()
+        if due is None or due > now or free <= 0:
+            return [], due
+        busy = dict(self._in_flight)
+        with self.store.write() as conn:
+            candidates = q.due_candidates(
+                conn, now, max(free * 4, 64), skip_locked=not self.store.is_sqlite
+            )
+            picked: dict[int, list[str]] = {}
+            taken = 0
+            for delivery_id, webhook_id, timeout in candidates:
+                if taken >= free or busy.get(webhook_id, 0) >= self.policy.per_endpoint:
+                    continue
+                busy[webhook_id] = busy.get(webhook_id, 0) + 1
+                picked.setdefault(timeout, []).append(delivery_id)
+                taken += 1
+            claimed: list[tuple[Delivery, Webhook]] = []
+            for timeout, ids in picked.items():
+                lease = now + timedelta(seconds=timeout + LEASE_MARGIN_SECONDS)
+                claimed += q.claim_deliveries(conn, ids, self.token, lease)
+        return claimed, None
+
+    async def _deliver(self, client: Any, delivery: Delivery, webhook: Webhook) -> None:
+        moment = utcnow()
+        try:
+            outcome = await sender.attempt(
+                client, webhook, delivery, moment, self.policy.allow_private
+            )
+        except Exception as exc:  # a bug, not the receiver's doing: count it as a failure
+            log.exception("webhook attempt failed unexpectedly")
+            outcome = sender.Outcome(None, 0, "", f"internal error: {type(exc).__name__}")
+        finally:
+            self._in_flight[webhook.id] -= 1
+            if self._in_flight[webhook.id] <= 0:
+                del self._in_flight[webhook.id]
+        self._results.append(_Result(delivery, webhook, outcome, moment))
+        assert self._results_ready is not None
+        self._results_ready.set()
+        if self._wake is not None:
+            self._wake.set()  # a slot is free
+
+    def _take(self) -> list[_Result]:
+        taken, self._results = self._results, []
+        return taken
+
+    async def _record_loop(self) -> None:
+        """Write outcomes in batches, one transaction each (a delivery's claim is held until
+        its outcome is written: a crash before then leaves it to be retried)."""
+        assert self._results_ready is not None
+        while True:
+            await self._results_ready.wait()
+            self._results_ready.clear()
+            batch = self._take()
+            if not batch:
+                continue
+            try:
+                await anyio.to_thread.run_sync(self._record, batch)
+            except Exception as exc:  # the leases lapse and the deliveries are sent again
+                log.warning("could not record webhook deliveries: %s", type(exc).__name__)
+
+    def _record(self, batch: list[_Result]) -> None:
+        policy = self.policy
+        with self.store.write() as conn:
+            attempts = []
+            succeeded = []
+            failures: Counter[str] = Counter()
+            for result in batch:
+                outcome, delivery = result.outcome, result.delivery
+                attempts.append(
+                    {
+                        "delivery_id": delivery.id,
+                        "attempted_at": result.at,
+                        "status_code": outcome.status_code,
+                        "latency_ms": outcome.latency_ms,
+                        "response": outcome.response,
+                        "error": outcome.error,
+                    }
+                )
+                values: dict[str, Any] = {
+                    "last_status_code": outcome.status_code,
+                    "last_latency_ms": outcome.latency_ms,
+                    "last_response": outcome.response,
+                    "last_error": outcome.error,
+                }
+                if outcome.ok:
+                    values.update(state="succeeded", next_attempt_at=None, delivered_at=result.at)
+                    succeeded.append(result.webhook.id)
+                else:
+                    failures[result.webhook.id] += 1
+                    delay = None
+                    if not delivery.final_attempt:
+                        delay = retry_delay(
+                            policy.schedule, delivery.attempts + 1, outcome.retry_after
+                        )
+                    if delay is None:
+                        values.update(state="failed", next_attempt_at=None)
+                    else:
+                        values.update(
+                            state="pending", next_attempt_at=result.at + timedelta(seconds=delay)
+                        )
+                q.finish_delivery(conn, delivery.id, self.token, values)
+            q.insert_attempts(conn, attempts)
+            q.webhook_succeeded(conn, [w for w in succeeded if w not in failures])
+            now = utcnow()
+            for webhook_id, count in failures.items():
+                total, since = q.webhook_failed(conn, webhook_id, count, now)
+                lasted = (now - since).total_seconds()
+                if total >= policy.disable_after and lasted >= policy.span:
+                    reason = f"{total} failed attempts in a row since {format_timestamp(since)} UTC"
+                    q.update_webhook(
+                        conn,
+                        webhook_id,
+                        {"enabled": False, "disabled_reason": reason[:200], "updated_at": now},
+                    )
+                    log.warning("webhook %s disabled: %s", webhook_id, reason)
+        self.delivered += len(batch)
+        for listener in self.on_recorded:
+            listener(len(batch))
+
+    def _prune(self) -> None:
+        with self.store.write() as conn:
+            q.prune_deliveries(conn, utcnow() - RETENTION)
