@@ -322,3 +322,44 @@ def test_unsafe_urls_are_refused_at_creation_and_at_send_time(
     outcome = anyio.run(send)
     assert not outcome.ok and outcome.error.startswith("refused: ")
     assert hook.arrived == 0
+
+
+def test_segment_and_brand_events_fan_out_by_type_and_brand(
+    api: TestClient, service: Service, world: World, hook: Receiver
+) -> None:
+    everything = _create(api, world.owner_key, url=hook.url + "/all")
+    _create(
+        api,
+        world.owner_key,
+        url=hook.url + "/deletes",
+        events=["segment.deleted"],
+        brand_ids=[world.brand_id],
+    )
+    _create(api, world.owner_key, url=hook.url + "/other-brand", brand_ids=[world.empty_brand_id])
+    lead = service.act_as(world.in_charge_id)
+    segment = service.add_segment(
+        lead, world.brand_id, {"segment_label": "New", "segment_type": "behavioral"}
+    )
+    service.delete_segment(lead, segment.id)
+    wait_for(lambda: hook.count() == 3, timeout=10)
+    by_path = sorted((r.path, r.event["type"]) for r in hook.received)
+    assert by_path == [
+        ("/hook/all", "segment.created"),
+        ("/hook/all", "segment.deleted"),
+        ("/hook/deletes", "segment.deleted"),
+    ]
+    tombstone = next(r.event for r in hook.received if r.path == "/hook/deletes")
+    assert tombstone["brand_id"] == world.brand_id
+    assert tombstone["data"]["segment_id"] == segment.id  # type: ignore[index]
+    # Every receiver of an event gets the same id; a disabled webhook gets nothing new.
+    api.patch(
+        f"/api/v1/webhooks/{everything['webhook_id']}",
+        json={"enabled": False},
+        headers=_auth(world.owner_key),
+    )
+    service.update_segment(lead, world.segment_ids[0], {"segment_tone": "calm"})
+    with service.store.read() as conn:
+        from zyntro.store.queries.webhooks import list_webhooks
+
+        assert [w.enabled for w in list_webhooks(conn, world.org_id)] == [False, True, True]
+    assert len(_deliveries(api, world.owner_key, everything["webhook_id"])) == 2

@@ -289,6 +289,7 @@ def _deliverer(service: Service, settings: Settings) -> Deliverer | None:
         return None
     deliverer = Deliverer(service.store, DeliveryPolicy.from_settings(settings))
     service.delivery_listeners.append(deliverer.wake)
+    service.on_event.append(lambda _note: deliverer.wake())  # its deliveries are due now
     return deliverer
 
 

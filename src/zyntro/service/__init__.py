@@ -10,14 +10,23 @@ from __future__ import annotations
 
 from zyntro.errors import unwrap
 from zyntro.identity import SYSTEM, Actor, Principal
+from zyntro.service.events import EventFeed, EventPage
 from zyntro.service.imports import ImportResult, Imports, Progress
 from zyntro.service.signin import SignIn
 from zyntro.service.webhooks import WebhookAdmin
 
-__all__ = ["SYSTEM", "Actor", "ImportResult", "Principal", "Progress", "Service"]
+__all__ = [
+    "SYSTEM",
+    "Actor",
+    "EventPage",
+    "ImportResult",
+    "Principal",
+    "Progress",
+    "Service",
+]
 
 
-class Service(Imports, SignIn, WebhookAdmin):
+class Service(Imports, SignIn, EventFeed, WebhookAdmin):
     """Every use case of the product, over one `Store`."""
 
     def principal_for_key(self, api_key: str) -> Principal:

@@ -5,23 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-import orjson
-import sqlalchemy as sa
-
-from zyntro.domain import format_timestamp, utcnow
+from zyntro.domain import utcnow
 from zyntro.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from zyntro.identity import Actor
 from zyntro.ids import new_id
 from zyntro.service.core import ServiceCore
-from zyntro.service.recording import record_audit
+from zyntro.service.recording import record_audit, record_event
 from zyntro.service.rules import can_manage_content, require_same_org, seen_by
 from zyntro.store import queries
 from zyntro.store.queries import webhooks as webhook_queries
 from zyntro.webhooks import guard
 from zyntro.webhooks.auth import validate_auth
+from zyntro.webhooks.fanout import delivery_row
 from zyntro.webhooks.model import (
     TEST_EVENT,
     Delivery,
@@ -45,40 +43,6 @@ def require_webhook_role(actor: Actor, org_id: str) -> None:
     require_same_org(actor, org_id)
     if not can_manage_content(actor):
         raise Forbidden("Only an owner or a member in-charge can manage webhooks.")
-
-
-def fan_out(conn: sa.Connection, event: Mapping[str, Any], moment: datetime) -> int:
-    """In the transaction that records an event: one pending delivery for each enabled
-    webhook of the organization that wants it. Returns how many."""
-    if event["type"] == TEST_EVENT:
-        return 0  # a test goes to the webhook it tests only
-    wanted = [
-        webhook
-        for webhook in webhook_queries.list_webhooks(conn, event["org_id"], enabled_only=True)
-        if webhook.wants(event["type"], event.get("brand_id") or None)
-    ]
-    if not wanted:
-        return 0
-    payload = orjson.dumps(event).decode()
-    webhook_queries.insert_deliveries(
-        conn, [_delivery_row(w, event, payload, moment) for w in wanted]
-    )
-    return len(wanted)
-
-
-def _delivery_row(
-    webhook: Webhook, event: Mapping[str, Any], payload: str, moment: datetime
-) -> dict[str, Any]:
-    return {
-        "id": new_id("dlv"),
-        "webhook_id": webhook.id,
-        "org_id": webhook.org_id,
-        "event_id": event["id"],
-        "event_type": event["type"],
-        "payload": payload,
-        "next_attempt_at": moment,
-        "created_at": moment,
-    }
 
 
 class WebhookAdmin(ServiceCore):
@@ -242,16 +206,11 @@ class WebhookAdmin(ServiceCore):
         if not webhook.enabled:
             raise Conflict("This webhook is disabled: enable it first (PATCH enabled=true).")
         now = utcnow()
-        event = {
-            "id": new_id("evt"),
-            "type": TEST_EVENT,
-            "created_at": format_timestamp(now),
-            "org_id": webhook.org_id,
-            "brand_id": "",
-            "data": {"webhook_id": webhook.id, "message": "A test event from Zyntro."},
-        }
-        row = _delivery_row(webhook, event, orjson.dumps(event).decode(), now)
+        data = {"webhook_id": webhook.id, "message": "A test event from Zyntro."}
         with self._write() as conn:
+            event_id = record_event(conn, TEST_EVENT, webhook.org_id, None, data, now)
+            body = webhook_queries.event_body(conn, event_id)
+            row = delivery_row(webhook, event_id, TEST_EVENT, body, now)
             webhook_queries.insert_deliveries(conn, [row])
             record_audit(conn, actor, "webhook.test", ("webhook", webhook.id), webhook.org_id, now)
             delivery = webhook_queries.get_delivery(conn, row["id"])

@@ -171,6 +171,58 @@ idempotency_keys = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False, index=True),
 )
 
+# --- events, trash and revisions ---
+
+# The outbox: one row per event, written in the transaction of the change it tells of
+# (service/events.py). Readers page by (txid, seq): on PostgreSQL `txid` is the writing
+# transaction's id and a row is handed out only once every older transaction has ended, so a
+# cursor never skips a row that commits late; on SQLite (one writer at a time) it is 0.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("id", ID, nullable=False, unique=True),  # evt_ + time-sortable id
+    sa.Column("txid", sa.BigInteger(), nullable=False, server_default="0"),
+    # segment.created|updated|deleted|restored, brand.created|renamed|deleted, webhook.test…
+    sa.Column("type", sa.String(40), nullable=False),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("brand_id", ID, nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False, index=True),  # retention prune
+    sa.Column("body", sa.Text(), nullable=False),  # the event's public JSON, as served
+    # The feed's one read: an organization's events in (txid, seq) order after a cursor.
+    sa.Index(None, "org_id", "txid", "seq"),
+)
+
+# Deleted segments, kept (with the 12 fields as they were) until restored or purged.
+trashed_segments = sa.Table(
+    "trashed_segments",
+    metadata,
+    sa.Column("id", ID, primary_key=True),  # the segment's id, which a restore gives back
+    sa.Column("brand_id", ID, sa.ForeignKey("brands.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("deleted_at", UTCDateTime(), nullable=False, index=True),  # the purge's read
+    sa.Column("deleted_by", sa.String(80), nullable=False),
+    sa.Column("segment", sa.Text(), nullable=False),  # the public 12-field JSON
+    sa.Index(None, "brand_id", "deleted_at"),
+)
+
+# Every change of a segment: who, when, and its 12 fields before and after (JSON; NULL before
+# a creation and after a deletion). Gone with the segment when the trash is purged.
+segment_revisions = sa.Table(
+    "segment_revisions",
+    metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("id", ID, nullable=False, unique=True),  # rev_ + time-sortable id
+    sa.Column("segment_id", ID, nullable=False),
+    sa.Column("brand_id", ID, sa.ForeignKey("brands.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("action", sa.String(20), nullable=False),
+    sa.Column("actor", sa.String(80), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("before", sa.Text(), nullable=True),
+    sa.Column("after", sa.Text(), nullable=True),
+    sa.Index(None, "segment_id", "seq"),
+    sa.Index(None, "brand_id"),
+)
+
 # --- webhooks (docs/webhooks.md) ---
 
 # An organization's endpoints. The signing secret and the auth credentials are needed in full to

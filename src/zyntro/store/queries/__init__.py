@@ -32,6 +32,12 @@ from zyntro.store.queries.accounts import (
     touch_keys,
     update_member,
 )
+from zyntro.store.queries.events import (
+    events_after,
+    events_head,
+    insert_event,
+    prune_events,
+)
 from zyntro.store.queries.journal import (
     change_signature,
     changes_since,
@@ -76,6 +82,8 @@ __all__ = [
     "delete_segment",
     "delete_session",
     "delete_sign_in_throttle",
+    "events_after",
+    "events_head",
     "get_brand",
     "get_idempotency_record",
     "get_key",
@@ -85,6 +93,7 @@ __all__ = [
     "get_password_hash",
     "get_segment",
     "insert_brand",
+    "insert_event",
     "insert_idempotency_record",
     "insert_key",
     "insert_member",
@@ -101,6 +110,7 @@ __all__ = [
     "members_by_email",
     "members_with_password",
     "prune_changes",
+    "prune_events",
     "prune_idempotency_records",
     "prune_sessions",
     "prune_sign_in_throttle",

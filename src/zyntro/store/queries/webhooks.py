@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from zyntro.store.tables import webhook_attempts, webhook_deliveries, webhooks
+from zyntro.store.tables import events, webhook_attempts, webhook_deliveries, webhooks
 from zyntro.webhooks.model import Attempt, Delivery, Webhook
 
 _W = webhooks.c
@@ -296,3 +296,9 @@ def prune_deliveries(conn: sa.Connection, before: datetime) -> None:
     old = sa.select(_D.id).where(_D.state != "pending", _D.created_at < before).scalar_subquery()
     conn.execute(webhook_attempts.delete().where(webhook_attempts.c.delivery_id.in_(old)))
     conn.execute(webhook_deliveries.delete().where(_D.state != "pending", _D.created_at < before))
+
+
+def event_body(conn: sa.Connection, event_id: str) -> str:
+    """An event's public JSON, as recorded (and as delivered)."""
+    body: str = conn.execute(sa.select(events.c.body).where(events.c.id == event_id)).scalar_one()
+    return body

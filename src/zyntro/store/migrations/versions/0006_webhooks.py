@@ -1,7 +1,7 @@
 """webhooks: endpoints, one delivery row per event and endpoint, and every attempt
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-29
 
 Self-contained: plain SQLAlchemy types, nothing from the live code.
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
