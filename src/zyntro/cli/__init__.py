@@ -13,6 +13,7 @@ from zyntro.cli.doctor import doctor
 from zyntro.cli.output import visible
 from zyntro.cli.segments import segment_app
 from zyntro.cli.server import audit_app, db_app, demo, serve
+from zyntro.cli.webhooks import webhook_app, worker
 
 app = typer.Typer(
     help="Zyntro Audiences: audience segments for brands, and the fetchAudiences API.",
@@ -39,6 +40,7 @@ def root(
 app.command("demo")(demo)
 app.command("serve")(serve)
 app.command("doctor")(doctor)
+app.command("worker")(worker)
 app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
 app.add_typer(brand_app, name="brand")
@@ -47,6 +49,7 @@ app.add_typer(key_app, name="key")
 app.add_typer(segment_app, name="segment")
 app.add_typer(audit_app, name="audit")
 app.add_typer(audiences_app, name="audiences")
+app.add_typer(webhook_app, name="webhook")
 
 
 def main() -> None:

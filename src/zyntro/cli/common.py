@@ -33,6 +33,7 @@ DEFAULT_DATABASE_URL = "sqlite:///./zyntro.db"
 
 
 _KEY_CAP_VARIABLE = "ZYNTRO_MAX_KEYS_PER_MEMBER"
+_ALLOW_PRIVATE_VARIABLE = "ZYNTRO_WEBHOOK_ALLOW_PRIVATE"
 
 
 class State:
@@ -67,6 +68,8 @@ class State:
             if _KEY_CAP_VARIABLE in os.environ:
                 options["max_keys_per_member"] = self.settings.max_keys_per_member
             self._service = Service(store, **options)
+            if _ALLOW_PRIVATE_VARIABLE in os.environ:  # the webhook address guard
+                self._service.webhook_allow_private = self.settings.webhook_allow_private
         return self._service
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -150,7 +151,33 @@ class Deliverer:
     def _free(self) -> int:
         return self.policy.concurrency - sum(self._in_flight.values())
 
-    def _claim(self) -> tuple[list[tuple[Delivery, Webhook]], datetime | None]:
+    def deliver_now(self, delivery_id: str, wait: float = 10.0) -> Delivery:
+        """One attempt at this delivery now, in this thread (`zyntro webhook test`); if a
+        server or worker claimed it first, its outcome, waited for up to `wait` seconds."""
+
+        async def attempt_it() -> None:
+            self._results_ready = asyncio.Event()
+            async with sender.new_client(4) as client:
+                claimed, _ = await anyio.to_thread.run_sync(self._claim, [delivery_id])
+                for delivery, webhook in claimed:
+                    self._in_flight[webhook.id] += 1
+                    await self._deliver(client, delivery, webhook)
+            if self._results:
+                await anyio.to_thread.run_sync(self._record, self._take())
+
+        anyio.run(attempt_it)
+        deadline = time.monotonic() + wait
+        while True:
+            with self.store.read() as conn:
+                delivery = q.get_delivery(conn, delivery_id)
+            assert delivery is not None
+            if delivery.attempts or time.monotonic() > deadline:
+                return delivery
+            time.sleep(0.1)
+
+    def _claim(
+        self, only: list[str] | None = None
+    ) -> tuple[list[tuple[Delivery, Webhook]], datetime | None]:
         """Claim what is due (at most the free slots, per endpoint too); and when the next
         delivery falls due."""
         now = utcnow()
@@ -162,7 +189,7 @@ class Deliverer:
         busy = dict(self._in_flight)
         with self.store.write() as conn:
             candidates = q.due_candidates(
-                conn, now, max(free * 4, 64), skip_locked=not self.store.is_sqlite
+                conn, now, max(free * 4, 64), skip_locked=not self.store.is_sqlite, only=only
             )
             picked: dict[int, list[str]] = {}
             taken = 0
@@ -278,3 +305,23 @@ class Deliverer:
     def _prune(self) -> None:
         with self.store.write() as conn:
             q.prune_deliveries(conn, utcnow() - RETENTION)
+
+
+def run_worker(store: Store, settings: Settings) -> None:
+    """`zyntro worker`: deliver until SIGTERM or SIGINT, then record what is in flight."""
+    deliverer = Deliverer(store, DeliveryPolicy.from_settings(settings))
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tasks:
+
+            async def stop_on_signal() -> None:
+                with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                    async for _signal in signals:
+                        deliverer.stop()
+                        return
+
+            tasks.start_soon(stop_on_signal)
+            await deliverer.run()
+            tasks.cancel_scope.cancel()
+
+    anyio.run(main)

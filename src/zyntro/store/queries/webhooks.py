@@ -169,7 +169,11 @@ def next_due(conn: sa.Connection) -> datetime | None:
 
 
 def due_candidates(
-    conn: sa.Connection, moment: datetime, limit: int, skip_locked: bool
+    conn: sa.Connection,
+    moment: datetime,
+    limit: int,
+    skip_locked: bool,
+    only: list[str] | None = None,
 ) -> list[tuple[str, str, int]]:
     """(delivery id, webhook id, its timeout) of due deliveries of enabled webhooks, oldest
     due first; on PostgreSQL the rows are locked, skipping those another worker holds."""
@@ -180,6 +184,8 @@ def due_candidates(
         .order_by(_D.next_attempt_at)
         .limit(limit)
     )
+    if only is not None:
+        query = query.where(_D.id.in_(only))
     if skip_locked:
         query = query.with_for_update(skip_locked=True, of=webhook_deliveries)
     return [(row.id, row.webhook_id, row.timeout_seconds) for row in conn.execute(query)]
