@@ -14,14 +14,14 @@ import httpx
 from zyntro.client._base import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
-    _BaseClient,
     _segments_path,
 )
+from zyntro.client._webhooks import AsyncWebhooks
 from zyntro.client.errors import APIError, TransportError
 from zyntro.client.models import AudienceSegment, AudiencesResponse, Brand, SegmentPage
 
 
-class AsyncZyntroClient(_BaseClient):
+class AsyncZyntroClient(AsyncWebhooks):
     """Async client for the Zyntro Audiences API; one connection pool per instance."""
 
     def __init__(

@@ -13,14 +13,14 @@ import httpx
 from zyntro.client._base import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
-    _BaseClient,
     _segments_path,
 )
+from zyntro.client._webhooks import SyncWebhooks
 from zyntro.client.errors import APIError, TransportError
 from zyntro.client.models import AudienceSegment, AudiencesResponse, Brand, SegmentPage
 
 
-class ZyntroClient(_BaseClient):
+class ZyntroClient(SyncWebhooks):
     """Blocking client for the Zyntro Audiences API; one connection pool per instance."""
 
     def __init__(
