@@ -17,10 +17,9 @@ from tests.sdk import build_client
 from zyntro.api.app import create_app
 from zyntro.client import AsyncZyntroClient, Forbidden
 from zyntro.client.webhooks import DeliveryPage, InvalidSignature, Webhook, verify
-from zyntro.service import SYSTEM, Service
+from zyntro.service import Service
 from zyntro.settings import Settings
 from zyntro.webhooks.worker import Deliverer, DeliveryPolicy
-
 
 
 @pytest.fixture
