@@ -1,5 +1,5 @@
 """The webhook methods of both clients: requests and readers here (no I/O), sent by each
-client's own `_call` (`SyncWebhooks` for `ZyntroClient`, `AsyncWebhooks` for the async one)."""
+client's own `_call` (`_SyncWebhooks` for `ZyntroClient`, `_AsyncWebhooks` for the async one)."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ class _WebhookRequests(_BaseClient):
         return DeliveryPage(items, cursor if isinstance(cursor, str) else None)
 
 
-class SyncWebhooks(_WebhookRequests):
+class _SyncWebhooks(_WebhookRequests):
     """Webhook methods of `ZyntroClient` (owners and members in-charge; others get Forbidden)."""
 
     def _call(self, request: httpx.Request) -> httpx.Response:
@@ -139,7 +139,7 @@ class SyncWebhooks(_WebhookRequests):
         return self._read_delivery(self._call(request))
 
 
-class AsyncWebhooks(_WebhookRequests):
+class _AsyncWebhooks(_WebhookRequests):
     """Webhook methods of `AsyncZyntroClient`."""
 
     async def _call(self, request: httpx.Request) -> httpx.Response:
