@@ -15,6 +15,7 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -89,6 +90,8 @@ class Deliverer:
         self._stopping = False
         self.delivered = 0  # outcomes recorded by this process (the bench reads it)
         self.on_recorded: list[Callable[[int], None]] = []
+        # (url, event type, attempt number) -> the span of one attempt, when the app traces
+        self.trace: Callable[[str, str, int], AbstractContextManager[Any]] | None = None
 
     def wake(self) -> None:
         """Look for due deliveries now (safe from any thread)."""
@@ -207,10 +210,17 @@ class Deliverer:
 
     async def _deliver(self, client: Any, delivery: Delivery, webhook: Webhook) -> None:
         moment = utcnow()
+        url = webhook.url.split("?", 1)[0]
+        span = (
+            nullcontext()
+            if self.trace is None
+            else self.trace(url, delivery.event_type, delivery.attempts + 1)
+        )
         try:
-            outcome = await sender.attempt(
-                client, webhook, delivery, moment, self.policy.allow_private
-            )
+            with span:
+                outcome = await sender.attempt(
+                    client, webhook, delivery, moment, self.policy.allow_private
+                )
         except Exception as exc:  # a bug, not the receiver's doing: count it as a failure
             log.exception("webhook attempt failed unexpectedly")
             outcome = sender.Outcome(None, 0, "", f"internal error: {type(exc).__name__}")
