@@ -86,6 +86,8 @@ class ZyntroApp:
         self.closing: list[Callable[[], None]] = []  # called as the lifespan ends
         service.webhook_allow_private = settings.webhook_allow_private
         self.deliverer = _deliverer(service, settings)
+        if self.deliverer is not None:
+            self.closing.append(self.deliverer.store.dispose)
         self.fastapi = _fastapi_app(self)
         self._lifespan = Lifespan(self.fastapi)
 
@@ -287,7 +289,9 @@ def _deliverer(service: Service, settings: Settings) -> Deliverer | None:
     """This process's webhook delivery loop (docs/webhooks.md), unless turned off."""
     if not settings.webhook_delivery:
         return None
-    deliverer = Deliverer(service.store, DeliveryPolicy.from_settings(settings))
+    # A store of its own: delivery never waits for the request path's connections, and its
+    # polls stay out of the request traces.
+    deliverer = Deliverer(Store(service.store.url), DeliveryPolicy.from_settings(settings))
     service.delivery_listeners.append(deliverer.wake)
     service.on_event.append(lambda _note: deliverer.wake())  # its deliveries are due now
     return deliverer
