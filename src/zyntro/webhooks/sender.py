@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,13 +36,22 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every pool (making one reads the CA bundle: ~50 ms)."""
+    return httpx.create_ssl_context()
+
+
 def new_client(max_connections: int) -> httpx.AsyncClient:
-    """The client every attempt of a worker shares. No proxies from the environment (they
+    """A connection pool for one webhook's attempts. No proxies from the environment (they
     would bypass the address guard) and no redirects."""
     return httpx.AsyncClient(
         follow_redirects=False,
         trust_env=False,
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=64),
+        verify=_tls(),
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
     )
 
 

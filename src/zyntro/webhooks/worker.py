@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
+import httpx
 
 from zyntro.domain import format_timestamp, utcnow
 from zyntro.observability import log
@@ -39,6 +40,7 @@ LEASE_MARGIN_SECONDS = 5.0  # beyond the webhook's timeout, before a claim lapse
 PRUNE_EVERY_SECONDS = 3600.0
 RETENTION = timedelta(days=30)
 WARN_EVERY_SECONDS = 60.0
+MAX_CLIENTS = 1000  # webhooks with a connection pool open in one process
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,8 @@ class Deliverer:
         self.policy = policy
         self.token = secrets.token_hex(8)
         self._in_flight: Counter[str] = Counter()
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._closing: list[httpx.AsyncClient] = []
         self._results: list[_Result] = []
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -109,7 +113,6 @@ class Deliverer:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._results_ready = asyncio.Event()
-        client = sender.new_client(self.policy.concurrency)
         warned_at: float | None = None
         pruned_at = 0.0
         try:
@@ -133,7 +136,7 @@ class Deliverer:
                             )
                     for delivery, webhook in claimed:
                         self._in_flight[webhook.id] += 1
-                        tasks.start_soon(self._deliver, client, delivery, webhook)
+                        tasks.start_soon(self._deliver, self._client(webhook.id), delivery, webhook)
                     if claimed and self._free() > 0:
                         continue  # more may be due
                     if next_due is not None:
@@ -149,7 +152,26 @@ class Deliverer:
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(self._record, self._take())
             with anyio.CancelScope(shield=True):
-                await client.aclose()
+                await self._close_clients()
+
+    def _client(self, webhook_id: str) -> httpx.AsyncClient:
+        """The webhook's own connection pool: small (its concurrency), so finding a free
+        connection stays cheap, and one endpoint's connections never crowd another's."""
+        client = self._clients.get(webhook_id)
+        if client is None:
+            if len(self._clients) >= MAX_CLIENTS:  # idle pools of old webhooks: let them go
+                stale = [c for w, c in self._clients.items() if w not in self._in_flight]
+                self._clients = {w: c for w, c in self._clients.items() if w in self._in_flight}
+                for old in stale:
+                    self._closing.append(old)
+            client = self._clients[webhook_id] = sender.new_client(self.policy.per_endpoint)
+        return client
+
+    async def _close_clients(self) -> None:
+        for client in [*self._clients.values(), *self._closing]:
+            await client.aclose()
+        self._clients.clear()
+        self._closing.clear()
 
     def _free(self) -> int:
         return self.policy.concurrency - sum(self._in_flight.values())
@@ -160,11 +182,11 @@ class Deliverer:
 
         async def attempt_it() -> None:
             self._results_ready = asyncio.Event()
-            async with sender.new_client(4) as client:
-                claimed, _ = await anyio.to_thread.run_sync(self._claim, [delivery_id])
-                for delivery, webhook in claimed:
-                    self._in_flight[webhook.id] += 1
-                    await self._deliver(client, delivery, webhook)
+            claimed, _ = await anyio.to_thread.run_sync(self._claim, [delivery_id])
+            for delivery, webhook in claimed:
+                self._in_flight[webhook.id] += 1
+                await self._deliver(self._client(webhook.id), delivery, webhook)
+            await self._close_clients()
             if self._results:
                 await anyio.to_thread.run_sync(self._record, self._take())
 
