@@ -12,6 +12,8 @@ from zyntro.ids import new_id
 from zyntro.store.queries import webhooks as webhook_queries
 from zyntro.webhooks.model import TEST_EVENT, Webhook
 
+_WEBHOOKS = "zyntro_webhooks"  # the connection's info key of the webhooks read for fan-out
+
 
 def fan_out(
     conn: sa.Connection,
@@ -26,11 +28,16 @@ def fan_out(
     organization that wants it; returns how many. A test event goes to its webhook only."""
     if event_type == TEST_EVENT:
         return 0
-    wanted = [
-        webhook
-        for webhook in webhook_queries.list_webhooks(conn, org_id, enabled_only=True)
-        if webhook.wants(event_type, brand_id)
-    ]
+    # Read once per transaction and organization: an import records an event per segment.
+    # (`conn.info` outlives the transaction, with the pooled connection: hence its key.)
+    transaction = conn.get_transaction()
+    cached = conn.info.get(_WEBHOOKS)
+    if cached is None or cached[0] is not transaction:
+        cached = conn.info[_WEBHOOKS] = (transaction, {})
+    known: dict[str, list[Webhook]] = cached[1]
+    if org_id not in known:
+        known[org_id] = webhook_queries.list_webhooks(conn, org_id, enabled_only=True)
+    wanted = [webhook for webhook in known[org_id] if webhook.wants(event_type, brand_id)]
     webhook_queries.insert_deliveries(
         conn, [delivery_row(w, event_id, event_type, body, moment) for w in wanted]
     )
