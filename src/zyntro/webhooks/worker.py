@@ -279,6 +279,7 @@ class Deliverer:
         policy = self.policy
         with self.store.write() as conn:
             attempts = []
+            finished: list[dict[str, Any]] = []
             succeeded = []
             failures: Counter[str] = Counter()
             for result in batch:
@@ -294,6 +295,8 @@ class Deliverer:
                     }
                 )
                 values: dict[str, Any] = {
+                    "delivery_id": delivery.id,
+                    "delivered_at": None,
                     "last_status_code": outcome.status_code,
                     "last_latency_ms": outcome.latency_ms,
                     "last_response": outcome.response,
@@ -315,7 +318,8 @@ class Deliverer:
                         values.update(
                             state="pending", next_attempt_at=result.at + timedelta(seconds=delay)
                         )
-                q.finish_delivery(conn, delivery.id, self.token, values)
+                finished.append(values)
+            q.finish_deliveries(conn, self.token, finished)
             q.insert_attempts(conn, attempts)
             q.webhook_succeeded(conn, [w for w in succeeded if w not in failures])
             now = utcnow()

@@ -8,7 +8,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from zyntro.store.tables import events, webhook_attempts, webhook_deliveries, webhooks
+from zyntro.store.tables import (
+    UTCDateTime,
+    events,
+    webhook_attempts,
+    webhook_deliveries,
+    webhooks,
+)
 from zyntro.webhooks.model import Attempt, Delivery, Webhook
 
 _W = webhooks.c
@@ -227,16 +233,42 @@ class _Columns:
         return self._mapping[self._table.c[name]]
 
 
-def finish_delivery(
-    conn: sa.Connection, delivery_id: str, token: str, values: dict[str, Any]
-) -> bool:
-    """Record an attempt's outcome on the delivery, if this worker still holds it."""
-    result = conn.execute(
+def finish_deliveries(conn: sa.Connection, token: str, rows: Sequence[dict[str, Any]]) -> None:
+    """Record attempts' outcomes on their deliveries (one statement for the batch), where this
+    worker still holds them. Each row: delivery_id, state, next_attempt_at, delivered_at,
+    last_status_code, last_latency_ms, last_response, last_error."""
+    if not rows:
+        return
+    # Bound names must differ from the columns' (SQLAlchemy keeps those for SET).
+    at = UTCDateTime()
+    conn.execute(
         webhook_deliveries.update()
-        .where(_D.id == delivery_id, _D.claim == token)
-        .values(claim=None, attempts=_D.attempts + 1, **values)
+        .where(_D.id == sa.bindparam("b_id"), _D.claim == token)
+        .values(
+            claim=None,
+            attempts=_D.attempts + 1,
+            state=sa.bindparam("b_state"),
+            next_attempt_at=sa.bindparam("b_next", type_=at),
+            delivered_at=sa.func.coalesce(sa.bindparam("b_delivered", type_=at), _D.delivered_at),
+            last_status_code=sa.bindparam("b_code"),
+            last_latency_ms=sa.bindparam("b_latency"),
+            last_response=sa.bindparam("b_response"),
+            last_error=sa.bindparam("b_error"),
+        ),
+        [
+            {
+                "b_id": row["delivery_id"],
+                "b_state": row["state"],
+                "b_next": row["next_attempt_at"],
+                "b_delivered": row["delivered_at"],
+                "b_code": row["last_status_code"],
+                "b_latency": row["last_latency_ms"],
+                "b_response": row["last_response"],
+                "b_error": row["last_error"],
+            }
+            for row in rows
+        ],
     )
-    return bool(result.rowcount)
 
 
 def insert_attempts(conn: sa.Connection, rows: Iterable[dict[str, Any]]) -> None:
