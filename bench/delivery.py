@@ -7,8 +7,10 @@ arrived) and the writer (this process: 1,000 segment writes through the service,
 commit time of each event noted) share CPU 1; the deliverer (`Deliverer`, what every
 `zyntro serve` runs) has CPU 0 to itself. Reports deliveries/s (deliveries over the time from
 the first commit to the last receipt) and the commit-to-receipt p50/p99, then the same with an
-11th webhook beside them whose endpoint holds each request 2 s and answers 500. SQLite in a
-temporary directory. Prints a table; `--record` writes it into docs/performance.md.
+11th webhook beside them whose endpoint holds each request 2 s and answers 500. Then the same
+with 100 writes paced at 20 a second (200 deliveries/s), for the commit-to-receipt latency of a
+deliverer that keeps up (all at once, the latency is the backlog's). SQLite in a temporary
+directory. Prints a table; `--record` writes it into docs/performance.md.
 """
 
 from __future__ import annotations
@@ -99,7 +101,9 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def _one_run(writes: int, webhooks: int, failing: bool, port: int) -> dict[str, float]:
+def _one_run(
+    writes: int, webhooks: int, failing: bool, port: int, pace: float | None = None
+) -> dict[str, float]:
     from zyntro.domain import Role
     from zyntro.service import SYSTEM, Service
     from zyntro.store import Store, migrate
@@ -130,7 +134,10 @@ def _one_run(writes: int, webhooks: int, failing: bool, port: int) -> dict[str, 
     time.sleep(1.0)  # both listening and polling
     expected = writes * webhooks
     try:
+        started = time.monotonic()
         for n in range(writes):
+            if pace is not None:  # n writes by n / pace seconds: a rate delivery keeps up with
+                time.sleep(max(0.0, started + n / pace - time.monotonic()))
             values = {"segment_label": f"Segment {n}", "segment_type": "behavioral"}
             service.add_segment(actor, brands[n % len(brands)], values)
         deadline = time.monotonic() + 120
@@ -197,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The webhook delivery benchmark.")
     parser.add_argument("--writes", type=int, default=1000)
     parser.add_argument("--webhooks", type=int, default=10)
+    parser.add_argument("--paced", type=int, default=100, help="writes of the latency runs")
+    parser.add_argument("--pace", type=float, default=20.0, help="their writes per second")
     parser.add_argument("--record", action="store_true", help="write into docs/performance.md")
     parser.add_argument("--receiver", nargs=2, metavar=("PORT", "FILE"), help=argparse.SUPPRESS)
     parser.add_argument("--deliverer", nargs=2, metavar=("URL", "FILE"), help=argparse.SUPPRESS)
@@ -211,16 +220,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     _pin(OTHER_CPU)
     rows = []
-    for name, failing in (("10 webhooks", False), ("10 webhooks + 1 failing beside them", True)):
-        result = _one_run(args.writes, args.webhooks, failing, _free_port())
-        rows.append((name, result))
-        print(f"{name}: {result}", flush=True)
-    base, beside = rows[0][1], rows[1][1]
+    runs = [
+        (f"{args.writes:,} writes at once", None),
+        (f"{args.paced:,} writes at {args.pace:g}/s", args.pace),
+    ]
+    for label, pace in runs:
+        writes = args.writes if pace is None else args.paced
+        for failing in (False, True):
+            name = f"{label}, {args.webhooks} webhooks" + (" + 1 failing" if failing else "")
+            result = _one_run(writes, args.webhooks, failing, _free_port(), pace)
+            rows.append((name, result))
+            print(f"{name}: {result}", flush=True)
     table = _table(rows)
     print(table)
-    for figure in ("rate", "per_cpu_second", "p99"):
-        change = (beside[figure] - base[figure]) / base[figure] * 100
-        print(f"{figure} with a failing endpoint beside them: {change:+.1f} %")
+    for (name, base), (_, beside) in (rows[0:2], rows[2:4]):
+        for figure in ("rate", "per_cpu_second", "p99"):
+            change = (beside[figure] - base[figure]) / base[figure] * 100
+            print(f"{name}: {figure} with a failing endpoint beside them {change:+.1f} %")
     if args.record:
         _record(table)
     return 0
