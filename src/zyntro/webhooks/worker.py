@@ -92,6 +92,7 @@ class Deliverer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._results_ready: asyncio.Event | None = None
         self._stopping = False
+        self._running = False
         self.delivered = 0  # outcomes recorded by this process (the bench reads it)
         self.on_recorded: list[Callable[[int], None]] = []
         # (url, event type, attempt number) -> the span of one attempt, when the app traces
@@ -109,7 +110,18 @@ class Deliverer:
         self.wake()
 
     async def run(self) -> None:
-        """Deliver until cancelled or stopped."""
+        """Deliver until cancelled or stopped. An app served twice at once (two test clients
+        of one app) runs one loop: the second waits."""
+        if self._running:
+            await anyio.sleep_forever()
+        self._running = True
+        try:
+            await self._run()
+        finally:
+            self._running = False
+            self._loop = self._wake = None
+
+    async def _run(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._results_ready = asyncio.Event()
