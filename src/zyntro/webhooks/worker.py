@@ -40,6 +40,7 @@ LEASE_MARGIN_SECONDS = 5.0  # beyond the webhook's timeout, before a claim lapse
 PRUNE_EVERY_SECONDS = 3600.0
 RETENTION = timedelta(days=30)
 WARN_EVERY_SECONDS = 60.0
+MAX_ENDPOINTS = 100  # endpoints served by one claim
 MAX_CLIENTS = 1000  # webhooks with a connection pool open in one process
 
 
@@ -224,22 +225,19 @@ class Deliverer:
         if due is None or due > now or free <= 0:
             return [], due
         busy = dict(self._in_flight)
+        full = [w for w, n in busy.items() if n >= self.policy.per_endpoint]
         with self.store.write() as conn:
-            candidates = q.due_candidates(
-                conn, now, max(free * 4, 64), skip_locked=not self.store.is_sqlite, only=only
-            )
-            picked: dict[int, list[str]] = {}
-            taken = 0
-            for delivery_id, webhook_id, timeout in candidates:
-                if taken >= free or busy.get(webhook_id, 0) >= self.policy.per_endpoint:
-                    continue
-                busy[webhook_id] = busy.get(webhook_id, 0) + 1
-                picked.setdefault(timeout, []).append(delivery_id)
-                taken += 1
+            # Endpoint by endpoint, each up to its free slots: one endpoint's backlog never
+            # fills a claim, nor hides the others' due deliveries behind its own.
             claimed: list[tuple[Delivery, Webhook]] = []
-            for timeout, ids in picked.items():
+            for webhook_id, timeout in q.due_webhooks(conn, now, MAX_ENDPOINTS, full, only):
+                room = min(self.policy.per_endpoint - busy.get(webhook_id, 0), free)
+                if room <= 0:
+                    break
+                ids = q.due_deliveries(conn, webhook_id, now, room, not self.store.is_sqlite, only)
                 lease = now + timedelta(seconds=timeout + LEASE_MARGIN_SECONDS)
                 claimed += q.claim_deliveries(conn, ids, self.token, lease)
+                free -= len(ids)
         return claimed, None
 
     async def _deliver(self, client: Any, delivery: Delivery, webhook: Webhook) -> None:

@@ -174,27 +174,51 @@ def next_due(conn: sa.Connection) -> datetime | None:
     return value
 
 
-def due_candidates(
+def due_webhooks(
     conn: sa.Connection,
     moment: datetime,
     limit: int,
-    skip_locked: bool,
-    only: list[str] | None = None,
-) -> list[tuple[str, str, int]]:
-    """(delivery id, webhook id, its timeout) of due deliveries of enabled webhooks, oldest
-    due first; on PostgreSQL the rows are locked, skipping those another worker holds."""
+    exclude: Sequence[str] = (),
+    only: Sequence[str] | None = None,
+) -> list[tuple[str, int]]:
+    """(webhook id, its timeout) of enabled webhooks with due deliveries, the longest waiting
+    first, leaving out `exclude` (those this worker has at their limit)."""
     query = (
-        sa.select(_D.id, _D.webhook_id, _W.timeout_seconds)
+        sa.select(_D.webhook_id, _W.timeout_seconds)
         .join(webhooks, _W.id == _D.webhook_id)
         .where(_D.state == "pending", _D.next_attempt_at <= moment, _W.enabled == sa.true())
+        .group_by(_D.webhook_id, _W.timeout_seconds)
+        .order_by(sa.func.min(_D.next_attempt_at))
+        .limit(limit)
+    )
+    if exclude:
+        query = query.where(_D.webhook_id.not_in(list(exclude)))
+    if only is not None:
+        query = query.where(_D.id.in_(list(only)))
+    return [(row.webhook_id, row.timeout_seconds) for row in conn.execute(query)]
+
+
+def due_deliveries(
+    conn: sa.Connection,
+    webhook_id: str,
+    moment: datetime,
+    limit: int,
+    skip_locked: bool,
+    only: Sequence[str] | None = None,
+) -> list[str]:
+    """Ids of one webhook's due deliveries, oldest due first; on PostgreSQL the rows are
+    locked, skipping those another worker holds (`FOR UPDATE SKIP LOCKED`)."""
+    query = (
+        sa.select(_D.id)
+        .where(_D.webhook_id == webhook_id, _D.state == "pending", _D.next_attempt_at <= moment)
         .order_by(_D.next_attempt_at)
         .limit(limit)
     )
     if only is not None:
-        query = query.where(_D.id.in_(only))
+        query = query.where(_D.id.in_(list(only)))
     if skip_locked:
-        query = query.with_for_update(skip_locked=True, of=webhook_deliveries)
-    return [(row.id, row.webhook_id, row.timeout_seconds) for row in conn.execute(query)]
+        query = query.with_for_update(skip_locked=True)
+    return list(conn.execute(query).scalars())
 
 
 def claim_deliveries(
