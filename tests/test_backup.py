@@ -108,6 +108,7 @@ def populate(url: str) -> tuple[World, World]:
         service.add_segment_once(
             actor, first.brand_id, {**SEED_SEGMENT, "segment_label": "Once"}, "idem-1"
         )
+        service.delete_segment(SYSTEM, second.segment_ids[0])  # a segment in the trash
         return first, second
     finally:
         service.close()

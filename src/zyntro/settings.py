@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     max_keys_per_member: int = Field(
         default=20, ge=1, description="active API keys a member may hold at once"
     )
+    event_retention_days: int = Field(
+        default=30, ge=1, description="days the events feed keeps each event"
+    )
+    trash_retention_days: int = Field(
+        default=30, ge=1, description="days a deleted segment stays restorable in the trash"
+    )
     otel: bool = Field(
         default=False,
         description="OpenTelemetry traces even without OTEL_EXPORTER_OTLP_ENDPOINT",

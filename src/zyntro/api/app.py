@@ -19,7 +19,7 @@ from fastapi.telemetry import TelemetryConfig
 from starlette.types import Message, Receive, Scope, Send
 
 from zyntro import __version__, web
-from zyntro.api import errors, openapi, ops, v1
+from zyntro.api import errors, openapi, ops, upkeep, v1
 from zyntro.api.body import BodyLimits
 from zyntro.api.errors import REQUEST_ID
 from zyntro.api.public import PATH, PublicEndpoint
@@ -251,6 +251,7 @@ def _fastapi_app(zyntro: ZyntroApp) -> FastAPI:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_flush_usage, zyntro.service)
             tasks.start_soon(_follow_changes, zyntro.service)
+            tasks.start_soon(upkeep.purge_expired, zyntro.service)
             tasks.start_soon(_flush_access_log, zyntro.access_log)
             if zyntro.deliverer is not None:
                 tasks.start_soon(zyntro.deliverer.run)
@@ -375,6 +376,7 @@ def create_app(
             cache_bytes=settings.cache_mb * 1024 * 1024,
             max_keys_per_member=settings.max_keys_per_member,
         )
+    upkeep.configure_retention(service, settings)
     if tracing is None and settings.tracing_wanted:
         from zyntro.tracing import Tracing
 

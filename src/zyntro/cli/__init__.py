@@ -10,6 +10,8 @@ from zyntro.cli.accounts import brand_app, key_app, member_app, org_app
 from zyntro.cli.audiences import audiences_app
 from zyntro.cli.common import DEFAULT_DATABASE_URL, State
 from zyntro.cli.doctor import doctor
+from zyntro.cli.history import events_app
+from zyntro.cli.history import register as register_history
 from zyntro.cli.output import visible
 from zyntro.cli.segments import segment_app
 from zyntro.cli.server import audit_app, db_app, demo, serve
@@ -46,7 +48,9 @@ app.add_typer(org_app, name="org")
 app.add_typer(brand_app, name="brand")
 app.add_typer(member_app, name="member")
 app.add_typer(key_app, name="key")
+register_history(segment_app)
 app.add_typer(segment_app, name="segment")
+app.add_typer(events_app, name="events")
 app.add_typer(audit_app, name="audit")
 app.add_typer(audiences_app, name="audiences")
 app.add_typer(webhook_app, name="webhook")

@@ -38,6 +38,14 @@ from zyntro.client.errors import (
     UnsupportedMediaType,
     ZyntroError,
 )
+from zyntro.client.history_models import (
+    Event,
+    EventPage,
+    Revision,
+    RevisionPage,
+    TrashedSegment,
+    TrashPage,
+)
 from zyntro.client.models import AudienceSegment, AudiencesResponse, Brand, SegmentPage
 from zyntro.client.webhooks import (
     DeliveryAttempt,
@@ -69,6 +77,8 @@ __all__ = [
     "BrandNotFound",
     "ConfigurationError",
     "Conflict",
+    "Event",
+    "EventPage",
     "Forbidden",
     "InternalError",
     "InvalidApiKey",
@@ -83,9 +93,13 @@ __all__ = [
     "PayloadTooLarge",
     "RateLimited",
     "RequestTimeout",
+    "Revision",
+    "RevisionPage",
     "SegmentPage",
     "ServiceUnavailable",
     "TransportError",
+    "TrashPage",
+    "TrashedSegment",
     "UnexpectedResponse",
     "UnsupportedMediaType",
     "ZyntroClient",

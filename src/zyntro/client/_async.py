@@ -16,12 +16,13 @@ from zyntro.client._base import (
     DEFAULT_TIMEOUT,
     _segments_path,
 )
+from zyntro.client._history_async import _AsyncHistory
 from zyntro.client._webhooks import _AsyncWebhooks
 from zyntro.client.errors import APIError, TransportError
 from zyntro.client.models import AudienceSegment, AudiencesResponse, Brand, SegmentPage
 
 
-class AsyncZyntroClient(_AsyncWebhooks):
+class AsyncZyntroClient(_AsyncHistory, _AsyncWebhooks):
     """Async client for the Zyntro Audiences API; one connection pool per instance."""
 
     def __init__(

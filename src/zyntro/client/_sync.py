@@ -15,12 +15,13 @@ from zyntro.client._base import (
     DEFAULT_TIMEOUT,
     _segments_path,
 )
+from zyntro.client._history import _SyncHistory
 from zyntro.client._webhooks import _SyncWebhooks
 from zyntro.client.errors import APIError, TransportError
 from zyntro.client.models import AudienceSegment, AudiencesResponse, Brand, SegmentPage
 
 
-class ZyntroClient(_SyncWebhooks):
+class ZyntroClient(_SyncHistory, _SyncWebhooks):
     """Blocking client for the Zyntro Audiences API; one connection pool per instance."""
 
     def __init__(

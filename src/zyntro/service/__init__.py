@@ -11,6 +11,7 @@ from __future__ import annotations
 from zyntro.errors import unwrap
 from zyntro.identity import SYSTEM, Actor, Principal
 from zyntro.service.events import EventFeed, EventPage
+from zyntro.service.history import History
 from zyntro.service.imports import ImportResult, Imports, Progress
 from zyntro.service.signin import SignIn
 from zyntro.service.webhooks import WebhookAdmin
@@ -26,7 +27,7 @@ __all__ = [
 ]
 
 
-class Service(Imports, SignIn, EventFeed, WebhookAdmin):
+class Service(Imports, History, SignIn, EventFeed, WebhookAdmin):
     """Every use case of the product, over one `Store`."""
 
     def principal_for_key(self, api_key: str) -> Principal:
@@ -37,3 +38,8 @@ class Service(Imports, SignIn, EventFeed, WebhookAdmin):
         """The fetchAudiences success body, or the error its checks call for (in order)."""
         principal = self.principal_for_key(api_key)
         return unwrap(self.reader.bodies([(principal, org_id, brand_id)])[0])
+
+    def purge_expired(self) -> tuple[int, int]:
+        """Prune events past their retention and purge the trash past its own: (events,
+        segments) deleted. The server runs it in the background; every process may."""
+        return self.prune_events(), self.purge_trash()

@@ -22,7 +22,7 @@ from zyntro.events import EVENT_TYPES
 from zyntro.identity import Actor
 from zyntro.service.accounts import Accounts
 from zyntro.store import queries
-from zyntro.store.queries.events import START, Position
+from zyntro.store.queries.events import START
 
 MAX_EVENTS_PAGE = 500
 DEFAULT_EVENT_RETENTION_DAYS = 30
@@ -36,20 +36,21 @@ class EventPage:
     next_cursor: str
 
 
-def encode_event_cursor(position: Position) -> str:
-    raw = orjson.dumps(list(position))
+def encode_event_cursor(position: int) -> str:
+    """An opaque cursor for a position of the feed (the same for every filter)."""
+    raw = orjson.dumps(["e", position])
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_event_cursor(cursor: str) -> Position:
+def decode_event_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        txid, seq = orjson.loads(raw)
-        if not isinstance(txid, int) or not isinstance(seq, int) or txid < 0 or seq < 0:
+        tag, position = orjson.loads(raw)
+        if tag != "e" or not isinstance(position, int) or position < 0:
             raise ValueError
     except (binascii.Error, ValueError, TypeError, orjson.JSONDecodeError):
         raise ValidationFailed("cursor", "is not a cursor this API gave out") from None
-    return txid, seq
+    return position
 
 
 class EventFeed(Accounts):

@@ -8,7 +8,7 @@ of the changes and events once the transaction has committed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -69,9 +69,19 @@ class WriteScope:
         traceback: TracebackType | None,
     ) -> None:
         changed: list[tuple[str, str]] = self._conn.info.pop(_PENDING, [])
-        events: list[EventNote] = self._conn.info.pop(_PENDING_EVENTS, [])
+        rows: list[dict[str, Any]] = self._conn.info.pop(_PENDING_EVENTS, [])
+        if exc_type is None and rows:
+            try:  # last, just before the commit (store/queries/events.py says why)
+                queries.insert_events(self._conn, rows)
+            except BaseException as error:
+                if not self._cm.__exit__(type(error), error, error.__traceback__):
+                    raise
+                return
         self._cm.__exit__(exc_type, exc, traceback)
         if exc_type is None:
+            events = [
+                EventNote(row["id"], row["type"], row["org_id"], row["brand_id"]) for row in rows
+            ]
             for kind, entity_id in changed:
                 for listener in self._listeners:
                     listener(kind, entity_id)
@@ -103,40 +113,56 @@ def record_event(
 
     How to consume events:
     - Pull: `queries.events_after` (or `Service.list_events`, the feed's use case) reads an
-      organization's events after a cursor, in the order they became visible; keep the
-      returned position and ask again from there. A row is handed out only once every
-      transaction that could still commit an earlier one has ended (PostgreSQL), so polling
-      from the last position never skips an event.
+      organization's events, or every organization's, after a position (`seq`), in the
+      order they became visible; keep the returned position and ask again from there.
+      Events are inserted as the transaction's last statement, one event-writing
+      transaction at a time, so polling from the last position never skips an event.
     - Push, in this process: listeners in `ServiceCore.on_event` are called with an
       `EventNote` right after the transaction commits (never for a rolled-back one), so a
       worker can wake at once instead of waiting for its next poll. They run on the writer's
       thread: do no I/O there, just signal. Events written by other processes are only seen
       by polling the table.
     """
-    event_id = new_id("evt")
-    body = orjson.dumps(
-        {
-            "id": event_id,
-            "type": event_type,
-            "created_at": format_timestamp(moment),
-            "org_id": org_id,
-            "brand_id": brand_id,
-            "data": data,
-        }
-    ).decode()
-    queries.insert_event(
-        conn,
-        event_id=event_id,
-        event_type=event_type,
-        org_id=org_id,
-        brand_id=brand_id,
-        moment=moment,
-        body=body,
-    )
-    fan_out(conn, event_id, event_type, org_id, brand_id, body, moment)  # webhook deliveries
-    pending: list[EventNote] = conn.info.setdefault(_PENDING_EVENTS, [])
-    pending.append(EventNote(event_id, event_type, org_id, brand_id))
-    return event_id
+    return record_events(conn, [(event_type, org_id, brand_id, data)], moment)[0]
+
+
+EventSpec = tuple[str, str, "str | None", Mapping[str, Any]]  # (type, org_id, brand_id, data)
+
+
+def record_events(conn: sa.Connection, specs: Sequence[EventSpec], moment: datetime) -> list[str]:
+    """`record_event` for many events at once (an import): their ids, in order."""
+    rows: list[dict[str, Any]] = []
+    created_at = format_timestamp(moment)
+    for event_type, org_id, brand_id, data in specs:
+        event_id = new_id("evt")
+        body = orjson.dumps(
+            {
+                "id": event_id,
+                "type": event_type,
+                "created_at": created_at,
+                "org_id": org_id,
+                "brand_id": brand_id,
+                "data": data,
+            }
+        ).decode()
+        rows.append(
+            {
+                "id": event_id,
+                "type": event_type,
+                "org_id": org_id,
+                "brand_id": brand_id,
+                "created_at": moment,
+                "body": body,
+            }
+        )
+    for row in rows:  # webhook deliveries, in the same transaction (webhooks/fanout.py)
+        fan_out(conn, row["id"], row["type"], row["org_id"], row["brand_id"], row["body"], moment)
+    pending: list[dict[str, Any]] | None = conn.info.get(_PENDING_EVENTS)
+    if pending is None:  # not in a WriteScope: written now, and no listener hears of them
+        queries.insert_events(conn, rows)
+    else:  # written by the WriteScope just before it commits
+        pending.extend(rows)
+    return [row["id"] for row in rows]
 
 
 def record_audit(

@@ -12,11 +12,11 @@ import sqlalchemy.exc
 
 from zyntro.domain import EDITABLE_FIELDS, Brand, Segment, utcnow, validate_segment_fields
 from zyntro.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from zyntro.events import SEGMENT_CREATED, SEGMENT_DELETED, SEGMENT_UPDATED
 from zyntro.identity import Actor
 from zyntro.ids import new_id
 from zyntro.service.accounts import Accounts
-from zyntro.service.recording import rebuild_brand_body, record_audit, record_event
+from zyntro.service.recording import rebuild_brand_body, record_audit
+from zyntro.service.revisions import CREATED, UPDATED, move_to_trash, record_segment_change
 from zyntro.service.rules import require_content_role, seen_by
 from zyntro.store import queries
 
@@ -90,7 +90,7 @@ class Segments(Accounts):
             queries.insert_segments(conn, [segment])
             rebuild_brand_body(conn, brand.id, now)
             record_audit(conn, actor, "segment.create", ("segment", segment.id), brand.org_id, now)
-            record_event(conn, SEGMENT_CREATED, brand.org_id, brand.id, segment.to_public(), now)
+            record_segment_change(conn, actor, brand.org_id, (CREATED, None, segment), now)
         return segment
 
     def add_segment_once(
@@ -137,7 +137,7 @@ class Segments(Accounts):
                 record_audit(
                     conn, actor, "segment.create", ("segment", segment.id), brand.org_id, now
                 )
-                record_event(conn, SEGMENT_CREATED, brand.org_id, brand.id, public, now)
+                record_segment_change(conn, actor, brand.org_id, (CREATED, None, segment), now)
         except sqlalchemy.exc.IntegrityError:
             earlier = replay()  # a concurrent request with this key won the race
             if earlier is None:
@@ -156,10 +156,11 @@ class Segments(Accounts):
             segment.id, brand.id, segment.initiated_by, merged, segment.created_at, now
         )
         with self._write() as conn:
-            queries.replace_segment(conn, updated)
+            if not queries.replace_segment(conn, updated):
+                raise NotFound("No such segment.")  # deleted meanwhile by another request
             rebuild_brand_body(conn, brand.id, now)
             record_audit(conn, actor, "segment.update", ("segment", segment.id), brand.org_id, now)
-            record_event(conn, SEGMENT_UPDATED, brand.org_id, brand.id, updated.to_public(), now)
+            record_segment_change(conn, actor, brand.org_id, (UPDATED, segment, updated), now)
         return updated
 
     def delete_segment(self, actor: Actor, segment_id: str) -> None:
@@ -168,11 +169,9 @@ class Segments(Accounts):
         require_content_role(actor, brand.org_id)
         now = utcnow()
         with self._write() as conn:
-            queries.delete_segment(conn, segment.id)
+            move_to_trash(conn, actor, brand.org_id, segment, now)  # with its tombstone event
             rebuild_brand_body(conn, brand.id, now)
             record_audit(conn, actor, "segment.delete", ("segment", segment.id), brand.org_id, now)
-            # A tombstone: the segment as it was.
-            record_event(conn, SEGMENT_DELETED, brand.org_id, brand.id, segment.to_public(), now)
 
     def _creator(self, actor: Actor, brand: Brand, initiated_by: str | None) -> str:
         """The member recorded as initiated_by: the actor, or a member of the brand's org."""

@@ -174,23 +174,22 @@ idempotency_keys = sa.Table(
 # --- events, trash and revisions ---
 
 # The outbox: one row per event, written in the transaction of the change it tells of
-# (service/events.py). Readers page by (txid, seq): on PostgreSQL `txid` is the writing
-# transaction's id and a row is handed out only once every older transaction has ended, so a
-# cursor never skips a row that commits late; on SQLite (one writer at a time) it is 0.
+# (service/recording.record_event). Readers page by `seq`: events are inserted just before
+# their transaction commits, one writing transaction at a time (PostgreSQL: an advisory
+# lock), so they become visible in `seq` order and a cursor never skips a late commit.
 events = sa.Table(
     "events",
     metadata,
     sa.Column("seq", BigId, primary_key=True, autoincrement=True),
     sa.Column("id", ID, nullable=False, unique=True),  # evt_ + time-sortable id
-    sa.Column("txid", sa.BigInteger(), nullable=False, server_default="0"),
     # segment.created|updated|deleted|restored, brand.created|renamed|deleted, webhook.test…
     sa.Column("type", sa.String(40), nullable=False),
     sa.Column("org_id", ID, nullable=False),
     sa.Column("brand_id", ID, nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False, index=True),  # retention prune
     sa.Column("body", sa.Text(), nullable=False),  # the event's public JSON, as served
-    # The feed's one read: an organization's events in (txid, seq) order after a cursor.
-    sa.Index(None, "org_id", "txid", "seq"),
+    # The feed's one read: an organization's events in `seq` order after a cursor.
+    sa.Index(None, "org_id", "seq"),
 )
 
 # Deleted segments, kept (with the 12 fields as they were) until restored or purged.

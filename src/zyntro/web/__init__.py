@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.staticfiles import StaticFiles
 
-from zyntro.web import auth, brands, keys, members, segments, webhooks
+from zyntro.web import auth, brands, history, keys, members, segments, webhooks
 from zyntro.web.templating import STATIC
 
 STATIC_PATH = "/app/static"
 
 router = APIRouter()
-for _module in (auth, brands, segments, keys, members, webhooks):
+for _module in (auth, brands, segments, history, keys, members, webhooks):
     router.include_router(_module.router)
 
 

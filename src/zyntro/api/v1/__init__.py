@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from zyntro.api.v1 import brands, segments, webhooks
+from zyntro.api.v1 import brands, events, history, segments, webhooks
 
 router = APIRouter(prefix="/api/v1", tags=["management API v1"])
 router.include_router(brands.router)
 router.include_router(segments.router)
+router.include_router(history.router)
+router.include_router(events.router)
 router.include_router(webhooks.router)
 
 __all__ = ["router"]

@@ -1,86 +1,57 @@
-"""The events feed (the outbox): write an event, read an organization's events after a cursor.
+"""The events feed (the outbox): write events, read an organization's events after a cursor.
 
-Positions are (txid, seq). On PostgreSQL `txid` is the id of the transaction that wrote the row
-and `seq` comes from a sequence taken before commit, so rows can commit out of `seq` order; a
-reader therefore only sees rows whose transaction is older than every transaction still open
-(`txid_snapshot_xmin`), and pages in (txid, seq) order: nothing can later commit below a
-position it has handed out. On SQLite writers take turns, `txid` is 0 and `seq` is the order.
+A position is an event's `seq`. Events are inserted at the very end of their transaction
+(`recording.WriteScope` does it just before the commit), and on PostgreSQL under a
+transaction-scoped advisory lock, so event-writing transactions commit one at a time and
+their rows become visible in `seq` order: a reader never sees a `seq` while a lower one can
+still commit, and a cursor never skips a late commit. SQLite has one writer at a time anyway.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
 from zyntro.store.tables import events
 
-Position = tuple[int, int]  # (txid, seq)
-START: Position = (0, 0)
+START = 0
+# pg_advisory_xact_lock key of event writers: "zyntroev" as a 64-bit integer.
+_EVENTS_LOCK = int.from_bytes(b"zyntroev", "big") - 2**63
 
 
-def _is_postgresql(conn: sa.Connection) -> bool:
-    return conn.dialect.name == "postgresql"
+def insert_events(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert events (each row: id, type, org_id, brand_id, created_at, body). Call it last in
+    the transaction: on PostgreSQL it takes the event writers' lock until the commit."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_EVENTS_LOCK)))
+    for start in range(0, len(rows), 500):
+        conn.execute(events.insert(), list(rows[start : start + 500]))
 
 
-def insert_event(
-    conn: sa.Connection,
-    *,
-    event_id: str,
-    event_type: str,
-    org_id: str,
-    brand_id: str | None,
-    moment: datetime,
-    body: str,
-) -> None:
-    txid: sa.ColumnElement[int] | int = sa.func.txid_current() if _is_postgresql(conn) else 0
-    conn.execute(
-        events.insert().values(
-            id=event_id,
-            txid=txid,
-            type=event_type,
-            org_id=org_id,
-            brand_id=brand_id,
-            created_at=moment,
-            body=body,
-        )
-    )
-
-
-def _after(position: Position) -> sa.ColumnElement[bool]:
-    txid, seq = position
-    return sa.or_(events.c.txid > txid, sa.and_(events.c.txid == txid, events.c.seq > seq))
-
-
-def _at_or_before(position: Position) -> sa.ColumnElement[bool]:
-    txid, seq = position
-    return sa.or_(events.c.txid < txid, sa.and_(events.c.txid == txid, events.c.seq <= seq))
-
-
-def events_head(conn: sa.Connection, org_id: str | None) -> Position | None:
-    """The highest position a reader may see now (of one organization, or of all), or None."""
-    query = sa.select(events.c.txid, events.c.seq)
+def events_head(conn: sa.Connection, org_id: str | None) -> int:
+    """The highest position now visible (of one organization, or of all); 0 when none."""
+    query = sa.select(sa.func.max(events.c.seq))
     if org_id is not None:
         query = query.where(events.c.org_id == org_id)
-    if _is_postgresql(conn):
-        xmin = sa.func.txid_snapshot_xmin(sa.func.txid_current_snapshot())
-        query = query.where(events.c.txid < xmin)
-    row = conn.execute(query.order_by(events.c.txid.desc(), events.c.seq.desc()).limit(1)).first()
-    return (int(row.txid), int(row.seq)) if row else None
+    return int(conn.execute(query).scalar() or 0)
 
 
 def events_after(
     conn: sa.Connection,
     org_id: str | None,
-    after: Position,
+    after: int,
     *,
     limit: int,
     types: Sequence[str] = (),
     brand_id: str | None = None,
-) -> tuple[list[tuple[Position, str]], Position]:
-    """Up to `limit` events after `after`, oldest first: ((txid, seq), public JSON) each, and
-    the position to read from next.
+) -> tuple[list[tuple[int, str]], int]:
+    """Up to `limit` events after position `after`, oldest first: (seq, public JSON) each,
+    and the position to read from next.
 
     `org_id` None reads every organization's events (a delivery worker); the feed always
     gives one. With `types` or `brand_id`, events that do not match are skipped, and the
@@ -88,24 +59,34 @@ def events_after(
     position is the head at the time of the read, so an empty page means "nothing new yet".
     """
     head = events_head(conn, org_id)
-    if head is None or head <= after:
+    if head <= after:
         return [], after
-    query = sa.select(events.c.txid, events.c.seq, events.c.body).where(
-        _after(after), _at_or_before(head)
-    )
+    query = sa.select(events.c.seq, events.c.body).where(events.c.seq > after, events.c.seq <= head)
     if org_id is not None:
         query = query.where(events.c.org_id == org_id)
     if types:
         query = query.where(events.c.type.in_(list(types)))
     if brand_id is not None:
         query = query.where(events.c.brand_id == brand_id)
-    rows = conn.execute(query.order_by(events.c.txid, events.c.seq).limit(limit)).all()
-    found = [((int(row.txid), int(row.seq)), str(row.body)) for row in rows]
+    rows = conn.execute(query.order_by(events.c.seq).limit(limit)).all()
+    found = [(int(row.seq), str(row.body)) for row in rows]
     if len(found) < limit:
         return found, head
     return found, found[-1][0]
 
 
+def get_events(conn: sa.Connection, event_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+    """event id -> (seq, public JSON), for those of `event_ids` still kept."""
+    found: dict[str, tuple[int, str]] = {}
+    for start in range(0, len(event_ids), 500):
+        chunk = list(event_ids[start : start + 500])
+        rows = conn.execute(
+            sa.select(events.c.id, events.c.seq, events.c.body).where(events.c.id.in_(chunk))
+        )
+        found.update({row.id: (int(row.seq), str(row.body)) for row in rows})
+    return found
+
+
 def prune_events(conn: sa.Connection, before: datetime) -> int:
     """Delete events written before `before` (the retention); returns how many."""
-    return conn.execute(events.delete().where(events.c.created_at < before)).rowcount
+    return int(conn.execute(events.delete().where(events.c.created_at < before)).rowcount)

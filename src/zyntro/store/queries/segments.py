@@ -80,14 +80,18 @@ def insert_segments(conn: sa.Connection, rows: Sequence[Segment]) -> None:
         conn.execute(segments.insert(), [{"id": s.id, **_segment_values(s)} for s in rows])
 
 
-def replace_segment(conn: sa.Connection, segment: Segment) -> None:
-    conn.execute(
-        segments.update().where(segments.c.id == segment.id).values(**_segment_values(segment))
+def replace_segment(conn: sa.Connection, segment: Segment) -> int:
+    """Write the segment's values over its row; how many rows (0: it is gone)."""
+    return int(
+        conn.execute(
+            segments.update().where(segments.c.id == segment.id).values(**_segment_values(segment))
+        ).rowcount
     )
 
 
-def delete_segment(conn: sa.Connection, segment_id: str) -> None:
-    conn.execute(segments.delete().where(segments.c.id == segment_id))
+def delete_segment(conn: sa.Connection, segment_id: str) -> int:
+    """Delete a segment's row; how many rows (0: it was gone already)."""
+    return int(conn.execute(segments.delete().where(segments.c.id == segment_id)).rowcount)
 
 
 def segment_counts(conn: sa.Connection, org_id: str) -> dict[str, int]:

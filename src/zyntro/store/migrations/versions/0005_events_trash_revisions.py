@@ -26,7 +26,6 @@ def upgrade() -> None:
         "events",
         sa.Column("seq", _SEQ, autoincrement=True, nullable=False),
         sa.Column("id", _ID, nullable=False),
-        sa.Column("txid", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("type", sa.String(length=40), nullable=False),
         sa.Column("org_id", _ID, nullable=False),
         sa.Column("brand_id", _ID, nullable=True),
@@ -37,9 +36,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_events_created_at"), ["created_at"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_events_org_id_txid_seq"), ["org_id", "txid", "seq"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_events_org_id_seq"), ["org_id", "seq"], unique=False)
 
     op.create_table(
         "trashed_segments",
@@ -105,6 +102,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_trashed_segments_deleted_at"))
     op.drop_table("trashed_segments")
     with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_events_org_id_txid_seq"))
+        batch_op.drop_index(batch_op.f("ix_events_org_id_seq"))
         batch_op.drop_index(batch_op.f("ix_events_created_at"))
     op.drop_table("events")
