@@ -19,7 +19,6 @@ from zyntro.store import queries
 from zyntro.store.queries import webhooks as webhook_queries
 from zyntro.webhooks import guard
 from zyntro.webhooks.auth import validate_auth
-from zyntro.webhooks.fanout import delivery_row
 from zyntro.webhooks.model import (
     TEST_EVENT,
     Delivery,
@@ -209,11 +208,8 @@ class WebhookAdmin(ServiceCore):
         data = {"webhook_id": webhook.id, "message": "A test event from Zyntro."}
         with self._write() as conn:
             event_id = record_event(conn, TEST_EVENT, webhook.org_id, None, data, now)
-            body = webhook_queries.event_body(conn, event_id)
-            row = delivery_row(webhook, event_id, TEST_EVENT, body, now)
-            webhook_queries.insert_deliveries(conn, [row])
             record_audit(conn, actor, "webhook.test", ("webhook", webhook.id), webhook.org_id, now)
-            delivery = webhook_queries.get_delivery(conn, row["id"])
+            delivery = webhook_queries.delivery_of_event(conn, webhook.id, event_id)
         assert delivery is not None
         self.deliveries_queued()
         return delivery

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from zyntro.ids import new_id
@@ -26,8 +27,13 @@ def fan_out(
 ) -> int:
     """One pending delivery of the event's JSON (`body`) for each enabled webhook of the
     organization that wants it; returns how many. A test event goes to its webhook only."""
-    if event_type == TEST_EVENT:
-        return 0
+    if event_type == TEST_EVENT:  # to the webhook it tests, alone (its data names it)
+        target = webhook_queries.get_webhook(conn, orjson.loads(body)["data"]["webhook_id"])
+        wanted = [target] if target is not None and target.org_id == org_id else []
+        webhook_queries.insert_deliveries(
+            conn, [delivery_row(w, event_id, event_type, body, moment) for w in wanted]
+        )
+        return len(wanted)
     # Read once per transaction and organization: an import records an event per segment.
     # (`conn.info` outlives the transaction, with the pooled connection: hence its key.)
     transaction = conn.get_transaction()

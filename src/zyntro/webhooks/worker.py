@@ -325,8 +325,10 @@ class Deliverer:
                     if delay is None:
                         values.update(state="failed", next_attempt_at=None)
                     else:
+                        # From when the answer came: Retry-After counts from the response.
+                        answered = result.at + timedelta(milliseconds=outcome.latency_ms)
                         values.update(
-                            state="pending", next_attempt_at=result.at + timedelta(seconds=delay)
+                            state="pending", next_attempt_at=answered + timedelta(seconds=delay)
                         )
                 finished.append(values)
             q.finish_deliveries(conn, self.token, finished)

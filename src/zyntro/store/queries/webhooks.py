@@ -10,7 +10,6 @@ import sqlalchemy as sa
 
 from zyntro.store.tables import (
     UTCDateTime,
-    events,
     webhook_attempts,
     webhook_deliveries,
     webhooks,
@@ -360,7 +359,8 @@ def prune_deliveries(conn: sa.Connection, before: datetime) -> None:
     conn.execute(webhook_deliveries.delete().where(_D.state != "pending", _D.created_at < before))
 
 
-def event_body(conn: sa.Connection, event_id: str) -> str:
-    """An event's public JSON, as recorded (and as delivered)."""
-    body: str = conn.execute(sa.select(events.c.body).where(events.c.id == event_id)).scalar_one()
-    return body
+def delivery_of_event(conn: sa.Connection, webhook_id: str, event_id: str) -> Delivery | None:
+    row = conn.execute(
+        sa.select(webhook_deliveries).where(_D.webhook_id == webhook_id, _D.event_id == event_id)
+    ).first()
+    return _delivery(row) if row is not None else None
