@@ -50,9 +50,11 @@ lint: install
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
 
-# The fetchAudiences benchmark on SQLite and PostgreSQL (bench/run.py; BENCH_ARGS=--help).
+# The fetchAudiences benchmark on SQLite and PostgreSQL (bench/run.py; BENCH_ARGS=--help),
+# then webhook delivery (bench/delivery.py).
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.delivery
 
 # One live server under a mixed load for at most 60 s; fails on any 5xx or RSS growth >= 10 %.
 soak: install

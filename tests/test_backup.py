@@ -29,6 +29,7 @@ from zyntro.passwords import InvalidCredentials
 from zyntro.service import SYSTEM, Service
 from zyntro.service.throttle import Origin
 from zyntro.store import Store, backup, migrate, tables
+from zyntro.webhooks.worker import Deliverer, DeliveryPolicy
 
 runner = CliRunner()
 HEAD = migrate.script_head()
@@ -110,6 +111,11 @@ def populate(url: str) -> tuple[World, World]:
             actor, first.brand_id, {**SEED_SEGMENT, "segment_label": "Once"}, "idem-1"
         )
         service.delete_segment(SYSTEM, second.segment_ids[0])  # a segment in the trash
+        # A webhook, a delivery and its (failed: nothing listens there) attempt.
+        service.webhook_allow_private = True
+        webhook, _ = service.create_webhook(SYSTEM, first.org_id, {"url": "http://127.0.0.1:9/"})
+        delivery = service.test_webhook(SYSTEM, webhook.id)
+        Deliverer(store, DeliveryPolicy(allow_private=True)).deliver_now(delivery.id)
         return first, second
     finally:
         service.close()

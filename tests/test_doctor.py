@@ -6,18 +6,23 @@ import os
 import secrets
 import socket
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, make_world
 from tests.live import free_port, live_server
 from zyntro import doctor as doctor_module
 from zyntro.cli import app
+from zyntro.domain import utcnow
+from zyntro.service import SYSTEM, Service
 from zyntro.store import Store, migrate
+from zyntro.store.tables import webhook_deliveries
 
 runner = CliRunner()
 SECRET = secrets.token_urlsafe(32)
@@ -275,11 +280,31 @@ def test_disk_space_and_wal_of_sqlite(
     assert (code, checks["disk"]["status"]) == (1, "problem")
 
 
-def test_webhooks_are_not_applicable_yet(database_url: str, healthy: dict[str, str]) -> None:
+def test_webhooks_disabled_or_overdue_are_reported(
+    database_url: str, healthy: dict[str, str]
+) -> None:
     _, checks = run_doctor(database_url, healthy)
-    assert checks["webhooks"] == {
-        "name": "webhooks",
-        "status": "ok",
-        "message": "not applicable: this version sends no webhooks",
-        "action": "",
-    }
+    assert checks["webhooks"]["status"] == "ok"
+    assert checks["webhooks"]["message"] == (
+        "0 deliveries pending, none overdue; private webhook targets are refused"
+    )
+    store = Store(database_url)
+    service = Service(store)
+    world = make_world(service, segments=0)
+    service.webhook_allow_private = True
+    webhook, _ = service.create_webhook(SYSTEM, world.org_id, {"url": "http://127.0.0.1:9/x"})
+    service.update_webhook(SYSTEM, webhook.id, {"enabled": False})
+    code, checks = run_doctor(database_url, healthy)
+    assert (code, checks["webhooks"]["status"]) == (0, "warning")
+    assert f"1 webhook(s) disabled: {webhook.id}" in checks["webhooks"]["message"]
+    # A delivery due 20 minutes ago that nothing has attempted: nothing is delivering.
+    service.update_webhook(SYSTEM, webhook.id, {"enabled": True})
+    service.test_webhook(SYSTEM, webhook.id)
+    with store.write() as conn:
+        conn.execute(
+            sa.update(webhook_deliveries).values(next_attempt_at=utcnow() - timedelta(minutes=20))
+        )
+    code, checks = run_doctor(database_url, healthy)
+    assert (code, checks["webhooks"]["status"]) == (1, "problem")
+    assert "zyntro worker" in checks["webhooks"]["action"]
+    service.close()

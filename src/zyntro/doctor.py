@@ -252,17 +252,11 @@ def check_proxy(settings: Settings) -> Check:
 
 
 def check_webhooks(settings: Settings) -> Check:
-    allow = getattr(settings, "webhook_allow_private", None)
-    if allow is None:
-        return ok("webhooks", "not applicable: this version sends no webhooks")
-    if allow and not settings.demo:
-        return warning(
-            "webhooks",
-            "ZYNTRO_WEBHOOK_ALLOW_PRIVATE is on: webhooks may reach this network's private "
-            "addresses",
-            "turn it off in production",
-        )
-    return ok("webhooks", "private webhook targets are refused")
+    """Disabled webhooks, overdue deliveries, the address guard (zyntro/webhooks/health.py)."""
+    from zyntro.webhooks.health import webhook_health
+
+    status, message, action = webhook_health(settings)
+    return Check("webhooks", Status(status), message, action)
 
 
 def check_disk(settings: Settings) -> Check:

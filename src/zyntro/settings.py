@@ -97,6 +97,23 @@ class Settings(BaseSettings):
         default=False,
         description="the MCP server's write tools (create_segment, update_segment); off: read-only",
     )
+    webhook_delivery: bool = Field(
+        default=True, description="this `zyntro serve` process delivers webhooks too"
+    )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="webhooks may reach private, loopback and link-local addresses",
+    )
+    webhook_retry_schedule: str = Field(
+        default="",
+        description="seconds between webhook retries, comma-separated (default: ~24 h)",
+    )
+    webhook_disable_after: int = Field(
+        default=20, ge=1, description="failed attempts in a row before a webhook is disabled"
+    )
+    webhook_concurrency: int = Field(
+        default=8, ge=1, le=100, description="attempts in flight per webhook and process"
+    )
 
     @property
     def tracing_wanted(self) -> bool:
@@ -119,6 +136,14 @@ class Settings(BaseSettings):
         from zyntro.ratelimit import check_limit  # `limits` loads only when settings are read
 
         return check_limit(value)
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _retry_schedule(cls, value: str) -> str:
+        from zyntro.webhooks.schedule import parse_schedule
+
+        parse_schedule(value)
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod

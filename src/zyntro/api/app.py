@@ -43,6 +43,7 @@ from zyntro.responses import error_body
 from zyntro.service import Service
 from zyntro.settings import Settings, get_settings
 from zyntro.store import Store
+from zyntro.webhooks.worker import Deliverer, DeliveryPolicy
 
 if TYPE_CHECKING:
     from zyntro.store.notify import ChangeSignal
@@ -88,6 +89,10 @@ class ZyntroApp:
         self.closing: list[Callable[[], None]] = []  # called as the lifespan ends
         # /mcp: the MCP server for AI agents, built when the first agent calls (agents/http.py)
         self.mcp = mcp_http.McpHttp(service, self.access_log, settings.mcp_writes)
+        service.webhook_allow_private = settings.webhook_allow_private
+        self.deliverer = _deliverer(service, settings)
+        if self.deliverer is not None:
+            self.closing.append(self.deliverer.store.dispose)
         self.fastapi = _fastapi_app(self)
         self._lifespan = Lifespan(self.fastapi)
 
@@ -253,6 +258,8 @@ def _fastapi_app(zyntro: ZyntroApp) -> FastAPI:
             tasks.start_soon(_follow_changes, zyntro.service)
             tasks.start_soon(upkeep.purge_expired, zyntro.service)
             tasks.start_soon(_flush_access_log, zyntro.access_log)
+            if zyntro.deliverer is not None:
+                tasks.start_soon(zyntro.deliverer.run)
             yield
             tasks.cancel_scope.cancel()
         await zyntro.public.limits.aclose()
@@ -289,6 +296,18 @@ def _fastapi_app(zyntro: ZyntroApp) -> FastAPI:
     app.include_router(web.router)
     app.mount(web.STATIC_PATH, web.static_files(), name="dashboard-static")
     return app
+
+
+def _deliverer(service: Service, settings: Settings) -> Deliverer | None:
+    """This process's webhook delivery loop (docs/webhooks.md), unless turned off."""
+    if not settings.webhook_delivery:
+        return None
+    # A store of its own: delivery never waits for the request path's connections, and its
+    # polls stay out of the request traces.
+    deliverer = Deliverer(Store(service.store.url), DeliveryPolicy.from_settings(settings))
+    service.delivery_listeners.append(deliverer.wake)
+    service.on_event.append(lambda _note: deliverer.wake())  # its deliveries are due now
+    return deliverer
 
 
 async def _flush_usage(service: Service) -> None:

@@ -32,6 +32,8 @@ class TracedApp(ZyntroApp):
         super().__init__(service, settings)
         tracing.instrument(service)
         self.public.trace(tracing)
+        if self.deliverer is not None:  # each webhook attempt in a client span
+            self.deliverer.trace = tracing.webhook_delivery
         self.closing.append(tracing.shutdown)
 
     def framework_telemetry(self) -> TelemetryConfig:

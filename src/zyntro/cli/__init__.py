@@ -18,6 +18,7 @@ from zyntro.cli.output import visible
 from zyntro.cli.segments import segment_app
 from zyntro.cli.server import audit_app, db_app, demo, serve
 from zyntro.cli.two_factor import member_reset_two_factor, org_require_two_factor
+from zyntro.cli.webhooks import webhook_app, worker
 
 app = typer.Typer(
     help="Zyntro Audiences: audience segments for brands, and the fetchAudiences API.",
@@ -45,6 +46,7 @@ app.command("demo")(demo)
 app.command("serve")(serve)
 app.command("doctor")(doctor)
 app.command("mcp")(mcp)
+app.command("worker")(worker)
 app.add_typer(db_app, name="db")
 org_app.command("require-2fa")(org_require_two_factor)
 member_app.command("reset-2fa")(member_reset_two_factor)
@@ -59,6 +61,7 @@ app.add_typer(segment_app, name="segment")
 app.add_typer(events_app, name="events")
 app.add_typer(audit_app, name="audit")
 app.add_typer(audiences_app, name="audiences")
+app.add_typer(webhook_app, name="webhook")
 
 
 def main() -> None:

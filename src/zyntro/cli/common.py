@@ -34,6 +34,7 @@ DEFAULT_DATABASE_URL = "sqlite:///./zyntro.db"
 
 _KEY_CAP_VARIABLE = "ZYNTRO_MAX_KEYS_PER_MEMBER"
 _SEGMENT_CAP_VARIABLE = "ZYNTRO_MAX_SEGMENTS_PER_BRAND"
+_ALLOW_PRIVATE_VARIABLE = "ZYNTRO_WEBHOOK_ALLOW_PRIVATE"
 
 
 class State:
@@ -70,6 +71,8 @@ class State:
             if _SEGMENT_CAP_VARIABLE in os.environ:
                 options["max_segments_per_brand"] = self.settings.max_segments_per_brand
             self._service = Service(store, **options)
+            if _ALLOW_PRIVATE_VARIABLE in os.environ:  # the webhook address guard
+                self._service.webhook_allow_private = self.settings.webhook_allow_private
         return self._service
 
     def close(self) -> None:

@@ -86,6 +86,7 @@ def run_server(settings: Settings) -> None:
     os.environ["ZYNTRO_PORT"] = str(settings.port)
     os.environ["ZYNTRO_WORKERS"] = str(settings.workers)
     os.environ["ZYNTRO_DEMO"] = "true" if settings.demo else "false"
+    os.environ["ZYNTRO_WEBHOOK_ALLOW_PRIVATE"] = str(settings.webhook_allow_private).lower()
     get_settings.cache_clear()
     Granian(
         "zyntro.api.app:create_served_app",
@@ -224,4 +225,6 @@ def demo(
     if no_serve:
         return
     show(f"Serving on http://{host}:{port} (Ctrl+C to stop)")
-    run_server(Settings(database_url=url, host=host, port=port, workers=1, demo=True))
+    # The demo's webhooks may reach a receiver on this machine (docs/webhooks.md).
+    demo_settings = Settings(database_url=url, host=host, port=port, workers=1, demo=True)
+    run_server(demo_settings.model_copy(update={"webhook_allow_private": True}))

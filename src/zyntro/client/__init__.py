@@ -57,8 +57,22 @@ from zyntro.client.models import (
     SegmentDraft,
     SegmentPage,
 )
+from zyntro.client.webhooks import (
+    DeliveryAttempt,
+    DeliveryPage,
+    InvalidSignature,
+    Webhook,
+    WebhookDelivery,
+    verify,
+)
 
 __all__ = [
+    "verify",
+    "WebhookDelivery",
+    "Webhook",
+    "InvalidSignature",
+    "DeliveryPage",
+    "DeliveryAttempt",
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",

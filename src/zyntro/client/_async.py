@@ -18,6 +18,7 @@ from zyntro.client._base import (
 )
 from zyntro.client._drafts import _brand_update_request, _draft_request, _read_brand, _read_drafts
 from zyntro.client._history_async import _AsyncHistory
+from zyntro.client._webhooks import _AsyncWebhooks
 from zyntro.client.errors import APIError, TransportError
 from zyntro.client.models import (
     AudienceSegment,
@@ -28,7 +29,7 @@ from zyntro.client.models import (
 )
 
 
-class AsyncZyntroClient(_AsyncHistory):
+class AsyncZyntroClient(_AsyncHistory, _AsyncWebhooks):
     """Async client for the Zyntro Audiences API; one connection pool per instance."""
 
     def __init__(

@@ -17,6 +17,7 @@ from zyntro.client._base import (
 )
 from zyntro.client._drafts import _brand_update_request, _draft_request, _read_brand, _read_drafts
 from zyntro.client._history import _SyncHistory
+from zyntro.client._webhooks import _SyncWebhooks
 from zyntro.client.errors import APIError, TransportError
 from zyntro.client.models import (
     AudienceSegment,
@@ -27,7 +28,7 @@ from zyntro.client.models import (
 )
 
 
-class ZyntroClient(_SyncHistory):
+class ZyntroClient(_SyncHistory, _SyncWebhooks):
     """Blocking client for the Zyntro Audiences API; one connection pool per instance."""
 
     def __init__(

@@ -15,6 +15,7 @@ from zyntro.service.events import EventFeed, EventPage
 from zyntro.service.history import History
 from zyntro.service.imports import ImportResult, Imports, Progress
 from zyntro.service.two_factor import TwoFactor
+from zyntro.service.webhooks import WebhookAdmin
 
 __all__ = [
     "SYSTEM",
@@ -28,7 +29,7 @@ __all__ = [
 ]
 
 
-class Service(Imports, History, TwoFactor, EventFeed, BrandContext):
+class Service(Imports, History, TwoFactor, EventFeed, BrandContext, WebhookAdmin):
     """Every use case of the product, over one `Store`."""
 
     def principal_for_key(self, api_key: str) -> Principal:

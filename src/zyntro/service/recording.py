@@ -23,6 +23,7 @@ from zyntro.ids import new_id
 from zyntro.responses import success_body_of_parts, success_body_of_rows
 from zyntro.store import Store, queries
 from zyntro.store.notify import notify_changes
+from zyntro.webhooks.fanout import fan_out
 
 Listener = Callable[[str, str], None]
 
@@ -157,6 +158,8 @@ def record_events(conn: sa.Connection, specs: Sequence[EventSpec], moment: datet
                 "body": body,
             }
         )
+    for row in rows:  # webhook deliveries, in the same transaction (webhooks/fanout.py)
+        fan_out(conn, row["id"], row["type"], row["org_id"], row["brand_id"], row["body"], moment)
     pending: list[dict[str, Any]] | None = conn.info.get(_PENDING_EVENTS)
     if pending is None:  # not in a WriteScope: written now, and no listener hears of them
         queries.insert_events(conn, rows)

@@ -254,3 +254,82 @@ segment_revisions = sa.Table(
     sa.Index(None, "segment_id", "seq"),
     sa.Index(None, "brand_id"),
 )
+
+# --- webhooks (docs/webhooks.md) ---
+
+# An organization's endpoints. The signing secret and the auth credentials are needed in full to
+# send, so they are kept as given; no surface ever shows them back (docs/decisions.md).
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, sa.ForeignKey("organizations.id"), nullable=False, index=True),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("description", sa.String(500), nullable=False, server_default=""),
+    sa.Column("events", sa.JSON(), nullable=False),  # event types, or ["*"]
+    sa.Column("brand_ids", sa.JSON(), nullable=False),  # [] = every brand
+    sa.Column("timeout_seconds", sa.Integer(), nullable=False),
+    sa.Column("auth", sa.JSON(), nullable=False),  # {"type": ..., credentials}
+    sa.Column("secret", sa.String(100), nullable=False),
+    sa.Column("previous_secret", sa.String(100), nullable=True),
+    sa.Column("previous_secret_until", UTCDateTime(), nullable=True),
+    sa.Column("enabled", sa.Boolean(), nullable=False),
+    sa.Column("disabled_reason", sa.String(200), nullable=False, server_default=""),
+    # Attempts failed in a row, and when that run began (reset by a success or a PATCH).
+    sa.Column("failure_count", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("failing_since", UTCDateTime(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# One event for one webhook: the payload as signed, and where its delivery stands. A worker
+# claims a due row by moving `next_attempt_at` past its lease: a worker killed mid-delivery
+# leaves the row due again when the lease ends (at-least-once).
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column(
+        "webhook_id",
+        ID,
+        sa.ForeignKey("webhooks.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("event_id", ID, nullable=False),
+    sa.Column("event_type", sa.String(40), nullable=False),
+    sa.Column("payload", sa.Text(), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),  # pending, succeeded, failed
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime(), nullable=True),
+    sa.Column("claim", sa.String(32), nullable=True),  # the claiming worker's token
+    sa.Column("final_attempt", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("last_status_code", sa.Integer(), nullable=True),
+    sa.Column("last_latency_ms", sa.Integer(), nullable=True),
+    sa.Column("last_response", sa.String(1024), nullable=False, server_default=""),
+    sa.Column("last_error", sa.String(200), nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("delivered_at", UTCDateTime(), nullable=True),
+    # The workers' one read: due rows by time; and a webhook's deliveries, newest first.
+    sa.Index(None, "state", "next_attempt_at"),
+    sa.Index(None, "webhook_id", "id"),
+)
+
+# Every attempt, for the deliveries page.
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "delivery_id",
+        ID,
+        sa.ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("attempted_at", UTCDateTime(), nullable=False),
+    sa.Column("status_code", sa.Integer(), nullable=True),
+    sa.Column("latency_ms", sa.Integer(), nullable=False),
+    sa.Column("response", sa.String(1024), nullable=False, server_default=""),
+    sa.Column("error", sa.String(200), nullable=False, server_default=""),
+)

@@ -15,13 +15,25 @@ from zyntro.web import (
     members,
     segments,
     two_factor,
+    webhooks,
 )
 from zyntro.web.templating import STATIC
 
 STATIC_PATH = "/app/static"
 
 router = APIRouter()
-for _module in (auth, brands, segments, history, keys, members, two_factor, drafts, brand_profile):
+for _module in (
+    auth,
+    brands,
+    segments,
+    history,
+    keys,
+    members,
+    two_factor,
+    drafts,
+    brand_profile,
+    webhooks,
+):
     router.include_router(_module.router)
 
 

@@ -1,0 +1,60 @@
+"""When a failed attempt is tried again: the schedule, its jitter, and `Retry-After`."""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import random
+from datetime import UTC, datetime
+
+# Seconds after each failed attempt (5 s, 5 min, 30 min, 2 h, 5 h, 8 h, 8 h: about 24 h in
+# all, eight attempts); `ZYNTRO_WEBHOOK_RETRY_SCHEDULE` replaces it.
+DEFAULT_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 28800.0, 28800.0)
+JITTER = 0.2  # each delay lands within ±20 %, so retries of many events spread out
+MAX_RETRY_AFTER = 86_400.0  # a receiver may push a retry back by a day at most
+
+
+def parse_schedule(text: str) -> tuple[float, ...]:
+    """`"1,2,4"` → (1.0, 2.0, 4.0); empty → the default. Raises ValueError on anything else."""
+    if not text.strip():
+        return DEFAULT_SCHEDULE
+    delays = tuple(float(part) for part in text.split(","))
+    if not delays or any(not math.isfinite(d) or d < 0 or d > MAX_RETRY_AFTER for d in delays):
+        raise ValueError("delays must be 0-86400 seconds, comma-separated")
+    return delays
+
+
+def retry_delay(
+    schedule: tuple[float, ...],
+    failures: int,
+    retry_after: float | None,
+    rand: float | None = None,
+) -> float | None:
+    """Seconds until the next attempt after the `failures`-th failed one, or None when the
+    schedule is spent. Never sooner than the receiver's `Retry-After`."""
+    if failures > len(schedule):
+        return None
+    base = schedule[failures - 1]
+    spread = 1 + JITTER * (2 * (random.random() if rand is None else rand) - 1)
+    delay = base * spread
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
+    return delay
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """`Retry-After` as seconds from `now` (delay-seconds or an HTTP date); None if absent."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - now).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
