@@ -11,12 +11,13 @@ from __future__ import annotations
 from zyntro.errors import unwrap
 from zyntro.identity import SYSTEM, Actor, Principal
 from zyntro.service.imports import ImportResult, Imports, Progress
+from zyntro.service.keys import KeyManagement
 from zyntro.service.signin import SignIn
 
 __all__ = ["SYSTEM", "Actor", "ImportResult", "Principal", "Progress", "Service"]
 
 
-class Service(Imports, SignIn):
+class Service(Imports, SignIn, KeyManagement):
     """Every use case of the product, over one `Store`."""
 
     def principal_for_key(self, api_key: str) -> Principal:

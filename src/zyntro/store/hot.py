@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from zyntro.domain import Role
+from zyntro.access import build_principal
 from zyntro.identity import Principal
 from zyntro.store.tables import api_keys, brands, members
 
@@ -28,6 +28,8 @@ BrandEntry = tuple[str | None, bytes | None]
 
 # The public endpoint's reads: the keys and the brands its caches miss, any number in one
 # statement (one, or the misses of concurrent requests read together).
+# An organization key has no member (the outer join's NULLs); a rolled key's previous secret
+# is found by `previous_digest` until its grace ends.
 _PRINCIPALS = (
     sa.select(
         api_keys.c.digest,
@@ -35,13 +37,23 @@ _PRINCIPALS = (
         api_keys.c.expires_at,
         api_keys.c.revoked_at,
         api_keys.c.last_used_at,
-        members.c.id,
-        members.c.org_id,
+        api_keys.c.member_id,
+        api_keys.c.org_id,
         members.c.role,
         members.c.active,
+        api_keys.c.scopes,
+        api_keys.c.brands,
+        api_keys.c.allowlist,
+        api_keys.c.previous_digest,
+        api_keys.c.previous_until,
     )
-    .select_from(api_keys.join(members, members.c.id == api_keys.c.member_id))
-    .where(api_keys.c.digest.in_(sa.bindparam("values", expanding=True)))
+    .select_from(api_keys.outerjoin(members, members.c.id == api_keys.c.member_id))
+    .where(
+        sa.or_(
+            api_keys.c.digest.in_(sa.bindparam("values", expanding=True)),
+            api_keys.c.previous_digest.in_(sa.bindparam("values", expanding=True)),
+        )
+    )
 )
 _BRANDS = sa.select(brands.c.id, brands.c.org_id, brands.c.public_body).where(
     brands.c.id.in_(sa.bindparam("values", expanding=True))
@@ -53,16 +65,22 @@ class _ManyStatement:
 
     def __init__(self, statement: sa.Select[Any], dialect: sa.Dialect) -> None:
         self._compiled = statement.compile(dialect=dialect)
-        self._sql: dict[int, str] = {}
+        self._sql: dict[int, tuple[str, list[int]]] = {}
 
     def render(self, values: list[str]) -> tuple[str, tuple[str, ...] | dict[str, str]]:
-        sql = self._sql.get(len(values))
-        if sql is None:
+        made = self._sql.get(len(values))
+        if made is None:
             state = self._compiled.construct_expanded_state({"values": values})
-            sql = self._sql[len(values)] = state.statement
+            # Positional drivers take the list once per place it appears in the statement.
+            order = [int(name.rsplit("_", 1)[1]) - 1 for name in state.positiontup or ()]
+            made = self._sql[len(values)] = (state.statement, order)
+        sql, order = made
         if self._compiled.positional:
-            return sql, tuple(values)
+            return sql, tuple(values[index] for index in order)
         return sql, {f"values_{n}": value for n, value in enumerate(values, 1)}
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # a previous secret with no grace: long refused
 
 
 def utc(value: Any) -> datetime | None:
@@ -127,7 +145,15 @@ class HotReader:
         with self._cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-        return {row[0]: _principal(row[1:]) for row in rows}
+        wanted = set(digests)
+        found: dict[str, Principal] = {}
+        for row in rows:
+            if row[0] in wanted:
+                found[row[0]] = _principal(row, None)
+            previous = row[12]
+            if previous is not None and previous in wanted:
+                found[previous] = _principal(row, utc(row[13]) or _EPOCH)
+        return found
 
     def brands(self, brand_ids: list[str]) -> dict[str, BrandEntry]:
         """brand id -> (org id, success body or None), for each brand found, in one statement."""
@@ -145,17 +171,23 @@ class HotReader:
                 return
 
 
-def _principal(row: Any) -> Principal:
-    key_id, expires, revoked, last_used, member_id, org_id, role, active = row
-    return Principal(
-        key_id=key_id,
-        member_id=member_id,
-        org_id=org_id,
-        role=Role(role),
-        active=bool(active),
-        expires_at=utc(expires),
-        revoked_at=utc(revoked),
-        last_used_at=utc(last_used),
+def _principal(row: Any, grace_until: datetime | None) -> Principal:
+    """`grace_until`: for a rolled key's previous secret, the end of its grace."""
+    expires = utc(row[2])
+    if grace_until is not None and (expires is None or grace_until < expires):
+        expires = grace_until
+    return build_principal(
+        key_id=row[1],
+        member_id=row[5],
+        org_id=row[6],
+        role=row[7],
+        active=row[8],
+        expires_at=expires,
+        revoked_at=utc(row[3]),
+        last_used_at=utc(row[4]),
+        scopes=row[9],
+        brands=row[10],
+        allowlist=row[11],
     )
 
 

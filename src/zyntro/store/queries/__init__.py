@@ -21,15 +21,19 @@ from zyntro.store.queries.accounts import (
     list_brands,
     list_keys,
     list_members,
+    list_org_keys,
     list_orgs,
     lock_member,
+    lock_org,
     members_by_email,
     members_with_password,
     rename_brand,
     revoke_key,
+    roll_key,
     set_brand_body,
     set_password_hash,
     touch_keys,
+    update_key,
     update_member,
 )
 from zyntro.store.queries.journal import (
@@ -65,8 +69,10 @@ from zyntro.store.queries.signin import (
     session_member,
     update_sign_in_throttle,
 )
+from zyntro.store.queries.usage import add_key_usage, key_usage, usage_totals
 
 __all__ = [
+    "add_key_usage",
     "brand_segments",
     "change_signature",
     "changes_since",
@@ -92,12 +98,15 @@ __all__ = [
     "insert_segments",
     "insert_session",
     "key_digests",
+    "key_usage",
     "list_audit",
     "list_brands",
     "list_keys",
     "list_members",
+    "list_org_keys",
     "list_orgs",
     "lock_member",
+    "lock_org",
     "members_by_email",
     "members_with_password",
     "prune_changes",
@@ -109,6 +118,7 @@ __all__ = [
     "rename_brand",
     "replace_segment",
     "revoke_key",
+    "roll_key",
     "segment_counts",
     "segment_from_row",
     "segment_owners",
@@ -117,6 +127,8 @@ __all__ = [
     "set_brand_body",
     "set_password_hash",
     "touch_keys",
+    "update_key",
     "update_member",
     "update_sign_in_throttle",
+    "usage_totals",
 ]
