@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from zyntro import access, keys
-from zyntro.domain import ApiKey, Member, utcnow
+from zyntro.domain import ApiKey, Member, Role, utcnow
 from zyntro.errors import Conflict, Forbidden, ValidationFailed
 from zyntro.identity import Actor
 from zyntro.ids import new_id
@@ -215,6 +215,15 @@ class KeyManagement(Accounts):
             raise Forbidden("This API key no longer exists.")
         return key
 
+    def scopes_of(self, key: ApiKey) -> tuple[str, ...]:
+        """The scopes the key has now (a personal key's bounded by its member's role)."""
+        role = None
+        if key.member_id is not None:
+            with self.store.read() as conn:
+                member = queries.get_member(conn, key.member_id)
+            role = member.role if member else None
+        return effective_of(key, role)
+
     def key_usage(self, actor: Actor, key_id: str) -> list[tuple[date, int, int]]:
         """(day, requests, errors) of each of the last 30 days (UTC), oldest first."""
         key = self.get_key(actor, key_id)
@@ -244,3 +253,9 @@ def _require_key_owner(actor: Actor, org_id: str) -> None:
         require_owner(actor, org_id)
     except Forbidden:
         raise Forbidden("Only an owner can manage the organization's API keys.") from None
+
+
+def effective_of(key: ApiKey, role: Role | None) -> tuple[str, ...]:
+    """The scopes a key has now (a personal key's within `role`, its member's), in order."""
+    granted = access.effective_scopes(role if key.member_id else None, key.scopes)
+    return tuple(scope for scope in access.Scope if scope in granted)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from zyntro.api.v1 import brands, segments
+from zyntro.api.v1 import brands, keys, segments
 
 router = APIRouter(prefix="/api/v1", tags=["management API v1"])
 router.include_router(brands.router)
 router.include_router(segments.router)
+router.include_router(keys.router)
 
 __all__ = ["router"]

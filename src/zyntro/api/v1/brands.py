@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from zyntro.access import Scope
 from zyntro.api.deps import service_of
-from zyntro.api.v1.auth import KeyActor, LimitedRoute
+from zyntro.api.v1.auth import LimitedRoute, requires
 from zyntro.api.v1.http import conditional_json
 from zyntro.api.v1.models import ERRORS, BrandList, BrandOne, BrandPublic
 from zyntro.service import Actor
@@ -20,7 +21,7 @@ router = APIRouter(route_class=LimitedRoute)
     responses=ERRORS,
     summary="List the brands of your organization",
 )
-def list_brands(request: Request, actor: Actor = KeyActor) -> Response:
+def list_brands(request: Request, actor: Actor = requires(Scope.SEGMENTS_READ)) -> Response:
     assert actor.org_id is not None
     brands = service_of(request).list_brands(actor, actor.org_id)
     return conditional_json(
@@ -31,6 +32,8 @@ def list_brands(request: Request, actor: Actor = KeyActor) -> Response:
 @router.get(
     "/brands/{brand_id}", response_model=BrandOne, responses=ERRORS, summary="Get one brand"
 )
-def get_brand(brand_id: str, request: Request, actor: Actor = KeyActor) -> Response:
+def get_brand(
+    brand_id: str, request: Request, actor: Actor = requires(Scope.SEGMENTS_READ)
+) -> Response:
     brand = service_of(request).get_brand(actor, brand_id)
     return conditional_json(request, {"status": "success", "data": BrandPublic.of(brand)})
