@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.staticfiles import StaticFiles
 
-from zyntro.web import auth, brands, keys, members, segments
+from zyntro.web import auth, brands, keys, members, org_keys, segments
 from zyntro.web.templating import STATIC
 
 STATIC_PATH = "/app/static"
 
 router = APIRouter()
-for _module in (auth, brands, segments, keys, members):
+for _module in (auth, brands, segments, keys, org_keys, members):
     router.include_router(_module.router)
 
 
