@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import httpx2 as httpx
 import pytest
+from fastapi.routing import APIRoute
 from starlette.testclient import TestClient
 
 from tests.cli import Cli
@@ -16,7 +18,9 @@ from tests.conftest import World
 from tests.dashboard import ClientFactory, email_of, sign_in
 from tests.helpers import PATH
 from tests.live import live_server, wait_for
+from zyntro.api import v1
 from zyntro.api.app import create_app
+from zyntro.api.v1.auth import ScopeCheck
 from zyntro.errors import Forbidden, ValidationFailed
 from zyntro.service import SYSTEM, Service
 from zyntro.service.keys import KeyLimits
@@ -26,7 +30,8 @@ V4, V6 = "203.0.113.7", "2001:db8::7"
 
 
 def _app(service: Service, database_url: str, **settings: object) -> object:
-    return create_app(Settings(database_url=database_url, log_level="WARNING", **settings), service)
+    config = Settings(database_url=database_url, log_level="WARNING", **settings)  # type: ignore[arg-type]
+    return create_app(config, service)
 
 
 @pytest.fixture
@@ -389,3 +394,45 @@ def test_cli_organization_keys_scopes_roll_and_usage(
     service.flush_usage()
     usage = cli.json("key", "usage", _id)
     assert len(usage) == 30 and usage[-1]["requests"] == 1 and usage[-1]["errors"] == 0
+
+
+# --- the declarations ---------------------------------------------------------------------
+
+
+def _declared_scopes(route: APIRoute) -> list[ScopeCheck]:
+    found: list[ScopeCheck] = []
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        if isinstance(dependant.call, ScopeCheck):
+            found.append(dependant.call)
+        pending.extend(dependant.dependencies)
+    return found
+
+
+def _routes(router: Any) -> Iterator[APIRoute]:
+    """The routes of a router and of the routers included in it (however FastAPI keeps them)."""
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):
+            yield from _routes(route.original_router)
+
+
+def test_every_v1_route_declares_its_scope_once() -> None:
+    """A route of /api/v1 names the scope it needs (or None: any valid key) in one place."""
+    routes = list(_routes(v1.router))
+    assert len(routes) >= 12
+    undeclared = [r.path for r in routes if len(_declared_scopes(r)) != 1]
+    assert undeclared == [], "declare with `actor: Actor = requires(Scope.…)`"
+    scopes = {(min(r.methods or {""}), r.path): _declared_scopes(r)[0].scope for r in routes}
+    assert scopes[("GET", "/key")] is None
+    assert scopes[("POST", "/brands/{brand_id}/segments")] == "segments:write"
+
+
+def test_the_sdk_raises_the_new_codes_as_forbidden() -> None:
+    from zyntro import client as sdk
+    from zyntro.client.errors import _class_for
+
+    assert _class_for("insufficient_scope") is sdk.InsufficientScope
+    assert issubclass(sdk.IpNotAllowed, sdk.Forbidden)
