@@ -1,0 +1,121 @@
+"""What the key checks (scopes, brand limits, allowlists, usage counts) cost fetchAudiences:
+the warm and cold rows of `make bench`'s harness, before and after, in one run.
+
+    python scripts/bench_keys_ab.py [--orgs 100] [--duration 8] [--rounds 2] [--baseline main]
+
+`before` is the source of `--baseline` (by default `main`) unpacked with `git archive` and
+put first on PYTHONPATH; `after` is this tree. Both serve the same SQLite copy of bench's
+dataset (made by this tree's generator): `before` sees it stamped at its own schema revision,
+and reads none of the columns the keys added. `ZYNTRO_CACHE_MB=1`, so a small dataset still
+misses the caches on the cold row (each request a random key and brand). Rounds alternate
+the order (before, after; after, before) so drift on a shared machine falls on both.
+Figures go to docs/performance.md, "Key checks"; nothing here is asserted by the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tarfile
+from io import BytesIO
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.generate import Scale  # noqa: E402
+from bench.run import (  # noqa: E402
+    DATA,
+    SERVER_CPU,
+    SERVER_PORT,
+    check_answers,
+    ensure_wrk,
+    measure,
+    render_bodies,
+    serve,
+    server_env,
+    sqlite_dataset,
+    zyntro_serve,
+)
+
+
+def _unpack(ref: str, into: Path) -> Path:
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", ref, "src"], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into / "src"
+
+
+def _head(src: Path) -> str:
+    """The newest migration revision of a source tree (the one it expects to find)."""
+    versions = sorted((src / "zyntro/store/migrations/versions").glob("[0-9]*.py"))
+    return versions[-1].name.split("_", 1)[0]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orgs", type=int, default=100)
+    parser.add_argument("--duration", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--baseline", default="main")
+    args = parser.parse_args()
+    ensure_wrk()
+    folder = DATA / "keys-ab"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    base_src = _unpack(args.baseline, folder / "baseline")
+    url, sidecar, generation = sqlite_dataset(Scale(orgs=args.orgs), regenerate=False)
+    print(f"dataset: {generation}")
+    after_db = Path(url.removeprefix("sqlite:///"))
+    before_db = folder / "before.db"
+    shutil.copyfile(after_db, before_db)
+    with sqlite3.connect(before_db) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = ?", (_head(base_src),))
+    bodies = render_bodies(sidecar, folder / "bodies")
+    envs = {
+        "before": {**server_env(f"sqlite:///{before_db}"), "PYTHONPATH": str(base_src)},
+        "after": server_env(url),
+    }
+    for env in envs.values():
+        env["ZYNTRO_CACHE_MB"] = "1"
+    rps: dict[tuple[str, str], list[float]] = {}
+    for round_ in range(args.rounds):
+        order = ("before", "after") if round_ % 2 == 0 else ("after", "before")
+        for build in order:
+            logs = folder / "logs" / f"{build}-{round_}"
+            logs.mkdir(parents=True)
+            with serve(
+                zyntro_serve(1), envs[build], logs / "server.log", SERVER_PORT, SERVER_CPU
+            ) as server:
+                check_answers(server, bodies)
+                for scenario, script, path in (
+                    ("warm", "warm.lua", bodies.warm),
+                    ("cold", "cold.lua", bodies.cold),
+                ):
+                    outcome = measure(
+                        build, scenario, "1", server, script, path, args.duration, logs
+                    )
+                    if outcome.non_2xx or outcome.socket_errors:
+                        raise SystemExit(f"{build} {scenario}: errors in the row")
+                    rps.setdefault((build, scenario), []).append(outcome.rps)
+    print("\n| row | before rps | after rps | after / before | rounds (before · after) |")
+    print("|---|---:|---:|---:|---|")
+    for scenario in ("warm", "cold"):
+        before = statistics.mean(rps[("before", scenario)])
+        after = statistics.mean(rps[("after", scenario)])
+        rounds = " / ".join(
+            f"{b:,.0f} · {a:,.0f}"
+            for b, a in zip(rps[("before", scenario)], rps[("after", scenario)], strict=True)
+        )
+        print(f"| {scenario} | {before:,.0f} | {after:,.0f} | {after / before:.3f} | {rounds} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
