@@ -58,25 +58,41 @@ def _head(src: Path) -> str:
     return versions[-1].name.split("_", 1)[0]
 
 
+def _show_plan(database: Path) -> None:
+    """SQLite's plan of the key lookup: two index searches, never a scan of the keys."""
+    import sqlalchemy as sa
+
+    from zyntro.store.hot import _PRINCIPALS, _ManyStatement
+
+    sql, params = _ManyStatement(_PRINCIPALS, sa.create_engine("sqlite://").dialect).render(["x"])
+    with sqlite3.connect(database) as conn:
+        plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+    print("key lookup plan:", "; ".join(plan))
+    if any(step.startswith("SCAN api_keys") for step in plan):
+        raise SystemExit("the key lookup scans api_keys")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orgs", type=int, default=100)
     parser.add_argument("--duration", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--baseline", default="main")
+    parser.add_argument("--regenerate", action="store_true", help="rebuild the SQLite dataset")
     args = parser.parse_args()
     ensure_wrk()
     folder = DATA / "keys-ab"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     base_src = _unpack(args.baseline, folder / "baseline")
-    url, sidecar, generation = sqlite_dataset(Scale(orgs=args.orgs), regenerate=False)
+    url, sidecar, generation = sqlite_dataset(Scale(orgs=args.orgs), args.regenerate)
     print(f"dataset: {generation}")
     after_db = Path(url.removeprefix("sqlite:///"))
     before_db = folder / "before.db"
     shutil.copyfile(after_db, before_db)
     with sqlite3.connect(before_db) as conn:
         conn.execute("UPDATE alembic_version SET version_num = ?", (_head(base_src),))
+    _show_plan(after_db)
     bodies = render_bodies(sidecar, folder / "bodies")
     envs = {
         "before": {**server_env(f"sqlite:///{before_db}"), "PYTHONPATH": str(base_src)},

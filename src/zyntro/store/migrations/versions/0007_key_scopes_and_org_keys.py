@@ -37,8 +37,12 @@ def upgrade() -> None:
         batch_op.alter_column("org_id", existing_type=sa.String(length=64), nullable=False)
         batch_op.alter_column("member_id", existing_type=sa.String(length=64), nullable=True)
         batch_op.create_index(batch_op.f("ix_api_keys_org_id"), ["org_id"], unique=False)
-        batch_op.create_unique_constraint(
-            batch_op.f("uq_api_keys_previous_digest"), ["previous_digest"]
+        batch_op.create_index(
+            batch_op.f("ix_api_keys_previous_digest"),
+            ["previous_digest"],
+            unique=True,
+            sqlite_where=sa.text("previous_digest IS NOT NULL"),
+            postgresql_where=sa.text("previous_digest IS NOT NULL"),
         )
         batch_op.create_foreign_key(
             batch_op.f("fk_api_keys_org_id_organizations"), "organizations", ["org_id"], ["id"]
@@ -66,7 +70,7 @@ def downgrade() -> None:
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.drop_constraint("org_key_scopes", type_="check")
         batch_op.drop_constraint(batch_op.f("fk_api_keys_org_id_organizations"), type_="foreignkey")
-        batch_op.drop_constraint(batch_op.f("uq_api_keys_previous_digest"), type_="unique")
+        batch_op.drop_index(batch_op.f("ix_api_keys_previous_digest"))
         batch_op.drop_index(batch_op.f("ix_api_keys_org_id"))
         batch_op.alter_column("member_id", existing_type=sa.String(length=64), nullable=False)
         batch_op.drop_column("previous_until")
