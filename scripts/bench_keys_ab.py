@@ -35,7 +35,9 @@ from bench.run import (  # noqa: E402
     check_answers,
     ensure_wrk,
     measure,
+    postgres_admin_url,
     render_bodies,
+    run_generator,
     serve,
     server_env,
     sqlite_dataset,
@@ -56,6 +58,27 @@ def _head(src: Path) -> str:
     """The newest migration revision of a source tree (the one it expects to find)."""
     versions = sorted((src / "zyntro/store/migrations/versions").glob("[0-9]*.py"))
     return versions[-1].name.split("_", 1)[0]
+
+
+def _postgres(scale: Scale, folder: Path, head: str) -> tuple[str, str, Path]:
+    """Two databases of the same rows (names of their own: `make bench` may run meanwhile);
+    the `before` one stamped at the baseline's schema revision."""
+    import psycopg
+
+    admin = postgres_admin_url(None)
+    names = ("zyntro_keys_ab_after", "zyntro_keys_ab_before")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for name in names:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {names[0]}")
+    after, before = (admin.rsplit("/", 1)[0] + f"/{name}" for name in names)
+    sidecar = folder / "dataset.json"
+    run_generator(after, sidecar, scale)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {names[1]} TEMPLATE {names[0]}")
+    with psycopg.connect(before, autocommit=True) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = %s", (head,))
+    return after, before, sidecar
 
 
 def _show_plan(database: Path) -> None:
@@ -79,23 +102,30 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--baseline", default="main")
     parser.add_argument("--regenerate", action="store_true", help="rebuild the SQLite dataset")
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     args = parser.parse_args()
     ensure_wrk()
     folder = DATA / "keys-ab"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     base_src = _unpack(args.baseline, folder / "baseline")
-    url, sidecar, generation = sqlite_dataset(Scale(orgs=args.orgs), args.regenerate)
+    scale = Scale(orgs=args.orgs)
+    if args.database == "sqlite":
+        url, sidecar, generation = sqlite_dataset(scale, args.regenerate)
+        after_db = Path(url.removeprefix("sqlite:///"))
+        before_db = folder / "before.db"
+        shutil.copyfile(after_db, before_db)
+        with sqlite3.connect(before_db) as conn:
+            conn.execute("UPDATE alembic_version SET version_num = ?", (_head(base_src),))
+        _show_plan(after_db)
+        before_url = f"sqlite:///{before_db}"
+    else:
+        url, before_url, sidecar = _postgres(scale, folder, _head(base_src))
+        generation = "generated"
     print(f"dataset: {generation}")
-    after_db = Path(url.removeprefix("sqlite:///"))
-    before_db = folder / "before.db"
-    shutil.copyfile(after_db, before_db)
-    with sqlite3.connect(before_db) as conn:
-        conn.execute("UPDATE alembic_version SET version_num = ?", (_head(base_src),))
-    _show_plan(after_db)
     bodies = render_bodies(sidecar, folder / "bodies")
     envs = {
-        "before": {**server_env(f"sqlite:///{before_db}"), "PYTHONPATH": str(base_src)},
+        "before": {**server_env(before_url), "PYTHONPATH": str(base_src)},
         "after": server_env(url),
     }
     for env in envs.values():
