@@ -131,6 +131,7 @@ def main() -> int:
     for env in envs.values():
         env["ZYNTRO_CACHE_MB"] = "1"
     rps: dict[tuple[str, str], list[float]] = {}
+    per_cpu: dict[tuple[str, str], list[float]] = {}
     for round_ in range(args.rounds):
         order = ("before", "after") if round_ % 2 == 0 else ("after", "before")
         for build in order:
@@ -150,16 +151,26 @@ def main() -> int:
                     if outcome.non_2xx or outcome.socket_errors:
                         raise SystemExit(f"{build} {scenario}: errors in the row")
                     rps.setdefault((build, scenario), []).append(outcome.rps)
-    print("\n| row | before rps | after rps | after / before | rounds (before · after) |")
-    print("|---|---:|---:|---:|---|")
+                    # Requests per second of the server's CPU: less swayed than rps by other
+                    # work on a shared machine (the server then gets less of its core).
+                    busy = max(outcome.cpu_percent, 1.0) / 100
+                    per_cpu.setdefault((build, scenario), []).append(outcome.rps / busy)
+    print("\n| row | measure | before | after | after / before | rounds (before · after) |")
+    print("|---|---|---:|---:|---:|---|")
     for scenario in ("warm", "cold"):
-        before = statistics.mean(rps[("before", scenario)])
-        after = statistics.mean(rps[("after", scenario)])
-        rounds = " / ".join(
-            f"{b:,.0f} · {a:,.0f}"
-            for b, a in zip(rps[("before", scenario)], rps[("after", scenario)], strict=True)
-        )
-        print(f"| {scenario} | {before:,.0f} | {after:,.0f} | {after / before:.3f} | {rounds} |")
+        for name, figures in (("rps", rps), ("requests per CPU-second", per_cpu)):
+            before = statistics.mean(figures[("before", scenario)])
+            after = statistics.mean(figures[("after", scenario)])
+            rounds = " / ".join(
+                f"{b:,.0f} · {a:,.0f}"
+                for b, a in zip(
+                    figures[("before", scenario)], figures[("after", scenario)], strict=True
+                )
+            )
+            print(
+                f"| {scenario} | {name} | {before:,.0f} | {after:,.0f} | {after / before:.3f} "
+                f"| {rounds} |"
+            )
     return 0
 
 
