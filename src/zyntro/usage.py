@@ -2,9 +2,9 @@
 minute) and requests and errors per key and day.
 
 Requests only note the key in memory; `flush()` (every few seconds, in the background)
-writes every noted key with one statement per 500 keys, stamped with the flush time, and adds
-the counts to each key's row of the day of the flush (UTC): a request in the last seconds
-before midnight may count on the next day.
+writes every noted key with one statement per 500 keys, stamped with the flush time, and once
+a minute adds the counts to each key's row of the day of that flush (UTC): a request in the
+last minute before midnight may count on the next day.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class UsageRecorder:
         self._written: dict[str, datetime] = {}
         self._requests: defaultdict[str, int] = defaultdict(int)
         self._errors: defaultdict[str, int] = defaultdict(int)
+        self._counted_at = now()  # when the counts were last written
 
     def record(self, key_id: str, moment: datetime, stored: datetime | None) -> None:
         last = self._written.get(key_id) or stored
@@ -48,15 +49,23 @@ class UsageRecorder:
             if error:
                 self._errors[key_id] += 1
 
-    def flush(self) -> int:
-        """Write what is pending; returns how many keys' `last_used_at` were written."""
+    def flush(self, everything: bool = True) -> int:
+        """Write what is pending; returns how many keys' `last_used_at` were written. The
+        counts go at most once a minute unless `everything` (a flush at shutdown, tests):
+        one row per active key and flush, so a busy server with many keys writes few."""
+        moment = self._now()
+        counts_due = everything or moment - self._counted_at >= INTERVAL
         with self._lock:
             pending, self._pending = self._pending, set()
-            requests, self._requests = self._requests, defaultdict(int)
-            errors, self._errors = self._errors, defaultdict(int)
+            if counts_due:
+                requests, self._requests = self._requests, defaultdict(int)
+                errors, self._errors = self._errors, defaultdict(int)
+            else:
+                requests, errors = defaultdict(int), defaultdict(int)
+        if counts_due:
+            self._counted_at = moment
         if not pending and not requests:
             return 0
-        moment = self._now()
         day = moment.date()
         rows = [(key_id, day, count, errors.get(key_id, 0)) for key_id, count in requests.items()]
         try:

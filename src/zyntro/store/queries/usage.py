@@ -15,24 +15,26 @@ UsageRow = tuple[str, date, int, int]  # (key id, day, requests, errors)
 
 
 def add_key_usage(conn: sa.Connection, rows: Sequence[UsageRow]) -> None:
-    """Add the counts to each key's day (one upsert per 500 rows)."""
+    """Add the counts to each key's day: one upsert statement, executed for every row (a
+    multi-row VALUES would be compiled anew for each batch, which costs far more)."""
+    if not rows:
+        return
     insert: Any = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert
-    for start in range(0, len(rows), 500):
-        statement = insert(api_key_usage).values(
-            [
-                {"key_id": key_id, "day": day, "requests": requests, "errors": errors}
-                for key_id, day, requests, errors in rows[start : start + 500]
-            ]
-        )
-        conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=[api_key_usage.c.key_id, api_key_usage.c.day],
-                set_={
-                    "requests": api_key_usage.c.requests + statement.excluded.requests,
-                    "errors": api_key_usage.c.errors + statement.excluded.errors,
-                },
-            )
-        )
+    statement = insert(api_key_usage)
+    statement = statement.on_conflict_do_update(
+        index_elements=[api_key_usage.c.key_id, api_key_usage.c.day],
+        set_={
+            "requests": api_key_usage.c.requests + statement.excluded.requests,
+            "errors": api_key_usage.c.errors + statement.excluded.errors,
+        },
+    )
+    conn.execute(
+        statement,
+        [
+            {"key_id": key_id, "day": day, "requests": requests, "errors": errors}
+            for key_id, day, requests, errors in rows
+        ],
+    )
 
 
 def key_usage(conn: sa.Connection, key_id: str, since: date) -> dict[date, tuple[int, int]]:
