@@ -53,17 +53,22 @@ MAX_BRANDS = 100
 MAX_NETWORKS = 50
 
 T = TypeVar("T")
-_SHARED: dict[str, object] = {}  # text as stored -> its parsed value, shared by principals
+K = TypeVar("K")
+# Parsed forms shared by principals: (role, scopes as stored) -> effective scopes; brands and
+# allowlists as stored -> their sets. Few distinct values, so a cached principal stays small.
+_EFFECTIVE: dict[tuple[str | None, str | None], frozenset[str]] = {}
+_BRANDS: dict[str, frozenset[str]] = {}
+_ALLOWLISTS: dict[str, Networks] = {}
 _SHARED_MAX = 10_000
 
 
-def _shared(key: str, make: Callable[[], T]) -> T:
-    value = _SHARED.get(key)
+def _shared(found: dict[K, T], key: K, make: Callable[[], T]) -> T:
+    value = found.get(key)
     if value is None:
-        if len(_SHARED) >= _SHARED_MAX:
-            _SHARED.clear()
-        value = _SHARED[key] = make()
-    return value  # type: ignore[return-value]
+        if len(found) >= _SHARED_MAX:
+            found.clear()
+        value = found[key] = make()
+    return value
 
 
 # --- stored forms (one space- or comma-separated text column each; NULL: not limited) -------
@@ -134,12 +139,17 @@ def build_principal(
     """What a key stands for; the one constructor of `Principal`. `expires_at` is the
     earlier of the key's expiry and, for a rolled key's previous secret, its grace's end."""
     member_role = Role(role) if role is not None else None
+    scope_set = _EFFECTIVE.get((role, scopes))
+    if scope_set is None:
+        scope_set = _shared(
+            _EFFECTIVE, (role, scopes), lambda: effective_scopes(member_role, loaded(scopes))
+        )
     limited_to: frozenset[str] | None = None
     if brands is not None:
-        limited_to = _shared("b\x00" + brands, lambda: frozenset(brands.split()))
+        limited_to = _shared(_BRANDS, brands, lambda: frozenset(brands.split()))
     networks: Networks | None = None
     if allowlist is not None:
-        networks = _shared("a\x00" + allowlist, lambda: Networks(_networks(allowlist)))
+        networks = _shared(_ALLOWLISTS, allowlist, lambda: Networks(_networks(allowlist)))
     return Principal(
         key_id=key_id,
         member_id=member_id,
@@ -149,9 +159,7 @@ def build_principal(
         expires_at=expires_at,
         revoked_at=revoked_at,
         last_used_at=last_used_at,
-        scopes=_shared(
-            f"s\x00{role}\x00{scopes}", lambda: effective_scopes(member_role, loaded(scopes))
-        ),
+        scopes=scope_set,
         brands=limited_to,
         allowlist=networks,
     )
