@@ -82,17 +82,19 @@ def _postgres(scale: Scale, folder: Path, head: str) -> tuple[str, str, Path]:
 
 
 def _show_plan(database: Path) -> None:
-    """SQLite's plan of the key lookup: two index searches, never a scan of the keys."""
+    """SQLite's plans of the key lookups: index searches, never a scan of the keys."""
     import sqlalchemy as sa
 
-    from zyntro.store.hot import _PRINCIPALS, _ManyStatement
+    from zyntro.store.hot import _PREVIOUS, _PRINCIPALS, _ManyStatement
 
-    sql, params = _ManyStatement(_PRINCIPALS, sa.create_engine("sqlite://").dialect).render(["x"])
-    with sqlite3.connect(database) as conn:
-        plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
-    print("key lookup plan:", "; ".join(plan))
-    if any(step.startswith("SCAN api_keys") for step in plan):
-        raise SystemExit("the key lookup scans api_keys")
+    dialect = sa.create_engine("sqlite://").dialect
+    for statement in (_PRINCIPALS, _PREVIOUS):
+        sql, params = _ManyStatement(statement, dialect).render(["x"])
+        with sqlite3.connect(database) as conn:
+            plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+        print("key lookup plan:", "; ".join(plan))
+        if any(step.startswith("SCAN api_keys") for step in plan):
+            raise SystemExit("the key lookup scans api_keys")
 
 
 def main() -> int:

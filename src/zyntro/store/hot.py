@@ -28,9 +28,9 @@ BrandEntry = tuple[str | None, bytes | None]
 
 # The public endpoint's reads: the keys and the brands its caches miss, any number in one
 # statement (one, or the misses of concurrent requests read together).
-# An organization key has no member (the outer join's NULLs); a rolled key's previous secret
-# is found by `previous_digest` until its grace ends. Two indexed lookups in one statement
-# (UNION ALL): with OR, SQLite scans the table.
+# An organization key has no member (the outer join's NULLs). A rolled key's previous secret
+# is found by `previous_digest`, in a second statement for the digests the first misses only
+# (an unknown key, or a secret in its grace): the usual lookup stays one indexed read.
 _KEY_COLUMNS = (
     api_keys.c.digest,
     api_keys.c.id,
@@ -48,16 +48,18 @@ _KEY_COLUMNS = (
     api_keys.c.previous_until,
 )
 _KEYS_AND_MEMBERS = api_keys.outerjoin(members, members.c.id == api_keys.c.member_id)
-_PRINCIPALS = sa.union_all(
+_PRINCIPALS = (
     sa.select(*_KEY_COLUMNS)
     .select_from(_KEYS_AND_MEMBERS)
-    .where(api_keys.c.digest.in_(sa.bindparam("values", expanding=True))),
+    .where(api_keys.c.digest.in_(sa.bindparam("values", expanding=True)))
+)
+_PREVIOUS = (
     sa.select(*_KEY_COLUMNS)
     .select_from(_KEYS_AND_MEMBERS)
     .where(
         api_keys.c.previous_digest.is_not(None),  # the partial index's condition
         api_keys.c.previous_digest.in_(sa.bindparam("values", expanding=True)),
-    ),
+    )
 )
 _BRANDS = sa.select(brands.c.id, brands.c.org_id, brands.c.public_body).where(
     brands.c.id.in_(sa.bindparam("values", expanding=True))
@@ -104,6 +106,7 @@ class HotReader:
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
         self._principals = _ManyStatement(_PRINCIPALS, engine.dialect)
+        self._previous = _ManyStatement(_PREVIOUS, engine.dialect)
         self._brands = _ManyStatement(_BRANDS, engine.dialect)
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
@@ -150,15 +153,13 @@ class HotReader:
         sql, params = self._principals.render(digests)
         with self._cursor() as cursor:
             cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        wanted = set(digests)
-        found: dict[str, Principal] = {}
-        for row in rows:
-            if row[0] in wanted:
-                found[row[0]] = _principal(row, None)
-            previous = row[12]
-            if previous is not None and previous in wanted:
-                found[previous] = _principal(row, utc(row[13]) or _EPOCH)
+            found = {row[0]: _principal(row, None) for row in cursor.fetchall()}
+            if len(found) < len(digests):  # unknown, or a rolled key's previous secret
+                missed = [digest for digest in digests if digest not in found]
+                sql, params = self._previous.render(missed)
+                cursor.execute(sql, params)
+                for row in cursor.fetchall():
+                    found[row[12]] = _principal(row, utc(row[13]) or _EPOCH)
         return found
 
     def brands(self, brand_ids: list[str]) -> dict[str, BrandEntry]:
