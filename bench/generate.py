@@ -73,7 +73,7 @@ _BASE62_DROP = bytes(range(248, 256))
 ORG_COLUMNS = ("id", "name", "created_at")
 BRAND_COLUMNS = ("id", "org_id", "name", "created_at")
 MEMBER_COLUMNS = ("id", "org_id", "email", "name", "role", "active", "created_at")
-KEY_COLUMNS = ("id", "member_id", "digest", "prefix", "label", "created_at")
+KEY_COLUMNS = ("id", "member_id", "org_id", "digest", "prefix", "label", "created_at")
 SEGMENT_COLUMNS = ("id", "brand_id", *SEGMENT_FIELDS[1:])
 
 Row = tuple[Any, ...]
@@ -211,6 +211,7 @@ def plan(scale: Scale, formats: Formats, base: datetime) -> Plan:
                 (
                     key_ids[index],
                     member_id,
+                    org_id,
                     keys.digest(plain),
                     keys.display_prefix(plain),
                     "bench",

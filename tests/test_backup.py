@@ -97,7 +97,10 @@ def populate(url: str) -> tuple[World, World]:
     service = Service(store)
     try:
         first, second = make_world(service), make_world(service, segments=5)
-        service.principal_for_key(first.owner_key)  # a key in use
+        in_use = service.principal_for_key(first.owner_key)  # a key in use, its use counted
+        service.usage.count(in_use.key_id, False)
+        service.flush_usage()
+        service.create_org_key(SYSTEM, first.org_id, "integration")  # a key of no member
         revoked, _ = service.create_key(SYSTEM, second.member_id, "to revoke")
         service.revoke_key(SYSTEM, revoked.id)
         # A row in every table: a signed-in session, a sign-in throttle, an idempotent POST.

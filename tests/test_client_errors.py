@@ -24,6 +24,8 @@ EXPECTED_CLASS: dict[str, type[sdk.APIError]] = {
     "invalid_parameter": sdk.InvalidParameter,
     "invalid_request": sdk.InvalidRequest,
     "invalid_api_key": sdk.InvalidApiKey,
+    "ip_not_allowed": sdk.IpNotAllowed,
+    "insufficient_scope": sdk.InsufficientScope,
     "org_mismatch": sdk.OrgMismatch,
     "brand_not_found": sdk.BrandNotFound,
     "no_segments": sdk.NoSegments,

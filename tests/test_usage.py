@@ -128,6 +128,7 @@ def test_many_keys_in_one_flush(store: Store, service: Service, world: World) ->
                 {
                     "id": key_id,
                     "member_id": world.owner_id,
+                    "org_id": world.org_id,
                     "digest": keys.digest(f"bulk {key_id}"),
                     "prefix": "zk_bulk",
                     "created_at": member.created_at,

@@ -137,14 +137,28 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class ApiKey:
+    """A key: personal (`member_id` set) or the organization's (`member_id` None).
+
+    `scopes`, `brands` and `allowlist` are as given (None: not narrowed); a personal key's
+    effective scopes are also bounded by its member's role (zyntro/access.py)."""
+
     id: str
-    member_id: str
+    member_id: str | None
     prefix: str
     label: str
     created_at: datetime
     last_used_at: datetime | None
     expires_at: datetime | None
     revoked_at: datetime | None
+    org_id: str = ""
+    scopes: tuple[str, ...] | None = None
+    brands: tuple[str, ...] | None = None
+    allowlist: tuple[str, ...] | None = None
+    previous_until: datetime | None = None  # the previous secret's grace, after a roll
+
+    @property
+    def kind(self) -> str:
+        return "personal" if self.member_id is not None else "organization"
 
     def usable_at(self, moment: datetime) -> bool:
         return self.revoked_at is None and (self.expires_at is None or moment < self.expires_at)

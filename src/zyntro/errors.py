@@ -91,6 +91,19 @@ class Forbidden(ZyntroError):
     default_message = "Your role does not allow this action."
 
 
+class InsufficientScope(Forbidden):
+    code = "insufficient_scope"
+
+    def __init__(self, scope: str) -> None:
+        self.scope = scope
+        super().__init__(f"This API key does not have the scope {scope}.")
+
+
+class IpNotAllowed(Forbidden):
+    code = "ip_not_allowed"
+    default_message = "This API key may not be used from your IP address."
+
+
 class OrgMismatch(ZyntroError):
     code = "org_mismatch"
     status = 403

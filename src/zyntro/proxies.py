@@ -82,8 +82,8 @@ def parse_address(text: str) -> IPAddress | None:
     return None if packed is None else ipaddress.ip_address(packed)
 
 
-class TrustedProxies:
-    """The configured proxies, and the client address of a request that came through them."""
+class Networks:
+    """A set of networks and the test whether an address is in one of them."""
 
     def __init__(self, networks: Sequence[Network]) -> None:
         self.networks = tuple(networks)
@@ -99,6 +99,27 @@ class TrustedProxies:
             )
             for size in (4, 16)
         }
+
+    def __contains__(self, address: object) -> bool:
+        """Whether an address as a server or proxy writes it is in one of the networks."""
+        packed = _packed(address) if isinstance(address, str) else None
+        return packed is not None and self._trusts(packed)
+
+    def _trusts(self, packed: bytes) -> bool:
+        if packed in self._addresses:
+            return True
+        value = int.from_bytes(packed, "big")
+        for network, mask in self._ranges[len(packed)]:
+            if value & mask == network:
+                return True
+        return False
+
+
+class TrustedProxies(Networks):
+    """The configured proxies, and the client address of a request that came through them."""
+
+    def __init__(self, networks: Sequence[Network]) -> None:
+        super().__init__(networks)
         self._peers: dict[str, bool] = {}  # a peer's address as the server gave it -> trusted
 
     @classmethod
@@ -109,15 +130,6 @@ class TrustedProxies:
 
     def trusts(self, address: IPAddress) -> bool:
         return self._trusts(address.packed)
-
-    def _trusts(self, packed: bytes) -> bool:
-        if packed in self._addresses:
-            return True
-        value = int.from_bytes(packed, "big")
-        for network, mask in self._ranges[len(packed)]:
-            if value & mask == network:
-                return True
-        return False
 
     def trusts_peer(self, peer: str) -> bool:
         """Whether the socket's peer is a trusted proxy: a dict lookup once it has been seen."""

@@ -25,8 +25,9 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from zyntro.access import Scope as KeyScope
 from zyntro.api.errors import REQUEST_ID
-from zyntro.api.v1.auth import PRINCIPAL, KeyActor, LimitedRoute
+from zyntro.api.v1.auth import PRINCIPAL, LimitedRoute, requires
 from zyntro.api.v1.models import ERRORS
 from zyntro.errors import ServiceUnavailable
 from zyntro.identity import Actor, Principal
@@ -151,6 +152,8 @@ class _ToSessionManager(Response):
     "messages with `Accept: application/json, text/event-stream` and your key as "
     "`Authorization: Bearer <key>`; each request counts against the key's rate limit.",
 )
-async def mcp_endpoint(request: Request, actor: Actor = KeyActor) -> Response:
+async def mcp_endpoint(
+    request: Request, actor: Actor = requires(KeyScope.SEGMENTS_READ)
+) -> Response:
     mcp: McpHttp = request.app.state.mcp
     return _ToSessionManager(mcp)

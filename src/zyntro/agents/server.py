@@ -25,6 +25,7 @@ from mcp.types import INTERNAL_ERROR, INVALID_PARAMS, CallToolResult, ToolAnnota
 from pydantic import Field
 
 from zyntro import __version__
+from zyntro.access import check_scope
 from zyntro.agents.models import (
     AgentSegment,
     BrandList,
@@ -82,9 +83,10 @@ class Access(Protocol):
 
 async def authorize(access: Access, request: Request, scope: str) -> Actor:
     """The actor a tool call or resource read acts as: the one check every call passes.
-    Keys have no scopes yet; when they do, `principal` is refused here unless it holds
-    `scope` (READ_SCOPE, or WRITE_SCOPE for the write tools), on both transports."""
+    The key is refused here unless it holds `scope` (READ_SCOPE, or WRITE_SCOPE for the
+    write tools), on both transports."""
     principal = await access.principal(request)
+    check_scope(principal.actor, scope)
     return principal.actor
 
 

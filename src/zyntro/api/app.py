@@ -314,7 +314,7 @@ async def _flush_usage(service: Service) -> None:
     while True:
         await anyio.sleep(USAGE_FLUSH_SECONDS)
         try:
-            await anyio.to_thread.run_sync(service.flush_usage)
+            await anyio.to_thread.run_sync(service.flush_usage, False)  # counts once a minute
         except Exception as exc:  # the database may be away; the uses wait for the next round
             log.warning("could not record key usage: %s", type(exc).__name__)
 

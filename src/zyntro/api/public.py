@@ -39,6 +39,7 @@ from zyntro.api.public_request import (
 from zyntro.api.security import SECURITY_HEADERS, SECURITY_HEADERS_RAW
 from zyntro.errors import (
     InvalidApiKey,
+    IpNotAllowed,
     MethodNotAllowed,
     RateLimited,
     ZyntroError,
@@ -87,6 +88,7 @@ class PublicEndpoint:
         # trip: it runs in a worker thread so other requests proceed meanwhile, and the misses
         # of concurrent requests share one hop and one statement (api/coalesce.py).
         reader = self.reader = service.reader
+        self.usage = service.usage  # requests and errors per key (zyntro/usage.py)
         self.read_principal: Read[KeyRequest, Principal]
         self.read_body: Read[BodyRequest, bytes]
         if service.store.is_sqlite:
@@ -115,6 +117,7 @@ class PublicEndpoint:
         """Status, body, and the headers beyond the four every answer has (docs/api.md's order)."""
         extra: Headers = []
         rate = self.limits.untouched  # the RateLimit headers, until a counter is touched
+        key_id: str | None = None
         try:
             if method != "POST":
                 extra.append(("allow", "POST"))
@@ -132,19 +135,23 @@ class PublicEndpoint:
                         rate = blocked
                         raise RateLimited()
                     principal = await self.read_principal((api_key, brand_id))
-            except InvalidApiKey:  # counts against the client's address (docs/decisions.md)
+                key_id = principal.key_id  # from here on the answer counts in the key's usage
+                if principal.allowlist is not None and client not in principal.allowlist:
+                    raise IpNotAllowed()
+            except (InvalidApiKey, IpNotAllowed):  # counts against the client's address
                 allowed, rate = await limits.hit_invalid_key(client)
                 if not allowed:
                     raise RateLimited() from None
                 raise
             # The key is valid: from here on it counts against its own limit.
-            counted = limits.hit_key_local(principal.key_id)
-            allowed, rate = counted if counted else await limits.hit_key(principal.key_id)
+            counted = limits.hit_key_local(key_id)
+            allowed, rate = counted if counted else await limits.hit_key(key_id)
             if not allowed:
                 raise RateLimited()
             payload = reader.cached_body(principal, org_id, brand_id)
             if payload is None:
                 payload = await self.read_body((principal, org_id, brand_id))
+            self.usage.count(key_id, False)
             return 200, payload, rate
         except ZyntroError as error:
             status, payload = error.status, body_for(error)
@@ -156,6 +163,8 @@ class PublicEndpoint:
             if status == 503:
                 extra.append(("retry-after", RETRY_AFTER_SECONDS))
         extra += rate
+        if key_id is not None:
+            self.usage.count(key_id, True)
         return status, payload, extra
 
     async def asgi(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> int:

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import sys
 from dataclasses import asdict
+from datetime import timedelta
 
 import typer
 
 from zyntro.cli.common import JsonOption, handle_errors, service
 from zyntro.cli.output import emit, emit_table
-from zyntro.domain import Role
+from zyntro.domain import ApiKey, Role, format_timestamp
 from zyntro.identity import SYSTEM
 
 org_app = typer.Typer(help="Organizations.", no_args_is_help=True)
 brand_app = typer.Typer(help="Brands of an organization.", no_args_is_help=True)
 member_app = typer.Typer(help="Members of an organization and their roles.", no_args_is_help=True)
-key_app = typer.Typer(help="API keys of a member (Me > API Keys).", no_args_is_help=True)
+key_app = typer.Typer(
+    help="API keys: a member's (Me > API Keys) or an organization's.", no_args_is_help=True
+)
 
 
 @org_app.command("create")
@@ -179,23 +182,52 @@ def member_set_password(
     )
 
 
-def _key_row(key: object) -> dict[str, object]:
-    row = asdict(key)  # type: ignore[call-overload]
+def _key_row(key: ApiKey) -> dict[str, object]:
+    row = asdict(key)
     row["key_id"] = row.pop("id")
+    row["kind"] = key.kind
     return dict(row)
+
+
+def _grace(text: str) -> timedelta:
+    """`24h`, `30m`, `90s`, `2d` or `0` (seconds when no unit is given)."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    value = text.strip().lower()
+    number, unit = (value[:-1], value[-1]) if value[-1:] in units else (value, "s")
+    if not number.isdigit():
+        raise typer.BadParameter("a duration like 24h, 30m, 90s or 0", param_hint="--grace")
+    return timedelta(seconds=int(number) * units[unit])
 
 
 @key_app.command("create")
 @handle_errors
 def key_create(
     ctx: typer.Context,
-    member: str = typer.Option(..., "--member", help="Member id."),
+    member: str | None = typer.Option(None, "--member", help="Member id (a personal key)."),
+    org: str | None = typer.Option(None, "--org", help="Organization id (an organization key)."),
     label: str = typer.Option("", "--label"),
     expires_in: int | None = typer.Option(None, "--expires-in", help="Days until it expires."),
+    scope: list[str] | None = typer.Option(
+        None, "--scope", help="A scope it may use (repeat); default: all the role allows."
+    ),
+    brand: list[str] | None = typer.Option(None, "--brand", help="Only this brand (repeat)."),
+    allow: list[str] | None = typer.Option(
+        None, "--allow", help="Only from this IPv4/IPv6 address or CIDR (repeat)."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Create an API key; the key is printed this once and never stored."""
-    key, plain_key = service(ctx).create_key(SYSTEM, member, label, expires_in)
+    """Create an API key, personal (--member) or the organization's (--org); the key is
+    printed this once and never stored."""
+    from zyntro.service.keys import KeyLimits  # the service is imported by commands that run
+
+    if (member is None) == (org is None):
+        raise typer.BadParameter("give --member MEMBER or --org ORG", param_hint="--member")
+    limits = KeyLimits(scope or None, brand or None, allow or None)
+    if org is not None:
+        key, plain_key = service(ctx).create_org_key(SYSTEM, org, label, expires_in, limits)
+    else:
+        assert member is not None
+        key, plain_key = service(ctx).create_key(SYSTEM, member, label, expires_in, limits)
     emit(
         as_json,
         {**_key_row(key), "api_key": plain_key},
@@ -208,15 +240,22 @@ def key_create(
 @handle_errors
 def key_list(
     ctx: typer.Context,
-    member: str = typer.Option(..., "--member", help="Member id."),
+    member: str | None = typer.Option(None, "--member", help="Member id."),
+    org: str | None = typer.Option(None, "--org", help="Organization id: its own keys."),
     as_json: bool = JsonOption,
 ) -> None:
-    """List a member's keys (prefixes only)."""
-    rows = [_key_row(k) for k in service(ctx).list_keys(SYSTEM, member)]
+    """List a member's keys, or an organization's own keys (prefixes only)."""
+    if (member is None) == (org is None):
+        raise typer.BadParameter("give --member MEMBER or --org ORG", param_hint="--member")
+    found = (
+        service(ctx).list_org_keys(SYSTEM, org)
+        if org is not None
+        else service(ctx).list_keys(SYSTEM, member or "")
+    )
     emit_table(
         as_json,
-        rows,
-        ["key_id", "prefix", "label", "created_at", "last_used_at", "expires_at", "revoked_at"],
+        [_key_row(k) for k in found],
+        ["key_id", "kind", "prefix", "label", "scopes", "created_at", "last_used_at", "revoked_at"],
     )
 
 
@@ -226,3 +265,36 @@ def key_revoke(ctx: typer.Context, key_id: str, as_json: bool = JsonOption) -> N
     """Revoke a key; every server refuses it within a second."""
     key = service(ctx).revoke_key(SYSTEM, key_id)
     emit(as_json, _key_row(key), f"Revoked key {key.id}")
+
+
+@key_app.command("roll")
+@handle_errors
+def key_roll(
+    ctx: typer.Context,
+    key_id: str,
+    grace: str = typer.Option(
+        "24h", "--grace", help="How long the current secret keeps working: 24h, 30m, 0, …"
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """A new secret for the key (same id); the current one works for the grace period."""
+    key, plain_key = service(ctx).roll_key(SYSTEM, key_id, _grace(grace))
+    until = key.previous_until
+    emit(
+        as_json,
+        {**_key_row(key), "api_key": plain_key},
+        f"Rolled key {key.id}: {plain_key}",
+        "Store it now: it is shown only once. The previous secret "
+        + (f"works until {format_timestamp(until)} UTC." if until else "no longer works."),
+    )
+
+
+@key_app.command("usage")
+@handle_errors
+def key_usage(ctx: typer.Context, key_id: str, as_json: bool = JsonOption) -> None:
+    """Requests and errors a day over the last 30 days (UTC)."""
+    rows = [
+        {"day": day.isoformat(), "requests": requests, "errors": errors}
+        for day, requests, errors in service(ctx).key_usage(SYSTEM, key_id)
+    ]
+    emit_table(as_json, rows, ["day", "requests", "errors"])

@@ -143,6 +143,18 @@ class Forbidden(APIError):
     error_code = "forbidden"
 
 
+class InsufficientScope(Forbidden):
+    """The key lacks the scope this call needs (the message names it)."""
+
+    error_code = "insufficient_scope"
+
+
+class IpNotAllowed(Forbidden):
+    """The key may not be used from this IP address (its allowlist)."""
+
+    error_code = "ip_not_allowed"
+
+
 class NotFound(APIError):
     """Management API: no such segment (in this brand of your organization)."""
 

@@ -57,9 +57,10 @@ class Quotas:
 
     async def hit(self, actor: Actor) -> None:
         """Count one draft; DraftingRateLimited when the member or the organization is over."""
-        if actor.member_id is None or actor.org_id is None:
+        counted = actor.member_id or actor.key_id  # an organization key counts as a member
+        if counted is None or actor.org_id is None:
             return  # the administrator at the CLI
-        allowed, headers = await self.member.hit(actor.member_id)
+        allowed, headers = await self.member.hit(counted)
         if not allowed:
             raise DraftingRateLimited(
                 "You have drafted too often. Please wait before drafting again.", _wait(headers)

@@ -14,6 +14,7 @@ from zyntro.service.brand_context import BrandContext, DraftingContext
 from zyntro.service.events import EventFeed, EventPage
 from zyntro.service.history import History
 from zyntro.service.imports import ImportResult, Imports, Progress
+from zyntro.service.keys import KeyManagement
 from zyntro.service.two_factor import TwoFactor
 from zyntro.service.webhooks import WebhookAdmin
 
@@ -29,7 +30,7 @@ __all__ = [
 ]
 
 
-class Service(Imports, History, TwoFactor, EventFeed, BrandContext, WebhookAdmin):
+class Service(Imports, History, TwoFactor, EventFeed, BrandContext, WebhookAdmin, KeyManagement):
     """Every use case of the product, over one `Store`."""
 
     def principal_for_key(self, api_key: str) -> Principal:

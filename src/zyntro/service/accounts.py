@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
-from zyntro import keys
 from zyntro.domain import (
-    ApiKey,
     Brand,
     Member,
     Organization,
@@ -19,7 +14,7 @@ from zyntro.domain import (
     validate_email,
     validate_name,
 )
-from zyntro.errors import BrandNotFound, Conflict, Forbidden, NotFound, ValidationFailed
+from zyntro.errors import BrandNotFound, Conflict, Forbidden, NotFound
 from zyntro.events import BRAND_CREATED, BRAND_DELETED, BRAND_RENAMED, brand_data
 from zyntro.identity import Actor
 from zyntro.ids import new_id
@@ -35,7 +30,6 @@ from zyntro.service.rules import (
     member_actor,
     require_content_role,
     require_owner,
-    require_self_or_system,
     seen_by,
     visible,
 )
@@ -125,14 +119,15 @@ class Accounts(ServiceCore):
         """A brand the actor may see; another organization's brand is simply not found."""
         with self.store.read() as conn:
             brand = queries.get_brand(conn, brand_id)
-        if brand is None or not visible(actor, brand.org_id):
-            raise BrandNotFound()
+        if brand is None or not visible(actor, brand.org_id) or not actor.sees_brand(brand.id):
+            raise BrandNotFound()  # another organization's, or outside the key's brand limits
         return brand
 
     def list_brands(self, actor: Actor, org_id: str) -> list[Brand]:
         self.get_org(actor, org_id)
         with self.store.read() as conn:
-            return queries.list_brands(conn, org_id)
+            brands = queries.list_brands(conn, org_id)
+        return [brand for brand in brands if actor.sees_brand(brand.id)]
 
     def rename_brand(self, actor: Actor, brand_id: str, name: str) -> Brand:
         brand = self.get_brand(actor, brand_id)
@@ -229,67 +224,3 @@ class Accounts(ServiceCore):
                 conn, actor, "member.deactivate", ("member", member.id), member.org_id, now
             )
         return replace(member, active=False)
-
-    # --- API keys ------------------------------------------------------------------------
-
-    def create_key(
-        self, actor: Actor, member_id: str, label: str = "", expires_in_days: int | None = None
-    ) -> tuple[ApiKey, str]:
-        """Issue a key; the plain key is returned this once and never stored."""
-        member = self.get_member(actor, member_id)
-        require_self_or_system(actor, member)
-        if not member.active:
-            raise Forbidden("A deactivated member cannot get API keys.")
-        if len(label) > 200 or "\x00" in label:
-            raise ValidationFailed("label", "must be at most 200 characters")
-        if expires_in_days is not None and not 1 <= expires_in_days <= MAX_EXPIRY_DAYS:
-            raise ValidationFailed("expires_in", f"must be 1-{MAX_EXPIRY_DAYS} days")
-        plain = keys.generate_key()
-        now = utcnow()
-        key = ApiKey(
-            id=new_id("key"),
-            member_id=member.id,
-            prefix=keys.display_prefix(plain),
-            label=label.strip(),
-            created_at=now,
-            last_used_at=None,
-            expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
-            revoked_at=None,
-        )
-        with self._write() as conn:
-            queries.lock_member(conn, member.id)  # concurrent creations count one at a time
-            self._check_key_cap(conn, member.id, now)
-            digest = keys.digest(plain)
-            queries.insert_key(conn, key, digest)
-            record_principals_changed(conn, [digest], now)  # it may be cached as unknown
-            record_audit(conn, actor, "key.create", ("key", key.id), member.org_id, now)
-        return key, plain
-
-    def _check_key_cap(self, conn: sa.Connection, member_id: str, now: datetime) -> None:
-        cap = self.max_keys_per_member
-        active = sum(key.usable_at(now) for key in queries.list_keys(conn, member_id))
-        if active >= cap:
-            raise Conflict(
-                f"A member may have at most {cap} active API key{'' if cap == 1 else 's'}: "
-                "revoke one to create another."
-            )
-
-    def list_keys(self, actor: Actor, member_id: str) -> list[ApiKey]:
-        member = self.get_member(actor, member_id)
-        require_self_or_system(actor, member)
-        with self.store.read() as conn:
-            return queries.list_keys(conn, member.id)
-
-    def revoke_key(self, actor: Actor, key_id: str) -> ApiKey:
-        with self.store.read() as conn:
-            key = queries.get_key(conn, key_id)
-            member = queries.get_member(conn, key.member_id) if key else None
-        key = seen_by(actor, key, member.org_id if member else None, "API key")
-        assert member is not None  # a key is seen only with its member
-        require_self_or_system(actor, member)
-        now = utcnow()
-        with self._write() as conn:
-            queries.revoke_key(conn, key.id, now)
-            record_principals_changed(conn, queries.key_digests(conn, key_id=key.id), now)
-            record_audit(conn, actor, "key.revoke", ("key", key.id), member.org_id, now)
-        return replace(key, revoked_at=key.revoked_at or now)

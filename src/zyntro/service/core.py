@@ -26,9 +26,10 @@ class ServiceCore:
     def _write(self) -> WriteScope:
         return WriteScope(self.store, self.on_change, self.on_event)
 
-    def flush_usage(self) -> int:
-        """Write the keys' pending `last_used_at` stamps; returns how many were written."""
-        return self.usage.flush()
+    def flush_usage(self, everything: bool = True) -> int:
+        """Write the keys' pending `last_used_at` stamps and (at most once a minute unless
+        `everything`) their request counts; returns how many stamps were written."""
+        return self.usage.flush(everything)
 
     def follow_changes(self, notified: bool = False) -> None:
         """Apply other processes' writes to the read caches (the server polls this)."""

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from zyntro.domain import utcnow
-from zyntro.errors import ValidationFailed
+from zyntro.errors import BrandNotFound, ValidationFailed
 from zyntro.events import EVENT_TYPES
 from zyntro.identity import Actor
 from zyntro.service.accounts import Accounts
@@ -76,10 +76,18 @@ class EventFeed(Accounts):
         for event_type in types:
             if event_type not in EVENT_TYPES:
                 raise ValidationFailed("type", f"must be one of {', '.join(EVENT_TYPES)}")
+        if brand_id is not None and not actor.sees_brand(brand_id):
+            raise BrandNotFound()  # outside the key's brand limits: as a missing brand
         after = decode_event_cursor(cursor) if cursor else START
         with self.store.read() as conn:
             rows, position = queries.events_after(
-                conn, org.id, after, limit=limit, types=types, brand_id=brand_id
+                conn,
+                org.id,
+                after,
+                limit=limit,
+                types=types,
+                brand_id=brand_id,
+                within=actor.brands,
             )
         return EventPage(
             events=[orjson.loads(body) for _, body in rows],

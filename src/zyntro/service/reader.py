@@ -14,7 +14,14 @@ from collections.abc import Iterable, Sequence
 from zyntro import keys
 from zyntro.cache import MISSING, ReadCache
 from zyntro.domain import utcnow
-from zyntro.errors import BrandNotFound, InvalidApiKey, NoSegments, OrgMismatch, ZyntroError
+from zyntro.errors import (
+    BrandNotFound,
+    InsufficientScope,
+    InvalidApiKey,
+    NoSegments,
+    OrgMismatch,
+    ZyntroError,
+)
 from zyntro.identity import Principal
 from zyntro.ids import is_valid_id
 from zyntro.store import Store
@@ -25,6 +32,7 @@ KeyRequest = tuple[str, str | None]  # (api key, brand id to read along, if any)
 BodyRequest = tuple[Principal, str, str]  # (principal, org id, brand id)
 
 _UNKNOWN_BRAND: BrandEntry = (None, None)
+AUDIENCES_READ = "audiences:read"  # the scope fetchAudiences needs (zyntro.access.Scope)
 
 
 class AudienceReader:
@@ -56,10 +64,7 @@ class AudienceReader:
 
     def cached_body(self, principal: Principal, org_id: str, brand_id: str) -> bytes | None:
         """The success body from the cache; None when the database must be asked."""
-        if org_id != principal.org_id:
-            raise OrgMismatch()
-        if not is_valid_id(brand_id):
-            raise BrandNotFound()
+        _check_access(principal, org_id, brand_id)
         entry = self.cache.bodies.get(brand_id)
         return None if entry is MISSING else _served(entry, org_id)  # type: ignore[arg-type]
 
@@ -106,10 +111,7 @@ class AudienceReader:
         results: list[bytes | ZyntroError] = []
         for principal, org_id, brand_id in requests:
             try:
-                if org_id != principal.org_id:
-                    raise OrgMismatch()
-                if not is_valid_id(brand_id):
-                    raise BrandNotFound()
+                _check_access(principal, org_id, brand_id)
                 results.append(_served(entries[brand_id], org_id))
             except ZyntroError as error:
                 results.append(error.with_traceback(None))  # no frame <-> error cycle
@@ -173,6 +175,18 @@ class AudienceReader:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _check_access(principal: Principal, org_id: str, brand_id: str) -> None:
+    """The key's scope, organization and brand limits, in docs/api.md's order."""
+    if AUDIENCES_READ not in principal.scopes:
+        raise InsufficientScope(AUDIENCES_READ)
+    if org_id != principal.org_id:
+        raise OrgMismatch()
+    if not is_valid_id(brand_id) or (
+        principal.brands is not None and brand_id not in principal.brands
+    ):
+        raise BrandNotFound()  # outside the key's limits: as if it did not exist
 
 
 def _served(entry: BrandEntry, org_id: str) -> bytes:

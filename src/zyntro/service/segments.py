@@ -73,6 +73,8 @@ class Segments(Accounts):
         with self.store.read() as conn:
             segment = queries.get_segment(conn, segment_id)
             brand = queries.get_brand(conn, segment.brand_id) if segment else None
+        if brand is not None and not actor.sees_brand(brand.id):
+            brand = None  # outside the key's brand limits: as if it did not exist
         return seen_by(actor, segment, brand.org_id if brand else None, "segment")
 
     def get_brand_segment(self, actor: Actor, brand_id: str, segment_id: str) -> Segment:
@@ -174,7 +176,7 @@ class Segments(Accounts):
         hours; with a different request it is a conflict. Failed requests are not kept."""
         brand = self.get_brand(actor, brand_id)
         require_content_role(actor, brand.org_id)
-        member_id = actor.member_id
+        member_id = actor.member_id or actor.key_id  # an organization key creates as itself
         if member_id is None:
             raise ValidationFailed("member", "is required to record who created the segment")
         if not 1 <= len(idempotency_key) <= 200 or not idempotency_key.isascii():
@@ -250,9 +252,10 @@ class Segments(Accounts):
     def _creator(self, actor: Actor, brand: Brand, initiated_by: str | None) -> str:
         """The member recorded as initiated_by: the actor, or a member of the brand's org."""
         if initiated_by is None:
-            if actor.member_id is None:
+            creator = actor.member_id or actor.key_id  # an organization key creates as itself
+            if creator is None:
                 raise ValidationFailed("member", "is required to record who created the segment")
-            return actor.member_id
+            return creator
         member = self.get_member(actor, initiated_by)
         if member.org_id != brand.org_id:
             raise NotFound("No such member.")

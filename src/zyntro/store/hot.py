@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from zyntro.domain import Role
+from zyntro.access import build_principal
 from zyntro.identity import Principal
 from zyntro.store.tables import api_keys, brands, members
 
@@ -28,20 +28,38 @@ BrandEntry = tuple[str | None, bytes | None]
 
 # The public endpoint's reads: the keys and the brands its caches miss, any number in one
 # statement (one, or the misses of concurrent requests read together).
+# An organization key has no member (the outer join's NULLs). A rolled key's previous secret
+# is found by `previous_digest`, in a second statement for the digests the first misses only
+# (an unknown key, or a secret in its grace): the usual lookup stays one indexed read.
+_KEY_COLUMNS = (
+    api_keys.c.digest,
+    api_keys.c.id,
+    api_keys.c.expires_at,
+    api_keys.c.revoked_at,
+    api_keys.c.last_used_at,
+    api_keys.c.member_id,
+    api_keys.c.org_id,
+    members.c.role,
+    members.c.active,
+    api_keys.c.scopes,
+    api_keys.c.brands,
+    api_keys.c.allowlist,
+    api_keys.c.previous_digest,
+    api_keys.c.previous_until,
+)
+_KEYS_AND_MEMBERS = api_keys.outerjoin(members, members.c.id == api_keys.c.member_id)
 _PRINCIPALS = (
-    sa.select(
-        api_keys.c.digest,
-        api_keys.c.id,
-        api_keys.c.expires_at,
-        api_keys.c.revoked_at,
-        api_keys.c.last_used_at,
-        members.c.id,
-        members.c.org_id,
-        members.c.role,
-        members.c.active,
-    )
-    .select_from(api_keys.join(members, members.c.id == api_keys.c.member_id))
+    sa.select(*_KEY_COLUMNS)
+    .select_from(_KEYS_AND_MEMBERS)
     .where(api_keys.c.digest.in_(sa.bindparam("values", expanding=True)))
+)
+_PREVIOUS = (
+    sa.select(*_KEY_COLUMNS)
+    .select_from(_KEYS_AND_MEMBERS)
+    .where(
+        api_keys.c.previous_digest.is_not(None),  # the partial index's condition
+        api_keys.c.previous_digest.in_(sa.bindparam("values", expanding=True)),
+    )
 )
 _BRANDS = sa.select(brands.c.id, brands.c.org_id, brands.c.public_body).where(
     brands.c.id.in_(sa.bindparam("values", expanding=True))
@@ -51,18 +69,26 @@ _BRANDS = sa.select(brands.c.id, brands.c.org_id, brands.c.public_body).where(
 class _ManyStatement:
     """A statement over a list of values (`IN (...)`); its SQL is made once per list length."""
 
-    def __init__(self, statement: sa.Select[Any], dialect: sa.Dialect) -> None:
+    def __init__(
+        self, statement: sa.Select[Any] | sa.CompoundSelect[Any], dialect: sa.Dialect
+    ) -> None:
         self._compiled = statement.compile(dialect=dialect)
-        self._sql: dict[int, str] = {}
+        self._sql: dict[int, tuple[str, list[int]]] = {}
 
     def render(self, values: list[str]) -> tuple[str, tuple[str, ...] | dict[str, str]]:
-        sql = self._sql.get(len(values))
-        if sql is None:
+        made = self._sql.get(len(values))
+        if made is None:
             state = self._compiled.construct_expanded_state({"values": values})
-            sql = self._sql[len(values)] = state.statement
+            # Positional drivers take the list once per place it appears in the statement.
+            order = [int(name.rsplit("_", 1)[1]) - 1 for name in state.positiontup or ()]
+            made = self._sql[len(values)] = (state.statement, order)
+        sql, order = made
         if self._compiled.positional:
-            return sql, tuple(values)
+            return sql, tuple(values[index] for index in order)
         return sql, {f"values_{n}": value for n, value in enumerate(values, 1)}
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # a previous secret with no grace: long refused
 
 
 def utc(value: Any) -> datetime | None:
@@ -80,6 +106,7 @@ class HotReader:
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
         self._principals = _ManyStatement(_PRINCIPALS, engine.dialect)
+        self._previous = _ManyStatement(_PREVIOUS, engine.dialect)
         self._brands = _ManyStatement(_BRANDS, engine.dialect)
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
@@ -126,8 +153,14 @@ class HotReader:
         sql, params = self._principals.render(digests)
         with self._cursor() as cursor:
             cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        return {row[0]: _principal(row[1:]) for row in rows}
+            found = {row[0]: _principal(row, None) for row in cursor.fetchall()}
+            if len(found) < len(digests):  # unknown, or a rolled key's previous secret
+                missed = [digest for digest in digests if digest not in found]
+                sql, params = self._previous.render(missed)
+                cursor.execute(sql, params)
+                for row in cursor.fetchall():
+                    found[row[12]] = _principal(row, utc(row[13]) or _EPOCH)
+        return found
 
     def brands(self, brand_ids: list[str]) -> dict[str, BrandEntry]:
         """brand id -> (org id, success body or None), for each brand found, in one statement."""
@@ -145,17 +178,23 @@ class HotReader:
                 return
 
 
-def _principal(row: Any) -> Principal:
-    key_id, expires, revoked, last_used, member_id, org_id, role, active = row
-    return Principal(
-        key_id=key_id,
-        member_id=member_id,
-        org_id=org_id,
-        role=Role(role),
-        active=bool(active),
-        expires_at=utc(expires),
-        revoked_at=utc(revoked),
-        last_used_at=utc(last_used),
+def _principal(row: Any, grace_until: datetime | None) -> Principal:
+    """`grace_until`: for a rolled key's previous secret, the end of its grace."""
+    expires = utc(row[2])
+    if grace_until is not None and (expires is None or grace_until < expires):
+        expires = grace_until
+    return build_principal(
+        key_id=row[1],
+        member_id=row[5],
+        org_id=row[6],
+        role=row[7],
+        active=row[8],
+        expires_at=expires,
+        revoked_at=utc(row[3]),
+        last_used_at=utc(row[4]),
+        scopes=row[9],
+        brands=row[10],
+        allowlist=row[11],
     )
 
 

@@ -89,7 +89,9 @@ api_keys = sa.Table(
     "api_keys",
     metadata,
     sa.Column("id", ID, primary_key=True),
-    sa.Column("member_id", ID, sa.ForeignKey("members.id"), nullable=False, index=True),
+    # NULL for an organization key (owned by the organization, not by a member).
+    sa.Column("member_id", ID, sa.ForeignKey("members.id"), nullable=True, index=True),
+    sa.Column("org_id", ID, sa.ForeignKey("organizations.id"), nullable=False, index=True),
     sa.Column("digest", sa.String(64), nullable=False, unique=True),  # SHA-256 hex; never the key
     sa.Column("prefix", sa.String(8), nullable=False),
     sa.Column("label", sa.String(200), nullable=False, server_default=""),
@@ -97,6 +99,33 @@ api_keys = sa.Table(
     sa.Column("last_used_at", UTCDateTime(), nullable=True),
     sa.Column("expires_at", UTCDateTime(), nullable=True),
     sa.Column("revoked_at", UTCDateTime(), nullable=True),
+    # Space-separated; NULL: not narrowed (scopes: all the member's role allows).
+    sa.Column("scopes", sa.String(200), nullable=True),
+    sa.Column("brands", sa.Text(), nullable=True),
+    sa.Column("allowlist", sa.Text(), nullable=True),
+    # After a roll: the previous secret's digest, accepted until previous_until.
+    sa.Column("previous_digest", sa.String(64), nullable=True),
+    sa.Column("previous_until", UTCDateTime(), nullable=True),
+    sa.CheckConstraint("member_id IS NOT NULL OR scopes IS NOT NULL", name="org_key_scopes"),
+    # Partial: nearly every row is NULL, and a full index's statistics would make SQLite's
+    # planner scan the table instead of using it (store/hot.py's lookup of a rolled secret).
+    sa.Index(
+        None,
+        "previous_digest",
+        unique=True,
+        sqlite_where=sa.text("previous_digest IS NOT NULL"),
+        postgresql_where=sa.text("previous_digest IS NOT NULL"),
+    ),
+)
+
+# Requests and errors per key and day (UTC), added up off the request path (zyntro/usage.py).
+api_key_usage = sa.Table(
+    "api_key_usage",
+    metadata,
+    sa.Column("key_id", ID, sa.ForeignKey("api_keys.id"), primary_key=True),
+    sa.Column("day", sa.Date(), primary_key=True),
+    sa.Column("requests", sa.Integer(), nullable=False),
+    sa.Column("errors", sa.Integer(), nullable=False),
 )
 
 segments = sa.Table(

@@ -1,17 +1,25 @@
-"""Me > API Keys: create (the key is shown this once), list, revoke."""
+"""Me > API Keys: create (the key is shown this once), list, roll, revoke; usage per key.
+
+The form's narrowing (scopes, brands, allowlist) and the roll are shared with Organization >
+API Keys (web/org_keys.py)."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from fastapi import APIRouter
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
+from zyntro.access import ROLE_SCOPES, Scope
 from zyntro.domain import ApiKey, utcnow
 from zyntro.errors import ValidationFailed
 from zyntro.service.accounts import MAX_EXPIRY_DAYS
+from zyntro.service.keys import KeyLimits
 from zyntro.web.context import PREFIX, CheckedForm, Dashboard, DashboardRoute, SignedIn, text
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
+GRACE_CHOICES = ((86400, "24 hours"), (3600, "1 hour"), (0, "None: stop it now"))
 EXPIRY_CHOICES = (
     (None, "Never"),
     (7, "In 7 days"),
@@ -40,16 +48,52 @@ def _keys_page(
         dash.service.list_keys(dash.actor, dash.member_id), key=lambda k: k.created_at, reverse=True
     )
     keys = sorted(newest_first, key=lambda k: k.revoked_at is not None)  # revoked ones last
+    assert dash.actor.role is not None
     return dash.render(
         "keys.html",
         status,
+        **key_table(dash, keys),
         section="keys",
-        keys=[(key, _status(key)) for key in keys],
         new_key=new_key,
         errors=errors or {},
         label=label,
-        expiry_choices=EXPIRY_CHOICES,
+        scope_choices=[s for s in Scope if s in ROLE_SCOPES[dash.actor.role]],
     )
+
+
+def key_table(dash: Dashboard, keys: list[ApiKey]) -> dict[str, object]:
+    """What the keys table of both pages shows: each key's status, scopes and 30-day use."""
+    usage = dash.service.usage_totals(dash.actor, keys)
+    return {
+        "keys": [
+            (key, _status(key), dash.service.scopes_of(key), usage.get(key.id, (0, 0)))
+            for key in keys
+        ],
+        "expiry_choices": EXPIRY_CHOICES,
+        "grace_choices": GRACE_CHOICES,
+        "brand_names": {b.id: b.name for b in dash.service.list_brands(dash.actor, dash.org_id)},
+        "now": utcnow(),
+    }
+
+
+def form_limits(form: FormData) -> KeyLimits:
+    """The narrowing chosen in a create form (none chosen: not narrowed)."""
+    scopes = form.getlist("scopes")
+    brands = form.getlist("brands")
+    allowlist = text(form, "allowlist").replace("\n", ",").strip(", \r\t")
+    return KeyLimits(
+        [str(s) for s in scopes] if scopes else None,
+        [str(b) for b in brands] if brands else None,
+        [allowlist] if allowlist else None,
+    )
+
+
+def form_grace(form: FormData) -> timedelta:
+    value = text(form, "grace")
+    seconds = dict(GRACE_CHOICES)
+    if not value.isdigit() or int(value) not in seconds:
+        raise ValidationFailed("grace", "choose one of the offered periods")
+    return timedelta(seconds=int(value))
 
 
 @router.get(PREFIX + "/me/keys")
@@ -73,7 +117,8 @@ def create_key(dash: Dashboard = SignedIn, form: FormData = CheckedForm) -> Resp
             days = int(expiry)
     if not errors:
         try:
-            _key, plain = dash.service.create_key(dash.actor, dash.member_id, label, days)
+            limits = form_limits(form)
+            _key, plain = dash.service.create_key(dash.actor, dash.member_id, label, days, limits)
         except ValidationFailed as error:
             errors[error.field] = error.reason
         else:
@@ -87,3 +132,9 @@ def revoke_key(key_id: str, dash: Dashboard = SignedIn, form: FormData = Checked
     key = dash.service.revoke_key(dash.actor, key_id)
     name = f"“{key.label}” ({key.prefix}…)" if key.label else f"{key.prefix}…"
     return dash.redirect("/me/keys", f"Key {name} revoked. It stops working at once.")
+
+
+@router.post(PREFIX + "/me/keys/{key_id}/roll")
+def roll_key(key_id: str, dash: Dashboard = SignedIn, form: FormData = CheckedForm) -> Response:
+    _key, plain = dash.service.roll_key(dash.actor, key_id, form_grace(form))
+    return _keys_page(dash, 200, new_key=plain)

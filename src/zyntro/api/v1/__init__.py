@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from zyntro.api.v1 import brands, drafts, events, history, segments, webhooks
+from zyntro.api.v1 import brands, drafts, events, history, keys, segments, webhooks
 
 router = APIRouter(prefix="/api/v1", tags=["management API v1"])
 router.include_router(brands.router)
@@ -13,5 +13,6 @@ router.include_router(segments.router)
 router.include_router(history.router)
 router.include_router(events.router)
 router.include_router(webhooks.router)
+router.include_router(keys.router)
 
 __all__ = ["router"]

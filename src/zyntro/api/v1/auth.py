@@ -7,15 +7,24 @@ address whichever surface a request reaches (docs/api-v1.md, "Rate limits").
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio.to_thread
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import Message, Receive, Scope, Send
 
+from zyntro.access import Scope as KeyScope
+from zyntro.access import check_scope
 from zyntro.api.deps import service_of
 from zyntro.api.public_request import encode_headers
-from zyntro.errors import InvalidApiKey, InvalidRequest, RateLimited
+from zyntro.errors import (
+    InvalidApiKey,
+    InvalidRequest,
+    IpNotAllowed,
+    RateLimited,
+)
 from zyntro.identity import Principal
 from zyntro.ratelimit import Headers, RateLimits
 from zyntro.service import Actor
@@ -32,6 +41,8 @@ _Credentials = Depends(_bearer)
 _RATE = "zyntro.ratelimit"
 # The scope entry holding the key's principal (the MCP tools read it: agents/http.py).
 PRINCIPAL = "zyntro.principal"
+# The scope entry holding the key id of this request, once the key is known to be valid.
+_KEY = "zyntro.key_id"
 
 
 class MissingApiKey(InvalidApiKey):
@@ -42,15 +53,27 @@ class LimitedRoute(APIRoute):
     """A route whose every answer, errors included, carries the RateLimit headers."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        status = 500
+
         async def send_with_limits(message: Message) -> None:
+            nonlocal status
             rate: Headers | None = scope.get(_RATE)
-            if message["type"] == "http.response.start" and rate:
-                names = {name.encode("latin-1") for name, _value in rate}
-                kept = [h for h in message.get("headers", ()) if bytes(h[0]).lower() not in names]
-                message["headers"] = [*kept, *encode_headers(rate)]  # the limiter's Retry-After
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if rate:
+                    names = {name.encode("latin-1") for name, _value in rate}
+                    kept = [
+                        h for h in message.get("headers", ()) if bytes(h[0]).lower() not in names
+                    ]
+                    message["headers"] = [*kept, *encode_headers(rate)]  # the limiter's Retry-After
             await send(message)
 
-        await super().handle(scope, receive, send_with_limits)
+        try:
+            await super().handle(scope, receive, send_with_limits)
+        finally:
+            key_id: str | None = scope.get(_KEY)
+            if key_id is not None:  # requests and errors per key (zyntro/usage.py)
+                scope["app"].state.service.usage.count(key_id, status >= 400)
 
 
 def _limits_of(request: Request) -> RateLimits:
@@ -75,11 +98,36 @@ async def key_actor(
         raise MissingApiKey()
     principal = await _principal(request, limits, credentials.credentials)
     request.scope[PRINCIPAL] = principal
+    request.scope[_KEY] = principal.key_id  # the answer counts in the key's usage
     # The key is valid: from here on it counts against its own limit.
     allowed, request.scope[_RATE] = await limits.hit_key(principal.key_id)
     if not allowed:
         raise RateLimited()
     return principal.actor
+
+
+_KeyActor = Depends(key_actor)
+
+
+class ScopeCheck:
+    """The dependency of a route that needs `scope` (None: any valid key)."""
+
+    def __init__(self, scope: KeyScope | None) -> None:
+        self.scope = scope
+
+    def __call__(self, actor: Actor = _KeyActor) -> Actor:
+        if self.scope is not None:
+            check_scope(actor, self.scope)
+        return actor
+
+    def __repr__(self) -> str:
+        return f"requires({self.scope!r})"
+
+
+def requires(scope: KeyScope | None) -> Any:
+    """A route's key and the one scope it needs, declared in one place:
+    `actor: Actor = requires(Scope.SEGMENTS_READ)` (None: any valid key, as introspection)."""
+    return Depends(ScopeCheck(scope))
 
 
 async def _principal(request: Request, limits: RateLimits, api_key: str) -> Principal:
@@ -96,7 +144,10 @@ async def _principal(request: Request, limits: RateLimits, api_key: str) -> Prin
                 request.scope[_RATE] = blocked
                 raise RateLimited()
             principal = await anyio.to_thread.run_sync(service.principal_for_key, api_key)
-    except InvalidApiKey:
+        if principal.allowlist is not None and client not in principal.allowlist:
+            request.scope[_KEY] = principal.key_id  # a refusal the key's owner should see
+            raise IpNotAllowed()
+    except (InvalidApiKey, IpNotAllowed):
         allowed, request.scope[_RATE] = await limits.hit_invalid_key(client)
         if not allowed:
             raise RateLimited() from None

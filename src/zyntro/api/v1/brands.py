@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from zyntro.access import Scope
 from zyntro.api.deps import service_of
-from zyntro.api.v1.auth import KeyActor, LimitedRoute
+from zyntro.api.v1.auth import LimitedRoute, requires
 from zyntro.api.v1.http import conditional_json, json_response
 from zyntro.api.v1.models import (
     BODY_WRITE_ERRORS,
@@ -29,7 +30,7 @@ router = APIRouter(route_class=LimitedRoute)
     responses=ERRORS,
     summary="List the brands of your organization",
 )
-def list_brands(request: Request, actor: Actor = KeyActor) -> Response:
+def list_brands(request: Request, actor: Actor = requires(Scope.SEGMENTS_READ)) -> Response:
     assert actor.org_id is not None
     brands = service_of(request).list_brands(actor, actor.org_id)
     return conditional_json(
@@ -40,7 +41,9 @@ def list_brands(request: Request, actor: Actor = KeyActor) -> Response:
 @router.get(
     "/brands/{brand_id}", response_model=BrandOne, responses=ERRORS, summary="Get one brand"
 )
-def get_brand(brand_id: str, request: Request, actor: Actor = KeyActor) -> Response:
+def get_brand(
+    brand_id: str, request: Request, actor: Actor = requires(Scope.SEGMENTS_READ)
+) -> Response:
     brand = service_of(request).get_brand(actor, brand_id)
     return conditional_json(request, {"status": "success", "data": BrandPublic.of(brand)})
 
@@ -52,7 +55,10 @@ def get_brand(brand_id: str, request: Request, actor: Actor = KeyActor) -> Respo
     summary="Rename a brand or change its profile (owner or member in-charge)",
 )
 def update_brand(
-    brand_id: str, body: BrandUpdate, request: Request, actor: Actor = KeyActor
+    brand_id: str,
+    body: BrandUpdate,
+    request: Request,
+    actor: Actor = requires(Scope.SEGMENTS_WRITE),
 ) -> Response:
     """Fields left out keep their values. The profile (what the brand sells, to whom, its
     voice) is what drafting shows the model (docs/ai.md)."""

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from zyntro.api.v1.auth import KeyActor, LimitedRoute
+from zyntro.access import Scope
+from zyntro.api.v1.auth import LimitedRoute, requires
 from zyntro.api.v1.http import json_response
 from zyntro.api.v1.models import BODY_WRITE_ERRORS, SegmentCreate, _error
 from zyntro.drafting.schema import DEFAULT_COUNT, DESCRIPTION_MAX, MAX_DRAFTS
@@ -73,7 +74,10 @@ def drafter_of(request: Request) -> Drafter:
     summary="Draft segments with AI from a description (owner or member in-charge)",
 )
 async def draft_segments(
-    brand_id: str, body: DraftRequest, request: Request, actor: Actor = KeyActor
+    brand_id: str,
+    body: DraftRequest,
+    request: Request,
+    actor: Actor = requires(Scope.SEGMENTS_WRITE),
 ) -> Response:
     """The model sees the brand's name, profile and existing segments, so that drafts
     complement them. Nothing is written: create the drafts you keep with `POST .../segments`."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from zyntro.access import Scope
 from zyntro.api.deps import service_of
-from zyntro.api.v1.auth import KeyActor, LimitedRoute
+from zyntro.api.v1.auth import LimitedRoute, requires
 from zyntro.api.v1.history_models import EventPage
 from zyntro.api.v1.http import json_response
 from zyntro.api.v1.models import ERRORS
@@ -29,7 +30,7 @@ _TYPES = Query(
 )
 def list_events(
     request: Request,
-    actor: Actor = KeyActor,
+    actor: Actor = requires(Scope.EVENTS_READ),
     cursor: str | None = Query(
         None,
         max_length=512,

@@ -9,8 +9,9 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from zyntro.access import Scope
 from zyntro.api.deps import service_of
-from zyntro.api.v1.auth import KeyActor, LimitedRoute
+from zyntro.api.v1.auth import LimitedRoute, requires
 from zyntro.api.v1.history_models import RevisionPage, TrashPage
 from zyntro.api.v1.http import decode_cursor, encode_cursor, json_response
 from zyntro.api.v1.models import ERRORS, WRITE_ERRORS, SegmentOne
@@ -40,7 +41,7 @@ _RESTORE_ERRORS = {
 def list_trash(
     brand_id: str,
     request: Request,
-    actor: Actor = KeyActor,
+    actor: Actor = requires(Scope.SEGMENTS_READ),
     limit: int = _LIMIT,
     cursor: str | None = _CURSOR,
 ) -> Response:
@@ -59,7 +60,7 @@ def list_trash(
     summary="Bring a deleted segment back from the trash, with its id",
 )
 def restore_segment(
-    brand_id: str, segment_id: str, request: Request, actor: Actor = KeyActor
+    brand_id: str, segment_id: str, request: Request, actor: Actor = requires(Scope.SEGMENTS_WRITE)
 ) -> Response:
     segment = service_of(request).restore_segment(actor, segment_id, brand_id)
     return json_response({"status": "success", "data": segment.to_public()})
@@ -75,7 +76,7 @@ def list_revisions(
     brand_id: str,
     segment_id: str,
     request: Request,
-    actor: Actor = KeyActor,
+    actor: Actor = requires(Scope.SEGMENTS_READ),
     limit: int = _LIMIT,
     cursor: str | None = _CURSOR,
 ) -> Response:
@@ -98,7 +99,11 @@ def list_revisions(
     summary="Give a segment the fields of an earlier revision (itself a new revision)",
 )
 def restore_revision(
-    brand_id: str, segment_id: str, revision_id: str, request: Request, actor: Actor = KeyActor
+    brand_id: str,
+    segment_id: str,
+    revision_id: str,
+    request: Request,
+    actor: Actor = requires(Scope.SEGMENTS_WRITE),
 ) -> Response:
     segment = service_of(request).restore_revision(actor, segment_id, revision_id, brand_id)
     return json_response({"status": "success", "data": segment.to_public()})

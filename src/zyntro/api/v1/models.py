@@ -166,13 +166,20 @@ def _error(description: str) -> dict[str, Any]:
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: _error("`invalid_request` (malformed) or `invalid_parameter` (a value breaks a rule)."),
     401: _error("`invalid_api_key`: missing, unknown, revoked or expired key."),
+    403: _error(
+        "`insufficient_scope` (the key lacks the route's scope, named in the message), "
+        "`ip_not_allowed` (not from the key's allowlist), or `forbidden` (the role)."
+    ),
     404: _error("`brand_not_found` or `not_found`."),
     429: _error("`rate_limited`: the key's quota, shared with fetchAudiences, is used up."),
     503: _error("`service_unavailable`: the database cannot be reached."),
 }
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
-    403: _error("`forbidden`: only an owner or a member in-charge may change segments."),
+    403: _error(
+        "`forbidden` (only an owner or a member in-charge may change segments), "
+        "`insufficient_scope` or `ip_not_allowed`."
+    ),
     409: _error("`conflict`: the Idempotency-Key was used with a different request."),
 }
 # Writes with a body: its limits (api/body.py).

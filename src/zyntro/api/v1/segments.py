@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
+from zyntro.access import Scope
 from zyntro.api.deps import service_of
-from zyntro.api.v1.auth import KeyActor, LimitedRoute
+from zyntro.api.v1.auth import LimitedRoute, requires
 from zyntro.api.v1.http import conditional_json, decode_cursor, encode_cursor, json_response
 from zyntro.api.v1.models import (
     BODY_WRITE_ERRORS,
@@ -42,7 +43,7 @@ def _location(brand_id: str, segment_id: str) -> str:
 def list_segments(
     brand_id: str,
     request: Request,
-    actor: Actor = KeyActor,
+    actor: Actor = requires(Scope.SEGMENTS_READ),
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size, 1-500."),
     cursor: str | None = Query(
         None, max_length=512, description="`next_cursor` of the previous page."
@@ -85,7 +86,7 @@ def create_segment(
     brand_id: str,
     body: SegmentCreate,
     request: Request,
-    actor: Actor = KeyActor,
+    actor: Actor = requires(Scope.SEGMENTS_WRITE),
     idempotency_key: str | None = Header(
         None,
         alias="Idempotency-Key",
@@ -114,7 +115,7 @@ def create_segment(
     summary="Get one segment",
 )
 def get_segment(
-    brand_id: str, segment_id: str, request: Request, actor: Actor = KeyActor
+    brand_id: str, segment_id: str, request: Request, actor: Actor = requires(Scope.SEGMENTS_READ)
 ) -> Response:
     segment = service_of(request).get_brand_segment(actor, brand_id, segment_id)
     return conditional_json(request, {"status": "success", "data": segment.to_public()})
@@ -131,7 +132,7 @@ def update_segment(
     segment_id: str,
     body: SegmentUpdate,
     request: Request,
-    actor: Actor = KeyActor,
+    actor: Actor = requires(Scope.SEGMENTS_WRITE),
 ) -> Response:
     values = body.model_dump(exclude_unset=True)
     if not values:
@@ -149,7 +150,7 @@ def update_segment(
     summary="Delete a segment (owner or member in-charge)",
 )
 def delete_segment(
-    brand_id: str, segment_id: str, request: Request, actor: Actor = KeyActor
+    brand_id: str, segment_id: str, request: Request, actor: Actor = requires(Scope.SEGMENTS_WRITE)
 ) -> Response:
     service = service_of(request)
     segment = service.get_brand_segment(actor, brand_id, segment_id)

@@ -8,8 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from zyntro.access import Scope
 from zyntro.api.deps import service_of
-from zyntro.api.v1.auth import KeyActor, LimitedRoute
+from zyntro.api.v1.auth import LimitedRoute, requires
 from zyntro.api.v1.http import json_response
 from zyntro.api.v1.models import BODY_WRITE_ERRORS, WRITE_ERRORS
 from zyntro.api.v1.webhook_models import (
@@ -54,14 +55,16 @@ def _body(model: WebhookCreate | WebhookUpdate) -> dict[str, Any]:
     responses=BODY_ERRORS,
     summary="Create a webhook (its signing secret is shown only in this answer)",
 )
-def create_webhook(body: WebhookCreate, request: Request, actor: Actor = KeyActor) -> Response:
+def create_webhook(
+    body: WebhookCreate, request: Request, actor: Actor = requires(Scope.WEBHOOKS_MANAGE)
+) -> Response:
     webhook, secret = service_of(request).create_webhook(actor, _org(actor), _body(body))
     data = {**webhook.to_public(), "secret": secret}
     return _ok(data, 201, {"Location": f"/api/v1/webhooks/{webhook.id}"})
 
 
 @router.get("/webhooks", response_model=WebhookList, responses=ERRORS, summary="List your webhooks")
-def list_webhooks(request: Request, actor: Actor = KeyActor) -> Response:
+def list_webhooks(request: Request, actor: Actor = requires(Scope.WEBHOOKS_MANAGE)) -> Response:
     webhooks = service_of(request).list_webhooks(actor, _org(actor))
     return _ok([webhook.to_public() for webhook in webhooks])
 
@@ -69,7 +72,9 @@ def list_webhooks(request: Request, actor: Actor = KeyActor) -> Response:
 @router.get(
     "/webhooks/{webhook_id}", response_model=WebhookOne, responses=ERRORS, summary="Get a webhook"
 )
-def get_webhook(webhook_id: str, request: Request, actor: Actor = KeyActor) -> Response:
+def get_webhook(
+    webhook_id: str, request: Request, actor: Actor = requires(Scope.WEBHOOKS_MANAGE)
+) -> Response:
     return _ok(service_of(request).get_webhook(actor, webhook_id).to_public())
 
 
@@ -80,7 +85,10 @@ def get_webhook(webhook_id: str, request: Request, actor: Actor = KeyActor) -> R
     summary="Change a webhook; `enabled: true` re-enables a disabled one",
 )
 def update_webhook(
-    webhook_id: str, body: WebhookUpdate, request: Request, actor: Actor = KeyActor
+    webhook_id: str,
+    body: WebhookUpdate,
+    request: Request,
+    actor: Actor = requires(Scope.WEBHOOKS_MANAGE),
 ) -> Response:
     values = _body(body)
     if any(value is None for value in values.values()):
@@ -94,7 +102,9 @@ def update_webhook(
     responses=ERRORS,
     summary="Delete a webhook and its deliveries",
 )
-def delete_webhook(webhook_id: str, request: Request, actor: Actor = KeyActor) -> Response:
+def delete_webhook(
+    webhook_id: str, request: Request, actor: Actor = requires(Scope.WEBHOOKS_MANAGE)
+) -> Response:
     service_of(request).delete_webhook(actor, webhook_id)
     return Response(status_code=204)
 
@@ -105,7 +115,9 @@ def delete_webhook(webhook_id: str, request: Request, actor: Actor = KeyActor) -
     responses=ERRORS,
     summary="Replace the signing secret; the old one keeps signing alongside for 24 hours",
 )
-def rotate_secret(webhook_id: str, request: Request, actor: Actor = KeyActor) -> Response:
+def rotate_secret(
+    webhook_id: str, request: Request, actor: Actor = requires(Scope.WEBHOOKS_MANAGE)
+) -> Response:
     webhook, secret = service_of(request).rotate_webhook_secret(actor, webhook_id)
     return _ok({**webhook.to_public(), "secret": secret})
 
@@ -117,7 +129,9 @@ def rotate_secret(webhook_id: str, request: Request, actor: Actor = KeyActor) ->
     responses=ERRORS,
     summary="Send a webhook.test event to this webhook",
 )
-def test_webhook(webhook_id: str, request: Request, actor: Actor = KeyActor) -> Response:
+def test_webhook(
+    webhook_id: str, request: Request, actor: Actor = requires(Scope.WEBHOOKS_MANAGE)
+) -> Response:
     """Queued at once and delivered within moments; follow it in the deliveries."""
     return _ok(service_of(request).test_webhook(actor, webhook_id).to_public(), 202)
 
@@ -131,7 +145,7 @@ def test_webhook(webhook_id: str, request: Request, actor: Actor = KeyActor) -> 
 def list_deliveries(
     webhook_id: str,
     request: Request,
-    actor: Actor = KeyActor,
+    actor: Actor = requires(Scope.WEBHOOKS_MANAGE),
     limit: int = Query(20, ge=1, le=100, description="Page size, 1-100."),
     cursor: str | None = Query(None, max_length=64, description="`next_cursor` of a page."),
 ) -> Response:
@@ -154,7 +168,10 @@ def list_deliveries(
     summary="Send a delivery again now (the same event id)",
 )
 def retry_delivery(
-    webhook_id: str, delivery_id: str, request: Request, actor: Actor = KeyActor
+    webhook_id: str,
+    delivery_id: str,
+    request: Request,
+    actor: Actor = requires(Scope.WEBHOOKS_MANAGE),
 ) -> Response:
     delivery = service_of(request).retry_delivery(actor, webhook_id, delivery_id)
     return _ok(delivery.to_public(), 202)

@@ -48,6 +48,10 @@ def member_from_row(row: sa.Row[Any]) -> Member:
     )
 
 
+def _words(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(text.split())
+
+
 def _key(row: sa.Row[Any]) -> ApiKey:
     return ApiKey(
         id=row.id,
@@ -58,7 +62,16 @@ def _key(row: sa.Row[Any]) -> ApiKey:
         last_used_at=row.last_used_at,
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
+        org_id=row.org_id,
+        scopes=_words(row.scopes),
+        brands=_words(row.brands),
+        allowlist=_words(row.allowlist),
+        previous_until=row.previous_until,
     )
+
+
+def _text(values: tuple[str, ...] | None) -> str | None:
+    return None if values is None else " ".join(values)
 
 
 def insert_org(conn: sa.Connection, org: Organization) -> None:
@@ -195,11 +208,15 @@ def insert_key(conn: sa.Connection, key: ApiKey, digest: str) -> None:
         api_keys.insert().values(
             id=key.id,
             member_id=key.member_id,
+            org_id=key.org_id,
             digest=digest,
             prefix=key.prefix,
             label=key.label,
             created_at=key.created_at,
             expires_at=key.expires_at,
+            scopes=_text(key.scopes),
+            brands=_text(key.brands),
+            allowlist=_text(key.allowlist),
         )
     )
 
@@ -216,16 +233,64 @@ def list_keys(conn: sa.Connection, member_id: str) -> list[ApiKey]:
     return [_key(row) for row in rows]
 
 
+def list_org_keys(conn: sa.Connection, org_id: str) -> list[ApiKey]:
+    """The organization's own keys (not its members' personal keys)."""
+    rows = conn.execute(
+        sa.select(api_keys)
+        .where(api_keys.c.org_id == org_id, api_keys.c.member_id.is_(None))
+        .order_by(api_keys.c.id)
+    )
+    return [_key(row) for row in rows]
+
+
 def key_digests(
     conn: sa.Connection, *, key_id: str | None = None, member_id: str | None = None
 ) -> list[str]:
-    """The digests of one key, or of every key of a member (what the read caches key on)."""
-    query = sa.select(api_keys.c.digest)
+    """The digests of one key, or of every key of a member (what the read caches key on),
+    a rolled key's previous one included."""
+    query = sa.select(api_keys.c.digest, api_keys.c.previous_digest)
     if key_id is not None:
         query = query.where(api_keys.c.id == key_id)
     if member_id is not None:
         query = query.where(api_keys.c.member_id == member_id)
-    return list(conn.execute(query).scalars())
+    return [digest for row in conn.execute(query) for digest in row if digest is not None]
+
+
+def roll_key(
+    conn: sa.Connection,
+    key_id: str,
+    digest: str,
+    prefix: str,
+    previous_digest: str | None,
+    previous_until: datetime | None,
+) -> None:
+    """A new secret for the key; the one it had is kept as `previous_digest` until
+    `previous_until` (None: refused at once)."""
+    conn.execute(
+        api_keys.update()
+        .where(api_keys.c.id == key_id)
+        .values(
+            digest=digest,
+            prefix=prefix,
+            previous_digest=previous_digest,
+            previous_until=previous_until,
+        )
+    )
+
+
+def update_key(conn: sa.Connection, key_id: str, **values: Any) -> None:
+    """Change a key's label, scopes, brands or allowlist (tuples stored as text)."""
+    stored = {name: value if name == "label" else _text(value) for name, value in values.items()}
+    conn.execute(api_keys.update().where(api_keys.c.id == key_id).values(**stored))
+
+
+def lock_org(conn: sa.Connection, org_id: str) -> None:
+    """Hold the organization's row until the transaction ends (SQLite's write lock already
+    does): concurrent creations of its keys count one at a time."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(
+            sa.select(organizations.c.id).where(organizations.c.id == org_id).with_for_update()
+        )
 
 
 def revoke_key(conn: sa.Connection, key_id: str, moment: datetime) -> None:

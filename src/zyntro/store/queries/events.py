@@ -9,7 +9,7 @@ still commit, and a cursor never skips a late commit. SQLite has one writer at a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -49,13 +49,15 @@ def events_after(
     limit: int,
     types: Sequence[str] = (),
     brand_id: str | None = None,
+    within: Collection[str] | None = None,
 ) -> tuple[list[tuple[int, str]], int]:
     """Up to `limit` events after position `after`, oldest first: (seq, public JSON) each,
     and the position to read from next.
 
     `org_id` None reads every organization's events (a delivery worker); the feed always
     gives one. With `types` or `brand_id`, events that do not match are skipped, and the
-    next position still moves past them. When fewer than `limit` events come back, the next
+    next position still moves past them; `within` (a key's brand limits) keeps only the
+    events of those brands. When fewer than `limit` events come back, the next
     position is the head at the time of the read, so an empty page means "nothing new yet".
     """
     head = events_head(conn, org_id)
@@ -68,6 +70,8 @@ def events_after(
         query = query.where(events.c.type.in_(list(types)))
     if brand_id is not None:
         query = query.where(events.c.brand_id == brand_id)
+    if within is not None:
+        query = query.where(events.c.brand_id.in_(sorted(within)))
     rows = conn.execute(query.order_by(events.c.seq).limit(limit)).all()
     found = [(int(row.seq), str(row.body)) for row in rows]
     if len(found) < limit:
