@@ -453,3 +453,23 @@ def test_the_sdk_raises_the_new_codes_as_forbidden() -> None:
 
     assert _class_for("insufficient_scope") is sdk.InsufficientScope
     assert issubclass(sdk.IpNotAllowed, sdk.Forbidden)
+
+
+def test_an_organization_key_with_webhooks_manage_manages_webhooks(
+    client: TestClient, service: Service, world: World
+) -> None:
+    _id, manager = _org_key(service, world, "webhooks:manage")
+    _id, reader = _org_key(service, world, "segments:read")
+    service.webhook_allow_private = True  # a loopback receiver, as in the demo
+    made = client.post(
+        "/api/v1/webhooks",
+        headers=_bearer(manager),
+        json={"url": "http://127.0.0.1:9/zyntro", "events": ["*"]},
+    )
+    assert made.status_code == 201, made.text
+    listed = client.get("/api/v1/webhooks", headers=_bearer(manager)).json()["data"]
+    assert [w["webhook_id"] for w in listed] == [made.json()["data"]["webhook_id"]]
+    refused = assert_error(
+        client.get("/api/v1/webhooks", headers=_bearer(reader)), 403, "insufficient_scope"
+    )
+    assert "webhooks:manage" in refused["message"]

@@ -41,7 +41,7 @@ ALL_SCOPES = frozenset(Scope)
 # What each role allows a personal key (and what a new one gets when no scope is named).
 ROLE_SCOPES: dict[Role, frozenset[str]] = {
     Role.OWNER: ALL_SCOPES,
-    Role.IN_CHARGE: ALL_SCOPES - {Scope.WEBHOOKS_MANAGE},
+    Role.IN_CHARGE: ALL_SCOPES,  # owners and members in-charge manage webhooks (issue 12)
     Role.MEMBER: frozenset(
         {Scope.AUDIENCES_READ, Scope.SEGMENTS_READ, Scope.EVENTS_READ, Scope.KEYS_MANAGE}
     ),

@@ -40,7 +40,9 @@ _PATCH_FIELDS = _CREATE_FIELDS | {"enabled"}
 
 def require_webhook_role(actor: Actor, org_id: str) -> None:
     require_same_org(actor, org_id)
-    if not can_manage_content(actor):
+    # An organization key acts with no member: its `webhooks:manage` scope is what allows it.
+    org_key = actor.member_id is None and actor.key_id is not None
+    if not can_manage_content(actor) and not (org_key and actor.has_scope("webhooks:manage")):
         raise Forbidden("Only an owner or a member in-charge can manage webhooks.")
 
 
