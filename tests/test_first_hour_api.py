@@ -29,9 +29,7 @@ def _message(response: object, status: int = 400) -> str:
     return message
 
 
-def test_v1_errors_name_the_field_in_our_words(
-    client: TestClient, world: World, key: str
-) -> None:
+def test_v1_errors_name_the_field_in_our_words(client: TestClient, world: World, key: str) -> None:
     auth = {"Authorization": f"Bearer {key}"}
     url = f"/api/v1/brands/{world.brand_id}/segments"
     bad_json = client.post(url, headers={**auth, "Content-Type": "application/json"}, content="{")

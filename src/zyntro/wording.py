@@ -7,9 +7,11 @@ This module reads its error records (`type`, `ctx`, `msg`) without importing pyd
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+_NOT_ONE_OF = re.compile(r"^(.*) is not one of (.*)$")
 _PHRASES = {
     "greater_than_equal": "must be at least {ge}",
     "greater_than": "must be more than {gt}",
@@ -54,6 +56,9 @@ def requirement(error: Mapping[str, Any]) -> str:
         except (KeyError, IndexError):
             pass
     message = str(error.get("msg", "")).removeprefix("Value error, ").rstrip(".")
+    choice = _NOT_ONE_OF.match(message)  # an Enum's own ValueError
+    if choice:
+        return f"must be one of {choice.group(2).replace(chr(39), '')} (not {choice.group(1)})"
     return f"is not valid ({message[:1].lower()}{message[1:]})" if message else "is not valid"
 
 

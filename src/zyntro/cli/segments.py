@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from zyntro.cli.common import JsonOption, handle_errors, service
-from zyntro.cli.output import emit, emit_table, error_console
+from zyntro.cli.output import emit, emit_table, error_console, plural, show
 from zyntro.errors import ValidationFailed
 from zyntro.identity import SYSTEM, Actor
 from zyntro.transfer import read_segment_file, segments_csv, segments_json
@@ -144,6 +144,11 @@ def segment_import(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
     brand: str = typer.Option(..., "--brand", help="Brand id."),
     member: str = typer.Option(..., "--member", help="The importing member (owner or in_charge)."),
+    new_ids: bool = typer.Option(
+        False,
+        "--new-ids",
+        help="Give the rows ids of this brand: copies another brand's export (again: no copies).",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Import a saved fetchAudiences response, its data array, or CSV: all rows or none."""
@@ -155,7 +160,9 @@ def segment_import(
     show_bar = len(rows) >= PROGRESS_THRESHOLD and not as_json
     with Progress(console=error_console, disable=not show_bar, transient=True) as bar:
         task = bar.add_task("Importing segments", total=len(rows))
-        result = svc.import_segments(actor, brand, rows, progress=lambda n: bar.advance(task, n))
+        result = svc.import_segments(
+            actor, brand, rows, progress=lambda n: bar.advance(task, n), new_ids=new_ids
+        )
     emit(
         as_json,
         {
@@ -165,7 +172,7 @@ def segment_import(
             "unchanged": result.unchanged,
             "reattributed": result.reattributed,
         },
-        f"Imported {len(rows)} rows into {brand}: {result.created} created, "
+        f"Imported {plural(len(rows), 'row')} into {brand}: {result.created} created, "
         f"{result.updated} updated, {result.unchanged} unchanged"
         + (
             f"; {result.reattributed} re-attributed to the importing member (their "
@@ -196,3 +203,4 @@ def segment_export(
         sys.stdout.flush()
     else:
         output.write_bytes(data)
+        show(f"Wrote {plural(len(segments), 'segment')} of {brand} to {output} ({export_format})")

@@ -119,7 +119,8 @@ class Accounts(ServiceCore):
         with self.store.read() as conn:
             brand = queries.get_brand(conn, brand_id)
         if brand is None or not visible(actor, brand.org_id):
-            raise BrandNotFound()
+            # The administrator has no organization of its own: it is told of no "your".
+            raise BrandNotFound(f"No brand {brand_id} exists." if actor.is_system else None)
         return brand
 
     def list_brands(self, actor: Actor, org_id: str) -> list[Brand]:

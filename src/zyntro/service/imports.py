@@ -42,6 +42,7 @@ class Imports(Segments):
         rows: list[dict[str, Any]],
         initiated_by: str | None = None,
         progress: Progress | None = None,
+        new_ids: bool = False,
     ) -> ImportResult:
         """Upsert rows by segment id: every row is checked before anything is written.
 
@@ -49,6 +50,8 @@ class Imports(Segments):
         the same file twice neither duplicates nor loses anything. A row's `initiated_by` is
         kept only when it names a member of the brand's organization (deactivated ones too);
         any other id is replaced by the importing member, and counted in `reattributed`.
+        With `new_ids` (copying another brand's export), each row gets an id derived from
+        this brand and the row's own id, so copying the same file again changes nothing.
         """
         brand = self.get_brand(actor, brand_id)
         require_content_role(actor, brand.org_id)
@@ -61,7 +64,7 @@ class Imports(Segments):
         seen: dict[str, int] = {}
         for number, row in enumerate(rows, start=1):
             try:
-                segment = _import_row(row, brand.id, creator, now)
+                segment = _import_row(row, brand.id, creator, now, new_ids)
             except ValidationFailed as exc:
                 raise ValidationFailed(f"row {number}, {exc.field}", exc.reason) from None
             if segment.initiated_by not in members:
@@ -84,7 +87,8 @@ class Imports(Segments):
                     result.created += 1
                 elif owner != brand.id:
                     raise Conflict(
-                        f"row {number}, segment_id: {segment.id} belongs to another brand"
+                        f"row {number}, segment_id: {segment.id} belongs to another brand; "
+                        "to copy segments into this brand, import with --new-ids"
                     )
                 else:
                     existing = queries.get_segment(conn, segment.id)
@@ -100,13 +104,15 @@ class Imports(Segments):
             for start in range(0, len(new), _BATCH):
                 queries.insert_segments(conn, new[start : start + _BATCH])
             result.segment_ids = [s.id for s in planned]
-            if result.created or result.updated:
+            if result.created or result.updated:  # an import that changed nothing is no event
                 rebuild_brand_body(conn, brand.id, now)
-            record_audit(conn, actor, "segment.import", ("brand", brand.id), brand.org_id, now)
+                record_audit(conn, actor, "segment.import", ("brand", brand.id), brand.org_id, now)
         return result
 
 
-def _import_row(row: Mapping[str, Any], brand_id: str, creator: str, now: datetime) -> Segment:
+def _import_row(
+    row: Mapping[str, Any], brand_id: str, creator: str, now: datetime, new_ids: bool = False
+) -> Segment:
     if not isinstance(row, Mapping):
         raise ValidationFailed("row", "must be an object with the segment fields")
     editable = {k: v for k, v in row.items() if k not in _IMPORT_META}
@@ -119,7 +125,10 @@ def _import_row(row: Mapping[str, Any], brand_id: str, creator: str, now: dateti
         raise ValidationFailed("initiated_by", "must be a member id")
     created_at = _import_time(row, "created_at", now)
     updated_at = _import_time(row, "updated_at", created_at)
-    if segment_id is None:
+    if new_ids:
+        source = segment_id or _content_id("", clean)
+        segment_id = "seg_" + hashlib.sha256(f"{brand_id}\0{source}".encode()).hexdigest()[:26]
+    elif segment_id is None:
         segment_id = _content_id(brand_id, clean)
     return new_segment(segment_id, brand_id, initiated_by, clean, created_at, updated_at)
 
