@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
@@ -10,6 +10,7 @@ from zyntro.domain import ApiKey, utcnow
 from zyntro.errors import ValidationFailed
 from zyntro.service.accounts import MAX_EXPIRY_DAYS
 from zyntro.web.context import PREFIX, CheckedForm, Dashboard, DashboardRoute, SignedIn, text
+from zyntro.web.listing import ListQuery, list_query, page_of
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 EXPIRY_CHOICES = (
@@ -35,16 +36,29 @@ def _keys_page(
     new_key: str | None = None,
     errors: dict[str, str] | None = None,
     label: str = "",
+    query: ListQuery | None = None,
 ) -> Response:
-    newest_first = sorted(
-        dash.service.list_keys(dash.actor, dash.member_id), key=lambda k: k.created_at, reverse=True
+    query = query or ListQuery()
+    keys = dash.service.list_keys(dash.actor, dash.member_id)
+    revoked = sum(key.revoked_at is not None for key in keys)
+    # Revoked keys fold away: listed only when asked for (the status filter, or the link).
+    shown = keys if query.type else [key for key in keys if key.revoked_at is None]
+    page = page_of(
+        shown,
+        query,
+        position=lambda key: (key.created_at, key.id),
+        text=lambda key: f"{key.label} {key.prefix} {key.id}",
+        kind=_status,
     )
-    keys = sorted(newest_first, key=lambda k: k.revoked_at is not None)  # revoked ones last
+    page.kinds = sorted({_status(key) for key in keys})
     return dash.render(
         "keys.html",
         status,
         section="keys",
-        keys=[(key, _status(key)) for key in keys],
+        page=page,
+        all_count=len(keys),
+        revoked=revoked,
+        keys=[(key, _status(key)) for key in page.items],
         new_key=new_key,
         errors=errors or {},
         label=label,
@@ -53,8 +67,8 @@ def _keys_page(
 
 
 @router.get(PREFIX + "/me/keys")
-def keys_page(dash: Dashboard = SignedIn) -> Response:
-    return _keys_page(dash)
+def keys_page(request: Request, dash: Dashboard = SignedIn) -> Response:
+    return _keys_page(dash, query=list_query(request))
 
 
 @router.post(PREFIX + "/me/keys")
