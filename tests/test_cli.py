@@ -354,8 +354,8 @@ def test_demo_starts_fresh_when_asked(tmp_path: Path) -> None:
     assert first["org_id"] != second["org_id"]
     cli = Cli(f"sqlite:///{database}")
     assert [row["org_id"] for row in cli.json("org", "list")] == [second["org_id"]]
-    assert Cli(f"sqlite:///{second['moved_to']}").json("org", "list")[0]["org_id"] == (
-        first["org_id"]
+    assert (
+        Cli(f"sqlite:///{second['moved_to']}").json("org", "list")[0]["org_id"] == (first["org_id"])
     )
 
 
