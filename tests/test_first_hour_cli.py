@@ -240,7 +240,7 @@ def test_audiences_fetch_says_which_setting_chooses_the_server(zyntro: Script) -
 
 
 def test_the_sdk_async_example_runs_against_the_local_server_as_written(
-    demo: dict[str, Any], capsys: pytest.CaptureFixture[str]
+    zyntro: Script, demo: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     sdk = (DOCS / "sdk.md").read_text(encoding="utf-8")
     example = sdk.split("## Async", 1)[1].split("```python", 1)[1].split("```", 1)[0]
@@ -256,4 +256,14 @@ def test_the_sdk_async_example_runs_against_the_local_server_as_written(
         scope: dict[str, Any] = {}
         exec(compile(code, "docs/sdk.md", "exec"), scope)  # noqa: S102 - the doc's own code
         asyncio.run(scope["main"]())
+        # The client's table at 80 columns: ids whole, headers in one piece (item 3).
+        env = {"ZYNTRO_API_KEY": demo["api_key"], "ZYNTRO_ORG_ID": demo["org_id"]}
+        table = zyntro.ok(
+            "audiences", "fetch", "--brand", demo["brand_id"], "--url", base_url, env=env
+        )
+        assert "segment_label" in table and "segment_l\n" not in table and "…" not in table
+        ids = orjson.loads(
+            zyntro.ok(*_list(demo), env={"ZYNTRO_DATABASE_URL": demo["database_url"]})
+        )
+        assert all(segment["segment_id"] in table for segment in ids)
     assert capsys.readouterr().out.startswith("3 3 audience segments have been defined")
