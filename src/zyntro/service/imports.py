@@ -126,11 +126,21 @@ def _import_row(
     created_at = _import_time(row, "created_at", now)
     updated_at = _import_time(row, "updated_at", created_at)
     if new_ids:
-        source = segment_id or _content_id("", clean)
-        segment_id = "seg_" + hashlib.sha256(f"{brand_id}\0{source}".encode()).hexdigest()[:26]
+        segment_id = _copy_id(brand_id, segment_id or _content_id("", clean))
     elif segment_id is None:
         segment_id = _content_id(brand_id, clean)
     return new_segment(segment_id, brand_id, initiated_by, clean, created_at, updated_at)
+
+
+def _copy_id(brand_id: str, source_id: str) -> str:
+    """The id of a copy in `brand_id`: the brand's mark before the source id, so copies of one
+    file keep the source's order (rows sharing a created_at follow their ids) and copying
+    again finds them; a source id too long for that is hashed with the brand instead."""
+    mark = hashlib.sha256(brand_id.encode()).hexdigest()[:8]
+    copied = f"seg_{mark}_{source_id}"
+    if len(copied) <= 64:
+        return copied
+    return "seg_" + hashlib.sha256(f"{brand_id}\0{source_id}".encode()).hexdigest()[:26]
 
 
 def _import_time(row: Mapping[str, Any], name: str, default: datetime) -> datetime:
