@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import httpx2 as httpx
+import pyotp
 from starlette.testclient import TestClient
 
 from zyntro.api.app import ZyntroApp, create_app
@@ -61,3 +65,50 @@ def with_passwords(service: Service, world: World) -> World:
     for member_id in (world.owner_id, world.in_charge_id, world.member_id):
         service.set_password(SYSTEM, member_id, PASSWORD)
     return world
+
+
+# --- two-factor sign-in ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    """A member with two-factor sign-in on: the TOTP secret their app holds, and their
+    recovery codes."""
+
+    secret: str
+    recovery_codes: list[str]
+
+
+def totp_code(secret: str, steps_ahead: int = 0) -> str:
+    """The code an authenticator app shows now, or `steps_ahead` 30-second steps later (the
+    server accepts one step either side, so the next step's code is a fresh one that is
+    valid now: no test waits for the clock)."""
+    return str(pyotp.TOTP(secret).at(time.time() + 30 * steps_ahead))
+
+
+def enrol(service: Service, member_id: str, secret_key: str = SECRET) -> Enrolled:
+    """Turn two-factor sign-in on for a member, as Me > Two-factor sign-in does."""
+    actor = service.act_as(member_id)
+    enrolment = service.begin_enrolment(actor, secret_key)
+    codes = service.confirm_enrolment(actor, totp_code(enrolment.secret), secret_key)
+    return Enrolled(enrolment.secret, codes)
+
+
+def submit_password(client: TestClient, email: str, password: str = PASSWORD) -> httpx.Response:
+    """The sign-in form with email and password, as a browser posts it (not followed)."""
+    token = csrf_of(client.get("/app/sign-in").text)
+    return client.post(
+        "/app/sign-in",
+        data={"email": email, "password": password, "csrf_token": token, "next": "/app/brands"},
+        follow_redirects=False,
+    )
+
+
+def submit_code(client: TestClient, code: str) -> httpx.Response:
+    """The two-factor step's form, after a right password (not followed)."""
+    token = csrf_of(client.get("/app/sign-in/code?next=/app/brands").text)
+    return client.post(
+        "/app/sign-in/code",
+        data={"code": code, "csrf_token": token, "next": "/app/brands"},
+        follow_redirects=False,
+    )

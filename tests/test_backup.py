@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner, Result
 
 from tests.conftest import SEED_SEGMENT, World, make_world
-from tests.dashboard import SECRET, with_passwords
+from tests.dashboard import SECRET, enrol, with_passwords
 from zyntro.cli import app
 from zyntro.passwords import InvalidCredentials
 from zyntro.service import SYSTEM, Service
@@ -104,10 +104,12 @@ def populate(url: str) -> tuple[World, World]:
         with pytest.raises(InvalidCredentials):
             service.sign_in("nobody@example.com", "wrong", Origin(SECRET, "192.0.2.7"))
         service.start_session(service.act_as(first.owner_id))
+        enrol(service, first.member_id)  # two-factor: an authenticator and recovery codes
         actor = service.act_as(first.in_charge_id)
         service.add_segment_once(
             actor, first.brand_id, {**SEED_SEGMENT, "segment_label": "Once"}, "idem-1"
         )
+        service.delete_segment(SYSTEM, second.segment_ids[0])  # a segment in the trash
         return first, second
     finally:
         service.close()

@@ -36,6 +36,8 @@ SERVER_STACK = (
     "zyntro.store",
     "opentelemetry",
     "zyntro.tracing",
+    "mcp",
+    "zyntro.agents",
 )
 
 
@@ -159,3 +161,20 @@ def test_only_a_served_process_tunes_its_collector(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["(50000,", "20,", "100)", "True"]
+
+
+def test_the_app_loads_the_mcp_sdk_when_an_agent_first_calls(tmp_path: Path) -> None:
+    """The SDK costs a second and ~30 MB: a worker that serves no agent never loads it."""
+    url = f"sqlite:///{tmp_path / 'zyntro.db'}"
+    store = Store(url)
+    migrate.upgrade(store.engine)
+    store.dispose()
+    code = (
+        "from starlette.testclient import TestClient\n"
+        "from zyntro.api.app import create_app\n"
+        "with TestClient(create_app()) as client:\n"
+        "    assert client.get('/healthz').status_code == 200\n"
+        "    assert client.post('/mcp').status_code == 401\n"
+    )
+    env = {"ZYNTRO_DATABASE_URL": url, "ZYNTRO_LOG_LEVEL": "WARNING"}
+    assert _loaded(code, ("mcp", "zyntro.agents.server"), env) == []

@@ -86,7 +86,7 @@ def test_list_brands_of_the_keys_organization(
     assert sorted(b["brand_id"] for b in body["data"]) == sorted(
         [world.brand_id, world.empty_brand_id]
     )
-    assert set(body["data"][0]) == {"brand_id", "org_id", "name", "created_at"}
+    assert set(body["data"][0]) == {"brand_id", "org_id", "name", "created_at", "profile"}
     assert {b["org_id"] for b in body["data"]} == {world.org_id}
     assert "x-request-id" in response.headers
     one = client.get(f"/api/v1/brands/{world.brand_id}", headers=auth(world.member_key))

@@ -387,6 +387,7 @@ def test_api_page_has_ids_and_snippets(
     assert 'ZyntroClient(org_id="' + people.org_id + '", base_url="http://testserver")' in page
     assert f'client.fetch_audiences("{people.brand_id}")' in page
     assert "/api/v1/brands" in page and "Idempotency-Key" in page and "uuidgen" not in page
+    assert '"url": "http://testserver/mcp"' in page  # the MCP client configuration
     assert csrf_of(page)
 
 

@@ -95,12 +95,33 @@ class Organization:
     created_at: datetime
 
 
+# The optional brand profile (docs/ai.md): what the brand sells, to whom, and its voice. Drafting
+# shows it to the model; each part is free text, empty when unset.
+PROFILE_FIELDS = ("offering", "audience", "voice")
+PROFILE_MAX_LENGTH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class BrandProfile:
+    offering: str = ""
+    audience: str = ""
+    voice: str = ""
+
+    def to_public(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in PROFILE_FIELDS}
+
+    @property
+    def empty(self) -> bool:
+        return not (self.offering or self.audience or self.voice)
+
+
 @dataclass(frozen=True, slots=True)
 class Brand:
     id: str
     org_id: str
     name: str
     created_at: datetime
+    profile: BrandProfile = BrandProfile()
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +243,24 @@ def validate_segment_fields(values: dict[str, Any], *, partial: bool = False) ->
             clean[field] = _check_list(field, value)
         else:
             clean[field] = _check_text(field, value)
+    return clean
+
+
+def validate_brand_profile(values: dict[str, Any]) -> dict[str, str]:
+    """Check the profile parts given (None clears one); return them trimmed."""
+    unknown = set(values) - set(PROFILE_FIELDS)
+    if unknown:
+        raise ValidationFailed(sorted(unknown)[0], "is not a part of the brand profile")
+    clean: dict[str, str] = {}
+    for field, value in values.items():
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            raise ValidationFailed(field, "must be a string")
+        value = value.strip()
+        if len(value) > PROFILE_MAX_LENGTH or "\x00" in value:
+            raise ValidationFailed(field, f"must be at most {PROFILE_MAX_LENGTH} characters long")
+        clean[field] = value
     return clean
 
 

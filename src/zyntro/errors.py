@@ -146,6 +146,43 @@ class ServiceUnavailable(ZyntroError):
     default_message = "The service is temporarily unavailable. Please retry shortly."
 
 
+class DraftingNotConfigured(ZyntroError):
+    code = "drafting_not_configured"
+    status = 501
+    default_message = (
+        "Drafting with AI is not set up on this server: an administrator sets "
+        "ZYNTRO_LLM_BASE_URL and ZYNTRO_LLM_MODEL to turn it on."
+    )
+
+
+class Retryable(ZyntroError):
+    """An error whose answer says when to try again (`Retry-After`, in seconds)."""
+
+    def __init__(self, message: str | None = None, retry_after: int = 5) -> None:
+        self.retry_after = max(1, retry_after)
+        super().__init__(message)
+
+
+class DraftingUnavailable(Retryable):
+    code = "drafting_unavailable"
+    status = 503
+    default_message = "The AI provider is not answering right now. Please try again shortly."
+
+
+class DraftingRateLimited(Retryable):
+    code = "rate_limited"
+    status = 429
+    default_message = "Too many drafts. Please wait before drafting again."
+
+
+class DraftingFailed(ZyntroError):
+    """The provider answered, but with nothing usable (after one repair), or refused."""
+
+    code = "drafting_failed"
+    status = 502
+    default_message = "The AI provider did not return usable drafts. Please try again."
+
+
 def unwrap(result: T | Exception) -> T:
     """One answer of a batch read: the value, or its error raised."""
     if isinstance(result, Exception):

@@ -114,6 +114,38 @@ class AccessLog:
         if self._count >= self.BATCH:
             self.flush()
 
+    def agent_call(
+        self,
+        method: str,
+        target: str,
+        status: int,
+        seconds: float,
+        request_id: str,
+        transport: str,
+    ) -> None:
+        """One line per MCP tool call or resource read (docs/ai.md): the tool's name or the
+        resource's URI, never its arguments; `status` as an HTTP status of the same outcome."""
+        if not self.enabled:
+            return
+        self._buffer += orjson.dumps(
+            {
+                "ts": self._timestamp(),
+                "level": "info",
+                "logger": "zyntro.access",
+                "msg": "mcp",
+                "mcp_method": method,
+                "target": target,
+                "transport": transport,
+                "status": status,
+                "duration_ms": int(seconds * 1_000_000) / 1000,
+                "request_id": request_id,
+            },
+            option=orjson.OPT_APPEND_NEWLINE,
+        )
+        self._count += 1
+        if self._count >= self.BATCH:
+            self.flush()
+
     def flush(self) -> None:
         with self._lock:
             pending, self._buffer, self._count = self._buffer, bytearray(), 0

@@ -307,6 +307,24 @@ class RateLimits:
             )
 
 
+class Quota:
+    """One more limit, counted where `limits` counts (this process, or the same Redis, failing
+    open the same way): drafting's per member and per organization (docs/ai.md)."""
+
+    def __init__(self, name: str, text: str, limits: RateLimits, clock: Clock = time) -> None:
+        self._policy = _Policy(name, text)
+        self._limits = limits
+        self._windows = None if limits.shared else _MemoryCounters(clock)
+
+    async def hit(self, identifier: str) -> tuple[bool, Headers]:
+        """Count one use: whether it may go on, and the RateLimit headers (Retry-After when
+        not)."""
+        counted = await self._limits._hit(self._policy, self._windows, identifier)
+        if counted is None:
+            return True, self._policy.untouched
+        return self._policy.verdict(*counted, self._limits._now())
+
+
 def _prune(entries: dict[str, float], now: float) -> None:
     """Drop entries whose window has ended; if that frees too little, drop them all (a cache
     of what Redis knows: what is dropped is asked again)."""

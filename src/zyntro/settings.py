@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from zyntro.proxies import parse_networks
@@ -35,7 +36,7 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
     secret_key: str = Field(
         default=PLACEHOLDER_SECRET,
-        description="signs dashboard cookies and keys the sign-in throttle",
+        description="signs dashboard cookies, keys the sign-in throttle, seals 2FA secrets",
     )
     cache_mb: int = Field(default=128, ge=1, description="read cache memory cap per process (MiB)")
     max_body_bytes: int = Field(
@@ -62,9 +63,36 @@ class Settings(BaseSettings):
     max_keys_per_member: int = Field(
         default=20, ge=1, description="active API keys a member may hold at once"
     )
+    # Drafting segments with AI (docs/ai.md): off until a base URL and a model are set.
+    llm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible Chat Completions endpoint, e.g. .../v1"
+    )
+    llm_model: str | None = Field(default=None, description="the model drafting asks")
+    llm_api_key: SecretStr | None = Field(default=None, description="the provider's API key")
+    llm_structured_output: Literal["auto", "json_schema", "none"] = Field(
+        default="auto",
+        description="json_schema response format: auto (fall back when refused), always, never",
+    )
+    llm_timeout_seconds: float = Field(
+        default=50.0, gt=0, description="a draft (its repair included) must come within this"
+    )
+    draft_member_rate_limit: str = Field(
+        default="30/hour", description="drafts per member (dashboard and API)"
+    )
+    draft_org_rate_limit: str = Field(default="200/hour", description="drafts per organization")
+    event_retention_days: int = Field(
+        default=30, ge=1, description="days the events feed keeps each event"
+    )
+    trash_retention_days: int = Field(
+        default=30, ge=1, description="days a deleted segment stays restorable in the trash"
+    )
     otel: bool = Field(
         default=False,
         description="OpenTelemetry traces even without OTEL_EXPORTER_OTLP_ENDPOINT",
+    )
+    mcp_writes: bool = Field(
+        default=False,
+        description="the MCP server's write tools (create_segment, update_segment); off: read-only",
     )
 
     @property
@@ -75,7 +103,14 @@ class Settings(BaseSettings):
             return False
         return self.otel or any(os.environ.get(name) for name in _OTLP_ENDPOINTS)
 
-    @field_validator("rate_limit", "invalid_key_rate_limit")
+    @property
+    def drafting_configured(self) -> bool:
+        """A provider is set: drafting is offered (docs/ai.md)."""
+        return bool(self.llm_base_url and self.llm_model)
+
+    @field_validator(
+        "rate_limit", "invalid_key_rate_limit", "draft_member_rate_limit", "draft_org_rate_limit"
+    )
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         from zyntro.ratelimit import check_limit  # `limits` loads only when settings are read

@@ -19,7 +19,8 @@ from fastapi.telemetry import TelemetryConfig
 from starlette.types import Message, Receive, Scope, Send
 
 from zyntro import __version__, web
-from zyntro.api import errors, openapi, ops, v1
+from zyntro.agents import http as mcp_http
+from zyntro.api import errors, openapi, ops, upkeep, v1
 from zyntro.api.body import BodyLimits
 from zyntro.api.errors import REQUEST_ID
 from zyntro.api.public import PATH, PublicEndpoint
@@ -83,6 +84,8 @@ class ZyntroApp:
             self.proxies,
         )
         self.closing: list[Callable[[], None]] = []  # called as the lifespan ends
+        # /mcp: the MCP server for AI agents, built when the first agent calls (agents/http.py)
+        self.mcp = mcp_http.McpHttp(service, self.access_log, settings.mcp_writes)
         self.fastapi = _fastapi_app(self)
         self._lifespan = Lifespan(self.fastapi)
 
@@ -243,9 +246,10 @@ def _refusal_headers(request_id: str, length: int | None = None) -> list[tuple[s
 def _fastapi_app(zyntro: ZyntroApp) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with anyio.create_task_group() as tasks:
+        async with anyio.create_task_group() as tasks, zyntro.mcp.running():
             tasks.start_soon(_flush_usage, zyntro.service)
             tasks.start_soon(_follow_changes, zyntro.service)
+            tasks.start_soon(upkeep.purge_expired, zyntro.service)
             tasks.start_soon(_flush_access_log, zyntro.access_log)
             yield
             tasks.cancel_scope.cancel()
@@ -268,11 +272,18 @@ def _fastapi_app(zyntro: ZyntroApp) -> FastAPI:
     app.state.service = zyntro.service
     app.state.limits = zyntro.public.limits  # /api/v1 counts in the public endpoint's windows
     app.state.metrics = zyntro.metrics
+    app.state.mcp = zyntro.mcp
     errors.install(app)
     openapi.install(app)
     app.include_router(ops.router)
     app.state.settings = zyntro.settings
+    app.state.drafter = None  # drafting is off until an AI provider is configured (docs/ai.md)
+    if zyntro.settings.drafting_configured:
+        from zyntro.drafting.drafter import drafter_for  # loads the provider's client
+
+        app.state.drafter = drafter_for(zyntro.settings, zyntro.service, zyntro.public.limits)
     app.include_router(v1.router)
+    app.include_router(mcp_http.router)
     app.include_router(web.router)
     app.mount(web.STATIC_PATH, web.static_files(), name="dashboard-static")
     return app
@@ -356,6 +367,7 @@ def create_app(
             cache_bytes=settings.cache_mb * 1024 * 1024,
             max_keys_per_member=settings.max_keys_per_member,
         )
+    upkeep.configure_retention(service, settings)
     if tracing is None and settings.tracing_wanted:
         from zyntro.tracing import Tracing
 

@@ -36,7 +36,9 @@ def error_response(status: int, body: bytes, headers: Mapping[str, str] | None =
 
 async def _zyntro_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ZyntroError)
-    headers = {"Retry-After": "5"} if exc.status in (429, 503) else None
+    headers = None
+    if exc.status in (429, 503):  # the error's own wait when it has one (errors.Retryable)
+        headers = {"Retry-After": str(getattr(exc, "retry_after", 5))}
     if exc.status == 401:  # RFC 9110: a 401 names the scheme that authenticates
         headers = {"WWW-Authenticate": WWW_AUTHENTICATE}
     return error_response(exc.status, body_for(exc), headers)

@@ -7,12 +7,17 @@ import sys
 import typer
 
 from zyntro.cli.accounts import brand_app, key_app, member_app, org_app
+from zyntro.cli.agents import mcp
 from zyntro.cli.audiences import audiences_app
 from zyntro.cli.common import DEFAULT_DATABASE_URL, State
 from zyntro.cli.doctor import doctor
+from zyntro.cli.drafting import brand_profile, segment_draft
+from zyntro.cli.history import events_app
+from zyntro.cli.history import register as register_history
 from zyntro.cli.output import visible
 from zyntro.cli.segments import segment_app
 from zyntro.cli.server import audit_app, db_app, demo, serve
+from zyntro.cli.two_factor import member_reset_two_factor, org_require_two_factor
 
 app = typer.Typer(
     help="Zyntro Audiences: audience segments for brands, and the fetchAudiences API.",
@@ -39,12 +44,19 @@ def root(
 app.command("demo")(demo)
 app.command("serve")(serve)
 app.command("doctor")(doctor)
+app.command("mcp")(mcp)
 app.add_typer(db_app, name="db")
+org_app.command("require-2fa")(org_require_two_factor)
+member_app.command("reset-2fa")(member_reset_two_factor)
 app.add_typer(org_app, name="org")
 app.add_typer(brand_app, name="brand")
 app.add_typer(member_app, name="member")
 app.add_typer(key_app, name="key")
+segment_app.command("draft")(segment_draft)
+brand_app.command("profile")(brand_profile)
+register_history(segment_app)
 app.add_typer(segment_app, name="segment")
+app.add_typer(events_app, name="events")
 app.add_typer(audit_app, name="audit")
 app.add_typer(audiences_app, name="audiences")
 

@@ -123,9 +123,19 @@ def member_list(
     org: str = typer.Option(..., "--org", help="Organization id."),
     as_json: bool = JsonOption,
 ) -> None:
-    """List the members of an organization."""
-    rows = [_member_row(m) for m in service(ctx).list_members(SYSTEM, org)]
-    emit_table(as_json, rows, ["member_id", "email", "name", "role", "active"])
+    """List the members of an organization, with their two-factor state and last sign-in."""
+    found = service(ctx).list_members(SYSTEM, org)
+    facts = service(ctx).sign_in_facts(SYSTEM, org)
+    rows = [
+        {
+            **_member_row(m),
+            "two_factor": facts[m.id].two_factor,
+            "last_sign_in_at": facts[m.id].last_sign_in_at,
+        }
+        for m in found
+    ]
+    columns = ["member_id", "email", "name", "role", "active", "two_factor", "last_sign_in_at"]
+    emit_table(as_json, rows, columns)
 
 
 @member_app.command("set-role")

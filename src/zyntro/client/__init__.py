@@ -18,6 +18,9 @@ from zyntro.client.errors import (
     BrandNotFound,
     ConfigurationError,
     Conflict,
+    DraftingFailed,
+    DraftingNotConfigured,
+    DraftingUnavailable,
     Forbidden,
     InternalError,
     InvalidApiKey,
@@ -38,7 +41,22 @@ from zyntro.client.errors import (
     UnsupportedMediaType,
     ZyntroError,
 )
-from zyntro.client.models import AudienceSegment, AudiencesResponse, Brand, SegmentPage
+from zyntro.client.history_models import (
+    Event,
+    EventPage,
+    Revision,
+    RevisionPage,
+    TrashedSegment,
+    TrashPage,
+)
+from zyntro.client.models import (
+    AudienceSegment,
+    AudiencesResponse,
+    Brand,
+    BrandProfile,
+    SegmentDraft,
+    SegmentPage,
+)
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -53,8 +71,14 @@ __all__ = [
     "AudiencesResponse",
     "Brand",
     "BrandNotFound",
+    "BrandProfile",
     "ConfigurationError",
     "Conflict",
+    "DraftingFailed",
+    "DraftingNotConfigured",
+    "DraftingUnavailable",
+    "Event",
+    "EventPage",
     "Forbidden",
     "InternalError",
     "InvalidApiKey",
@@ -69,9 +93,14 @@ __all__ = [
     "PayloadTooLarge",
     "RateLimited",
     "RequestTimeout",
+    "Revision",
+    "RevisionPage",
+    "SegmentDraft",
     "SegmentPage",
     "ServiceUnavailable",
     "TransportError",
+    "TrashPage",
+    "TrashedSegment",
     "UnexpectedResponse",
     "UnsupportedMediaType",
     "ZyntroClient",

@@ -14,14 +14,21 @@ import httpx
 from zyntro.client._base import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
-    _BaseClient,
     _segments_path,
 )
+from zyntro.client._drafts import _brand_update_request, _draft_request, _read_brand, _read_drafts
+from zyntro.client._history_async import _AsyncHistory
 from zyntro.client.errors import APIError, TransportError
-from zyntro.client.models import AudienceSegment, AudiencesResponse, Brand, SegmentPage
+from zyntro.client.models import (
+    AudienceSegment,
+    AudiencesResponse,
+    Brand,
+    SegmentDraft,
+    SegmentPage,
+)
 
 
-class AsyncZyntroClient(_BaseClient):
+class AsyncZyntroClient(_AsyncHistory):
     """Async client for the Zyntro Audiences API; one connection pool per instance."""
 
     def __init__(
@@ -120,6 +127,28 @@ class AsyncZyntroClient(_BaseClient):
         """Delete a segment."""
         request = self._v1_request("DELETE", _segments_path(brand_id, segment_id))
         self._read_v1(await self._call(request))
+
+    async def draft_segments(
+        self, brand_id: str, description: str, *, count: int = 3, timeout: float | None = None
+    ) -> list[SegmentDraft]:
+        """Segments drafted by the server's AI provider from `description` (1-5 of them),
+        fitting the brand's profile and existing segments. Nothing is saved: create the ones
+        you keep with `create_segment(brand_id, draft.to_create())`. `timeout` defaults to
+        120 s (or the client's, when longer)."""
+        request = _draft_request(self, brand_id, description, count, timeout)
+        return _read_drafts(self, await self._call(request))
+
+    async def update_brand(
+        self,
+        brand_id: str,
+        *,
+        name: str | None = None,
+        profile: Mapping[str, str] | None = None,
+    ) -> Brand:
+        """Rename a brand and/or change parts of its profile (`offering`, `audience`,
+        `voice`; "" clears one); what is left out keeps its value."""
+        request = _brand_update_request(self, brand_id, name, profile)
+        return _read_brand(self, await self._call(request))
 
     async def _call(self, request: httpx.Request) -> httpx.Response:
         """Send, retrying as `fetch_audiences` does; an error answer is left to the reader."""

@@ -155,6 +155,24 @@ class Conflict(APIError):
     error_code = "conflict"
 
 
+class DraftingNotConfigured(APIError):
+    """Management API: the server has no AI provider, so it cannot draft (HTTP 501)."""
+
+    error_code = "drafting_not_configured"
+
+
+class DraftingUnavailable(_RetryableError):
+    """Management API: the server's AI provider timed out, is busy or failing (HTTP 503)."""
+
+    error_code = "drafting_unavailable"
+
+
+class DraftingFailed(APIError):
+    """Management API: the AI provider's answer was unusable, even after one repair (502)."""
+
+    error_code = "drafting_failed"
+
+
 def _classes_by_code() -> dict[str, type[APIError]]:
     found: dict[str, type[APIError]] = {}
     pending: list[type[APIError]] = [APIError]

@@ -77,6 +77,24 @@ class AudiencesResponse:
 
 
 @dataclass(frozen=True, slots=True)
+class BrandProfile:
+    """What a brand sells, to whom, and its voice (each "" when unset); drafting reads it."""
+
+    offering: str = ""
+    audience: str = ""
+    voice: str = ""
+
+    @classmethod
+    def from_api(cls, item: Any) -> BrandProfile:
+        if not isinstance(item, Mapping):
+            raise ValueError("brand field profile is not an object")
+        values = {field.name: item.get(field.name, "") for field in fields(cls)}
+        if not all(isinstance(value, str) for value in values.values()):
+            raise ValueError("brand profile parts must be strings")
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
 class Brand:
     """A brand of your organization (management API)."""
 
@@ -84,6 +102,8 @@ class Brand:
     org_id: str
     name: str
     created_at: datetime
+    # None from a server older than the brand profile.
+    profile: BrandProfile | None = None
 
     @classmethod
     def from_api(cls, item: Mapping[str, Any]) -> Brand:
@@ -92,11 +112,48 @@ class Brand:
             value = item.get(field.name)
             if field.name == "created_at":
                 values[field.name] = _parse_timestamp(field.name, value)
+            elif field.name == "profile":
+                values[field.name] = None if value is None else BrandProfile.from_api(value)
             elif isinstance(value, str):
                 values[field.name] = value
             else:
                 raise ValueError(f"brand field {field.name} is missing or not a string")
         return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentDraft:
+    """A segment proposed by the server's AI provider: not saved. `to_create()` is the body
+    `create_segment` takes, after you have reviewed (and perhaps edited) it."""
+
+    segment_label: str
+    segment_tag: str
+    segment_type: str
+    segment_decision_drivers: str
+    segment_pain_points: tuple[str, ...]
+    segment_use_cases: tuple[str, ...]
+    segment_tone: str
+    reasoning: str
+
+    @classmethod
+    def from_api(cls, item: Mapping[str, Any]) -> SegmentDraft:
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            value = item.get(field.name)
+            if field.name in ("segment_pain_points", "segment_use_cases"):
+                values[field.name] = _string_tuple(field.name, value)
+            elif isinstance(value, str):
+                values[field.name] = value
+            else:
+                raise ValueError(f"draft field {field.name} is missing or not a string")
+        return cls(**values)
+
+    def to_create(self) -> dict[str, Any]:
+        return {
+            field.name: list(value) if isinstance(value, tuple) else value
+            for field in fields(self)
+            for value in (getattr(self, field.name),)
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,10 +20,16 @@ from zyntro.domain import (
     validate_name,
 )
 from zyntro.errors import BrandNotFound, Conflict, Forbidden, NotFound, ValidationFailed
+from zyntro.events import BRAND_CREATED, BRAND_DELETED, BRAND_RENAMED, brand_data
 from zyntro.identity import Actor
 from zyntro.ids import new_id
 from zyntro.service.core import DEFAULT_CACHE_BYTES, ServiceCore
-from zyntro.service.recording import record_audit, record_change, record_principals_changed
+from zyntro.service.recording import (
+    record_audit,
+    record_change,
+    record_event,
+    record_principals_changed,
+)
 from zyntro.service.rules import (
     keep_an_owner,
     member_actor,
@@ -112,6 +118,7 @@ class Accounts(ServiceCore):
             queries.insert_brand(conn, brand)
             record_change(conn, "brand", brand.id, brand.created_at)  # may be cached as unknown
             record_audit(conn, actor, "brand.create", ("brand", brand.id), org_id, brand.created_at)
+            record_event(conn, BRAND_CREATED, org_id, brand.id, brand_data(brand), brand.created_at)
         return brand
 
     def get_brand(self, actor: Actor, brand_id: str) -> Brand:
@@ -133,10 +140,12 @@ class Accounts(ServiceCore):
         require_content_role(actor, brand.org_id)
         name = validate_name("name", name)
         now = utcnow()
+        renamed = replace(brand, name=name)
         with self._write() as conn:  # the served body holds no brand name: nothing to rebuild
             queries.rename_brand(conn, brand.id, name)
             record_audit(conn, actor, "brand.rename", ("brand", brand.id), brand.org_id, now)
-        return replace(brand, name=name)
+            record_event(conn, BRAND_RENAMED, brand.org_id, brand.id, brand_data(renamed), now)
+        return renamed
 
     def delete_brand(self, actor: Actor, brand_id: str) -> None:
         brand = self.get_brand(actor, brand_id)
@@ -146,6 +155,7 @@ class Accounts(ServiceCore):
             queries.delete_brand(conn, brand.id)
             record_change(conn, "brand", brand.id, now)
             record_audit(conn, actor, "brand.delete", ("brand", brand.id), brand.org_id, now)
+            record_event(conn, BRAND_DELETED, brand.org_id, brand.id, brand_data(brand), now)
 
     def segment_counts(self, actor: Actor, org_id: str) -> dict[str, int]:
         """brand id -> number of segments, for the organization's brands."""

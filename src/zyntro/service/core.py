@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from zyntro.service.reader import AudienceReader
-from zyntro.service.recording import Listener, WriteScope
+from zyntro.service.recording import EventListener, Listener, WriteScope
 from zyntro.store import Store
 from zyntro.usage import UsageRecorder
 
@@ -19,9 +19,11 @@ class ServiceCore:
         self.reader = AudienceReader(store, cache_bytes, self.usage)
         # Called with (kind, entity_id) after a write commits; the read caches listen here.
         self.on_change: list[Listener] = [self.reader.invalidate]
+        # Called with each event (`EventNote`) after its transaction commits; see record_event.
+        self.on_event: list[EventListener] = []
 
     def _write(self) -> WriteScope:
-        return WriteScope(self.store, self.on_change)
+        return WriteScope(self.store, self.on_change, self.on_event)
 
     def flush_usage(self) -> int:
         """Write the keys' pending `last_used_at` stamps; returns how many were written."""

@@ -13,6 +13,7 @@ from zyntro.errors import Conflict, ValidationFailed
 from zyntro.identity import Actor
 from zyntro.ids import is_valid_id
 from zyntro.service.recording import rebuild_brand_body, record_audit
+from zyntro.service.revisions import CREATED, UPDATED, Change, record_segment_changes
 from zyntro.service.rules import require_content_role
 from zyntro.service.segments import Segments, new_segment, whole_seconds
 from zyntro.store import queries
@@ -80,10 +81,12 @@ class Imports(Segments):
         with self._write() as conn:
             owners = queries.segment_owners(conn, [s.id for s in planned])
             new: list[Segment] = []
+            changes: list[Change] = []  # a revision and an event for each
             for number, segment in enumerate(planned, start=1):
                 owner = owners.get(segment.id)
                 if owner is None:
                     new.append(segment)
+                    changes.append((CREATED, None, segment))
                     result.created += 1
                 elif owner != brand.id:
                     raise Conflict(
@@ -98,11 +101,13 @@ class Imports(Segments):
                         result.unchanged += 1
                     else:
                         queries.replace_segment(conn, merged)
+                        changes.append((UPDATED, existing, merged))
                         result.updated += 1
                 if progress:
                     progress(1)
             for start in range(0, len(new), _BATCH):
                 queries.insert_segments(conn, new[start : start + _BATCH])
+            record_segment_changes(conn, actor, brand.org_id, changes, now)
             result.segment_ids = [s.id for s in planned]
             if result.created or result.updated:  # an import that changed nothing is no event
                 rebuild_brand_body(conn, brand.id, now)

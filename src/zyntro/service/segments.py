@@ -16,10 +16,12 @@ from zyntro.identity import Actor
 from zyntro.ids import new_id
 from zyntro.service.accounts import Accounts
 from zyntro.service.recording import rebuild_brand_body, record_audit
+from zyntro.service.revisions import CREATED, UPDATED, move_to_trash, record_segment_change
 from zyntro.service.rules import require_content_role, seen_by
 from zyntro.store import queries
 
 MAX_PAGE = 500
+MAX_SEARCH = 100
 
 
 class Segments(Accounts):
@@ -83,6 +85,43 @@ class Segments(Accounts):
         with self.store.read() as conn:
             return queries.segment_facets(conn, brand.id, segment_type, search)
 
+    def search_segments(
+        self,
+        actor: Actor,
+        org_id: str,
+        *,
+        text: str = "",
+        segment_type: str | None = None,
+        segment_tag: str | None = None,
+        brand_id: str | None = None,
+        limit: int = 20,
+    ) -> tuple[list[Segment], bool]:
+        """Segments of the organization (or of one of its brands) whose text holds every word
+        of `text` (any case, any field) and whose type and tag are the ones given; at most
+        `limit`, and whether more matched."""
+        self.get_org(actor, org_id)
+        if brand_id is not None:
+            brand_id = self.get_brand(actor, brand_id).id
+        if not 1 <= limit <= MAX_SEARCH:
+            raise ValidationFailed("limit", f"must be 1-{MAX_SEARCH}")
+        words = text.casefold().split()
+        found: list[Segment] = []
+        with self.store.read() as conn:
+            candidates = queries.org_segments(
+                conn,
+                org_id,
+                brand_id=brand_id,
+                segment_type=segment_type or None,
+                segment_tag=segment_tag or None,
+            )
+            for segment in candidates:
+                haystack = _searchable(segment)
+                if all(word in haystack for word in words):
+                    found.append(segment)
+                    if len(found) > limit:
+                        break
+        return found[:limit], len(found) > limit
+
     def add_segment(
         self,
         actor: Actor,
@@ -100,6 +139,7 @@ class Segments(Accounts):
             queries.insert_segments(conn, [segment])
             rebuild_brand_body(conn, brand.id, now)
             record_audit(conn, actor, "segment.create", ("segment", segment.id), brand.org_id, now)
+            record_segment_change(conn, actor, brand.org_id, (CREATED, None, segment), now)
         return segment
 
     def add_segment_once(
@@ -146,6 +186,7 @@ class Segments(Accounts):
                 record_audit(
                     conn, actor, "segment.create", ("segment", segment.id), brand.org_id, now
                 )
+                record_segment_change(conn, actor, brand.org_id, (CREATED, None, segment), now)
         except sqlalchemy.exc.IntegrityError:
             earlier = replay()  # a concurrent request with this key won the race
             if earlier is None:
@@ -164,9 +205,11 @@ class Segments(Accounts):
             segment.id, brand.id, segment.initiated_by, merged, segment.created_at, now
         )
         with self._write() as conn:
-            queries.replace_segment(conn, updated)
+            if not queries.replace_segment(conn, updated):
+                raise NotFound("No such segment.")  # deleted meanwhile by another request
             rebuild_brand_body(conn, brand.id, now)
             record_audit(conn, actor, "segment.update", ("segment", segment.id), brand.org_id, now)
+            record_segment_change(conn, actor, brand.org_id, (UPDATED, segment, updated), now)
         return updated
 
     def delete_segment(self, actor: Actor, segment_id: str) -> None:
@@ -175,7 +218,7 @@ class Segments(Accounts):
         require_content_role(actor, brand.org_id)
         now = utcnow()
         with self._write() as conn:
-            queries.delete_segment(conn, segment.id)
+            move_to_trash(conn, actor, brand.org_id, segment, now)  # with its tombstone event
             rebuild_brand_body(conn, brand.id, now)
             record_audit(conn, actor, "segment.delete", ("segment", segment.id), brand.org_id, now)
 
@@ -216,3 +259,12 @@ def whole_seconds(moment: datetime) -> datetime:
     # Segment times are kept as served (YYYY-MM-DD HH:MM:SS): an export reads back equal, and
     # the order by created_at, then segment_id, is the one a caller can see.
     return moment.replace(microsecond=0)
+
+
+def _searchable(segment: Segment) -> str:
+    """Every text of a segment, casefolded, one field a line (a word never spans two)."""
+    values = [
+        value if isinstance(value, str) else "\n".join(value)
+        for value in segment.editable().values()
+    ]
+    return "\n".join(values).casefold()

@@ -28,6 +28,8 @@ from zyntro.service.throttle import (
     refund_attempt,
 )
 from zyntro.store import queries
+from zyntro.store.queries import two_factor as two_factor_queries
+from zyntro.totp import PendingSignIn, SecondFactorRequired
 
 ANONYMOUS = "anonymous"  # the audit log's actor of a failed sign-in
 
@@ -118,7 +120,8 @@ class SignIn(Accounts):
 
         The attempt is counted before the password is checked (`service/throttle.py`); past
         a limit, sign-in is refused for a while without checking anything. A deactivated
-        member's right password gets the very answer of a wrong one.
+        member's right password gets the very answer of a wrong one. A member with two-factor
+        sign-in on gets `SecondFactorRequired` instead of a session.
         """
         address = normalise_email(email)
         keys = counters(origin, address)
@@ -143,14 +146,34 @@ class SignIn(Accounts):
             raise passwords.InvalidCredentials()
         member, stored = matched
         actor = member_actor(member)
+        pending: PendingSignIn | None = None
+        session: NewSession | None = None
         with self._write() as conn:
-            refund_attempt(conn, keys, self._policy(), now)
             if passwords.needs_rehash(stored):
                 stored = passwords.hash_password(password)
                 queries.set_password_hash(conn, member.id, stored)
-            session = _insert_session(conn, member.id, passwords.fingerprint(stored), now)
-            record_audit(conn, actor, "member.sign_in", ("member", member.id), member.org_id, now)
+            authenticator = two_factor_queries.get_authenticator(conn, member.id)
+            if authenticator is not None and authenticator.enabled:
+                # No session and no refund yet: the attempt stays counted until a right code
+                # (service/two_factor.py), so a known password does not reset the counters.
+                pending = PendingSignIn(member.id, address, passwords.fingerprint(stored), now)
+            else:
+                refund_attempt(conn, keys, self._policy(), now)
+                session = self._begin_session(conn, actor, member, stored, now)
+        if pending is not None:
+            raise SecondFactorRequired(pending)
+        assert session is not None
         return actor, session
+
+    @staticmethod
+    def _begin_session(
+        conn: sa.Connection, actor: Actor, member: Member, stored: str | None, now: datetime
+    ) -> NewSession:
+        """A signed-in member's new session, their last sign-in, and the audit row."""
+        session = _insert_session(conn, member.id, passwords.fingerprint(stored), now)
+        two_factor_queries.set_last_sign_in(conn, member.id, now)
+        record_audit(conn, actor, "member.sign_in", ("member", member.id), member.org_id, now)
+        return session
 
     def start_session(self, actor: Actor) -> NewSession:
         """A new session for a signed-in member (after they changed their own password)."""
@@ -168,9 +191,14 @@ class SignIn(Accounts):
         """The actor of a dashboard session: not signed out, not older than the session
         lifetime, the member still active, with the same password as when it began."""
         with self.store.read() as conn:
-            found = queries.session_member(
-                conn, _session_id(token), member_id, utcnow() - self.SESSION_LIFETIME
-            )
+            return self._session_actor(conn, member_id, fingerprint, token)
+
+    def _session_actor(
+        self, conn: sa.Connection, member_id: str, fingerprint: str, token: str
+    ) -> Actor:
+        found = queries.session_member(
+            conn, _session_id(token), member_id, utcnow() - self.SESSION_LIFETIME
+        )
         if found is None:
             raise passwords.SessionEnded()
         member, stored = found

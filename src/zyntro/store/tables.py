@@ -47,6 +47,8 @@ organizations = sa.Table(
     sa.Column("id", ID, primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    # Every member must use two-factor sign-in (service/two_factor.py).
+    sa.Column("require_two_factor", sa.Boolean(), nullable=False, server_default=sa.false()),
 )
 
 brands = sa.Table(
@@ -59,6 +61,10 @@ brands = sa.Table(
     # The fetchAudiences success body, kept by the service in every transaction that changes
     # the brand's segments; NULL when it has none. The endpoint's one read for a brand.
     sa.Column("public_body", sa.LargeBinary(), nullable=True),
+    # The brand profile (what it sells, to whom, its voice): what drafting tells the model.
+    sa.Column("profile_offering", sa.Text(), nullable=False, server_default=""),
+    sa.Column("profile_audience", sa.Text(), nullable=False, server_default=""),
+    sa.Column("profile_voice", sa.Text(), nullable=False, server_default=""),
     # "brand within org" and the org's brand list.
     sa.Index(None, "org_id", "id"),
 )
@@ -74,6 +80,7 @@ members = sa.Table(
     sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.true()),
     sa.Column("password_hash", sa.String(200), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("last_sign_in_at", UTCDateTime(), nullable=True),  # the dashboard's, for owners
     sa.UniqueConstraint("org_id", "email"),
     sa.CheckConstraint("role in ('owner', 'in_charge', 'member')", name="role"),
 )
@@ -169,4 +176,78 @@ idempotency_keys = sa.Table(
     sa.Column("request_hash", sa.String(64), nullable=False),
     sa.Column("response", sa.Text(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False, index=True),
+)
+
+# A member's TOTP authenticator: begun at enrolment, on once a first code confirms it.
+two_factor = sa.Table(
+    "two_factor",
+    metadata,
+    sa.Column("member_id", ID, sa.ForeignKey("members.id"), primary_key=True),
+    # The base32 secret sealed with AES-GCM under a key derived from ZYNTRO_SECRET_KEY.
+    sa.Column("secret", sa.String(200), nullable=False),
+    sa.Column("confirmed_at", UTCDateTime(), nullable=True),  # NULL: enrolment not finished
+    # The time step (Unix time // 30) of the last code accepted: no code of it or before it
+    # is accepted again, so a code cannot be replayed within its window.
+    sa.Column("last_step", sa.Integer(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Single-use recovery codes: SHA-256 of the member id and the 80-bit code, never the code.
+recovery_codes = sa.Table(
+    "recovery_codes",
+    metadata,
+    sa.Column("member_id", ID, sa.ForeignKey("members.id"), primary_key=True),
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("used_at", UTCDateTime(), nullable=True),
+)
+
+# --- events, trash and revisions ---
+
+# The outbox: one row per event, written in the transaction of the change it tells of
+# (service/recording.record_event). Readers page by `seq`: events are inserted just before
+# their transaction commits, one writing transaction at a time (PostgreSQL: an advisory
+# lock), so they become visible in `seq` order and a cursor never skips a late commit.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("id", ID, nullable=False, unique=True),  # evt_ + time-sortable id
+    # segment.created|updated|deleted|restored, brand.created|renamed|deleted, webhook.test…
+    sa.Column("type", sa.String(40), nullable=False),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("brand_id", ID, nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False, index=True),  # retention prune
+    sa.Column("body", sa.Text(), nullable=False),  # the event's public JSON, as served
+    # The feed's one read: an organization's events in `seq` order after a cursor.
+    sa.Index(None, "org_id", "seq"),
+)
+
+# Deleted segments, kept (with the 12 fields as they were) until restored or purged.
+trashed_segments = sa.Table(
+    "trashed_segments",
+    metadata,
+    sa.Column("id", ID, primary_key=True),  # the segment's id, which a restore gives back
+    sa.Column("brand_id", ID, sa.ForeignKey("brands.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("deleted_at", UTCDateTime(), nullable=False, index=True),  # the purge's read
+    sa.Column("deleted_by", sa.String(80), nullable=False),
+    sa.Column("segment", sa.Text(), nullable=False),  # the public 12-field JSON
+    sa.Index(None, "brand_id", "deleted_at"),
+)
+
+# Every change of a segment: who, when, and its 12 fields before and after (JSON; NULL before
+# a creation and after a deletion). Gone with the segment when the trash is purged.
+segment_revisions = sa.Table(
+    "segment_revisions",
+    metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("id", ID, nullable=False, unique=True),  # rev_ + time-sortable id
+    sa.Column("segment_id", ID, nullable=False),
+    sa.Column("brand_id", ID, sa.ForeignKey("brands.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("action", sa.String(20), nullable=False),
+    sa.Column("actor", sa.String(80), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("before", sa.Text(), nullable=True),
+    sa.Column("after", sa.Text(), nullable=True),
+    sa.Index(None, "segment_id", "seq"),
+    sa.Index(None, "brand_id"),
 )

@@ -5,13 +5,23 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.staticfiles import StaticFiles
 
-from zyntro.web import auth, brands, keys, members, segments
+from zyntro.web import (
+    auth,
+    brand_profile,
+    brands,
+    drafts,
+    history,
+    keys,
+    members,
+    segments,
+    two_factor,
+)
 from zyntro.web.templating import STATIC
 
 STATIC_PATH = "/app/static"
 
 router = APIRouter()
-for _module in (auth, brands, segments, keys, members):
+for _module in (auth, brands, segments, history, keys, members, two_factor, drafts, brand_profile):
     router.include_router(_module.router)
 
 

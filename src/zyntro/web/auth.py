@@ -1,6 +1,8 @@
-"""Sign-in, sign-out, and Me > Password."""
+"""Sign-in (with its two-factor code step), sign-out, and Me > Password."""
 
 from __future__ import annotations
+
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from starlette.datastructures import FormData
@@ -10,6 +12,7 @@ from zyntro.api.deps import service_of
 from zyntro.errors import RateLimited, ValidationFailed
 from zyntro.passwords import MIN_LENGTH, InvalidCredentials, SessionEnded
 from zyntro.service.throttle import Origin, device_tag
+from zyntro.totp import InvalidCode, SecondFactorRequired, SignInExpired
 from zyntro.web.context import (
     PREFIX,
     CheckedForm,
@@ -90,14 +93,54 @@ def sign_in(request: Request, form: FormData = CheckedForm) -> Response:
         return render(
             request, "sign_in.html", error.status, next=target, email=email, error=error.message
         )
-    assert actor.member_id is not None
+    except SecondFactorRequired as waiting:
+        session_of(request).await_code(waiting.pending)
+        return RedirectResponse(
+            f"{PREFIX}/sign-in/code?next={quote(target, safe='/')}", status_code=303
+        )
+    return _begin(request, actor.member_id, new.fingerprint, new.token, email, target)
+
+
+def _begin(
+    request: Request, member_id: str | None, fingerprint: str, token: str, email: str, target: str
+) -> Response:
+    """The browser is signed in: its session, the known-device cookie, on to `target`."""
+    assert member_id is not None
     session = session_of(request)
     if session.token:  # signed in already in this browser: that session ends
-        service.end_session(session.token)
-    session.begin(actor.member_id, new.fingerprint, new.token)
+        service_of(request).end_session(session.token)
+    session.begin(member_id, fingerprint, token)
     response = RedirectResponse(target, status_code=303)
     _remember_device(request, response, email)
     return response
+
+
+@router.get(PREFIX + "/sign-in/code")
+def code_page(request: Request, target: str = Query("", alias="next")) -> Response:
+    """The second step of sign-in, for members with two-factor sign-in on."""
+    if session_of(request).pending is None:
+        return RedirectResponse(PREFIX + "/sign-in", status_code=303)
+    return render(request, "sign_in_code.html", next=_safe_next(target), error=None)
+
+
+@router.post(PREFIX + "/sign-in/code")
+def sign_in_with_code(request: Request, form: FormData = CheckedForm) -> Response:
+    session = session_of(request)
+    target = _safe_next(text(form, "next"))
+    pending = session.pending
+    if pending is None:
+        return RedirectResponse(PREFIX + "/sign-in", status_code=303)
+    try:
+        actor, new = service_of(request).complete_sign_in(
+            pending, text(form, "code")[:64], _origin(request, pending.email)
+        )
+    except SignInExpired as error:
+        session.end()
+        session.flash(error.message)
+        return RedirectResponse(PREFIX + "/sign-in", status_code=303)
+    except (InvalidCode, RateLimited) as error:
+        return render(request, "sign_in_code.html", error.status, next=target, error=error.message)
+    return _begin(request, actor.member_id, new.fingerprint, new.token, pending.email, target)
 
 
 @router.post(PREFIX + "/sign-out")
@@ -112,13 +155,24 @@ def sign_out(request: Request, form: FormData = CheckedForm) -> Response:
 
 @router.get(PREFIX + "/me")
 def me_page(dash: Dashboard = SignedIn) -> Response:
+    return _me_page(dash, 200, {})
+
+
+def _me_page(dash: Dashboard, status: int, errors: dict[str, str]) -> Response:
     member = dash.service.get_member(dash.actor, dash.member_id)
-    return dash.render("me.html", section="me", member=member, errors={}, min_length=MIN_LENGTH)
+    return dash.render(
+        "me.html",
+        status,
+        section="me",
+        member=member,
+        errors=errors,
+        min_length=MIN_LENGTH,
+        two_factor=dash.service.two_factor_status(dash.actor, dash.member_id),
+    )
 
 
 @router.post(PREFIX + "/me/password")
 def change_password(dash: Dashboard = SignedIn, form: FormData = CheckedForm) -> Response:
-    member = dash.service.get_member(dash.actor, dash.member_id)
     new, confirm = text(form, "new_password"), text(form, "confirm_password")
     errors: dict[str, str] = {}
     status = 422
@@ -139,9 +193,7 @@ def change_password(dash: Dashboard = SignedIn, form: FormData = CheckedForm) ->
         except RateLimited as error:
             status, errors["current_password"] = error.status, error.message
     if errors:
-        return dash.render(
-            "me.html", status, section="me", member=member, errors=errors, min_length=MIN_LENGTH
-        )
+        return _me_page(dash, status, errors)
     # Every session of the member ended with the old password; this browser begins a new one.
     new_session = dash.service.start_session(dash.actor)
     dash.session.begin(dash.member_id, new_session.fingerprint, new_session.token)

@@ -27,10 +27,18 @@ from zyntro.web.templating import templates
 
 PREFIX = "/app"
 MAX_FORM_FIELDS = 400  # a segment form: 2 lists of at most 50 items, and the rest
+ENROLMENT_NOTICE = (
+    "Your organization requires two-factor sign-in: set it up to go on using the dashboard."
+)
 
 
 class SignInRequired(Exception):
     """No session, or one that has ended: the browser is sent to the sign-in page."""
+
+
+class EnrolmentRequired(Exception):
+    """The organization requires two-factor sign-in and the member has none: every page but
+    setting it up (and signing out) sends them to set it up."""
 
 
 class CsrfRejected(ZyntroError):
@@ -120,21 +128,35 @@ class Dashboard:
         return RedirectResponse(PREFIX + path, status_code=303)
 
 
-def current(request: Request) -> Dashboard:
-    """Dependency: the signed-in member, or `SignInRequired`."""
+def _signed_in(request: Request, enrolling: bool) -> Dashboard:
     session = session_of(request)
     if session.member_id is None:
         raise SignInRequired()
     service = service_of(request)
     try:
-        actor = service.session_actor(session.member_id, session.fingerprint, session.token)
+        actor, must_enrol = service.session_state(
+            session.member_id, session.fingerprint, session.token
+        )
     except SessionEnded:
         session.end()
         raise SignInRequired() from None
+    if must_enrol and not enrolling:
+        raise EnrolmentRequired()
     assert actor.org_id is not None
     org = service.get_org(actor, actor.org_id)
     dashboard = request.state.dashboard = Dashboard(request, service, session, actor, org)
     return dashboard
+
+
+def current(request: Request) -> Dashboard:
+    """Dependency: the signed-in member, or `SignInRequired` (`EnrolmentRequired` while
+    their organization requires two-factor sign-in they have not set up)."""
+    return _signed_in(request, enrolling=False)
+
+
+def current_enrolling(request: Request) -> Dashboard:
+    """Dependency of the two-factor set-up pages: the signed-in member, set up or not."""
+    return _signed_in(request, enrolling=True)
 
 
 async def checked_form(request: Request) -> FormData:
@@ -150,6 +172,7 @@ async def checked_form(request: Request) -> FormData:
 
 
 SignedIn = Depends(current)
+SignedInEnrolling = Depends(current_enrolling)
 CheckedForm = Depends(checked_form)
 
 
@@ -194,6 +217,9 @@ class DashboardRoute(APIRoute):
                 response = RedirectResponse(
                     f"{PREFIX}/sign-in?next={quote(target, safe='/')}", status_code=303
                 )
+            except EnrolmentRequired:
+                session_of(request).flash(ENROLMENT_NOTICE)
+                response = RedirectResponse(f"{PREFIX}/me/two-factor", status_code=303)
             except HTTPException as exc:  # e.g. a form body Starlette could not parse
                 response = error_page(request, InvalidRequest(str(exc.detail)))
             except Exception as exc:  # a page, never a stack trace; the log has the details

@@ -36,6 +36,8 @@ def _members_page(
     )
     page.kind_labels = {role.value: label for role, label in ROLE_LABELS.items()}
     can_sign_in = dash.service.members_with_password(dash.actor, dash.org_id)
+    # Owners also see each member's last sign-in and two-factor state (web/two_factor.py).
+    facts = dash.service.sign_in_facts(dash.actor, dash.org_id) if dash.is_owner else {}
     return dash.render(
         "members.html",
         status,
@@ -43,6 +45,8 @@ def _members_page(
         page=page,
         all_count=len(members),
         can_sign_in=can_sign_in,
+        sign_in_facts=facts,
+        two_factor_required=dash.service.two_factor_required(dash.actor, dash.org_id),
         roles=ROLES,
         errors=errors or {},
         values={"email": "", "name": "", "role": Role.MEMBER.value, **values},

@@ -1,12 +1,14 @@
 """The dashboard session: a signed cookie holding the member, the token of its session row, a
-password fingerprint, a CSRF token and a one-shot notice; and the known-device cookie that
-sign-in leaves. Signed, not encrypted: neither holds a password or a key."""
+password fingerprint, a CSRF token and a one-shot notice (or, between a right password and its
+two-factor code, the sign-in that waits for the code); and the known-device cookie that
+sign-in leaves. Signed, not encrypted: neither holds a password, a key or a TOTP secret."""
 
 from __future__ import annotations
 
 import hmac
 import secrets
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -14,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from zyntro.settings import PLACEHOLDER_SECRET, Settings
+from zyntro.totp import PendingSignIn
 
 COOKIE = "zyntro_session"
 MAX_AGE_SECONDS = 12 * 60 * 60
@@ -43,6 +46,7 @@ class Session:
     fingerprint: str = ""
     token: str = ""  # names the session's row: sign-out deletes it
     notice: str | None = None
+    pending: PendingSignIn | None = None  # a right password waiting for its two-factor code
     changed: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -51,6 +55,9 @@ class Session:
             data["m"], data["f"], data["s"] = self.member_id, self.fingerprint, self.token
         if self.notice:
             data["n"] = self.notice
+        if self.pending is not None:
+            p = self.pending
+            data["p"] = [p.member_id, p.email, p.fingerprint, int(p.started_at.timestamp())]
         return data
 
     @classmethod
@@ -66,6 +73,7 @@ class Session:
             fingerprint=str(fingerprint),
             token=str(data.get("s", "")),
             notice=notice if isinstance(notice, str) else None,
+            pending=_pending(data.get("p")),
         )
 
     def csrf_ok(self, token: str | None) -> bool:
@@ -75,11 +83,18 @@ class Session:
         """Sign in: a new CSRF token, so nothing learnt before sign-in carries over."""
         self.csrf = secrets.token_urlsafe(24)
         self.member_id, self.fingerprint, self.token = member_id, fingerprint, token
+        self.pending = None
+        self.changed = True
+
+    def await_code(self, pending: PendingSignIn) -> None:
+        """The password was right; sign-in goes on with a two-factor code."""
+        self.pending = pending
         self.changed = True
 
     def end(self) -> None:
         self.csrf = secrets.token_urlsafe(24)
         self.member_id, self.fingerprint, self.token, self.notice = None, "", "", None
+        self.pending = None
         self.changed = True
 
     def flash(self, notice: str) -> None:
@@ -92,6 +107,19 @@ class Session:
         if notice:
             self.changed = True
         return notice
+
+
+def _pending(value: Any) -> PendingSignIn | None:
+    if not (isinstance(value, list) and len(value) == 4):
+        return None
+    member_id, email, fingerprint, started = value
+    if not all(isinstance(v, str) for v in (member_id, email, fingerprint)):
+        return None
+    try:
+        moment = datetime.fromtimestamp(started, UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+    return PendingSignIn(member_id, email, fingerprint, moment)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ _bearer = HTTPBearer(
 _Credentials = Depends(_bearer)
 # The scope entry holding the RateLimit headers of this request's answer.
 _RATE = "zyntro.ratelimit"
+# The scope entry holding the key's principal (the MCP tools read it: agents/http.py).
+PRINCIPAL = "zyntro.principal"
 
 
 class MissingApiKey(InvalidApiKey):
@@ -72,6 +74,7 @@ async def key_actor(
     if credentials is None or not credentials.credentials:
         raise MissingApiKey()
     principal = await _principal(request, limits, credentials.credentials)
+    request.scope[PRINCIPAL] = principal
     # The key is valid: from here on it counts against its own limit.
     allowed, request.scope[_RATE] = await limits.hit_key(principal.key_id)
     if not allowed:

@@ -1,4 +1,4 @@
-"""`GET /api/v1/brands`: the brands of the key's organization."""
+"""`/api/v1/brands`: the brands of the key's organization; a brand's name and profile."""
 
 from __future__ import annotations
 
@@ -7,8 +7,17 @@ from starlette.responses import Response
 
 from zyntro.api.deps import service_of
 from zyntro.api.v1.auth import KeyActor, LimitedRoute
-from zyntro.api.v1.http import conditional_json
-from zyntro.api.v1.models import ERRORS, BrandList, BrandOne, BrandPublic
+from zyntro.api.v1.http import conditional_json, json_response
+from zyntro.api.v1.models import (
+    BODY_WRITE_ERRORS,
+    ERRORS,
+    BrandList,
+    BrandOne,
+    BrandPublic,
+    BrandUpdate,
+)
+from zyntro.domain import validate_brand_profile, validate_name
+from zyntro.errors import ValidationFailed
 from zyntro.service import Actor
 
 router = APIRouter(route_class=LimitedRoute)
@@ -34,3 +43,29 @@ def list_brands(request: Request, actor: Actor = KeyActor) -> Response:
 def get_brand(brand_id: str, request: Request, actor: Actor = KeyActor) -> Response:
     brand = service_of(request).get_brand(actor, brand_id)
     return conditional_json(request, {"status": "success", "data": BrandPublic.of(brand)})
+
+
+@router.patch(
+    "/brands/{brand_id}",
+    response_model=BrandOne,
+    responses=BODY_WRITE_ERRORS,
+    summary="Rename a brand or change its profile (owner or member in-charge)",
+)
+def update_brand(
+    brand_id: str, body: BrandUpdate, request: Request, actor: Actor = KeyActor
+) -> Response:
+    """Fields left out keep their values. The profile (what the brand sells, to whom, its
+    voice) is what drafting shows the model (docs/ai.md)."""
+    if body.name is None and body.profile is None:
+        raise ValidationFailed("body", "send name, profile, or both")
+    service = service_of(request)
+    brand = service.get_brand(actor, brand_id)
+    parts = body.profile.model_dump(exclude_unset=True) if body.profile is not None else {}
+    validate_brand_profile(parts)  # both checked before either is written
+    if body.name is not None:
+        validate_name("name", body.name)
+    if parts:
+        brand = service.set_brand_profile(actor, brand.id, parts)
+    if body.name is not None:
+        brand = service.rename_brand(actor, brand.id, body.name)
+    return json_response({"status": "success", "data": BrandPublic.of(brand)})

@@ -10,11 +10,22 @@ from zyntro.api.schemas import AudienceSegment, ErrorBody
 from zyntro.domain import (
     MAX_ITEM_LENGTH,
     MAX_LIST_ITEMS,
+    PROFILE_MAX_LENGTH,
     TEXT_LIMITS,
     TYPE_MAX_LENGTH,
     Brand,
     format_timestamp,
 )
+
+_PROFILE_TEXT = f"at most {PROFILE_MAX_LENGTH} characters; empty when unset"
+
+
+class BrandProfile(BaseModel):
+    """What the brand sells, to whom, and its voice: what drafting tells the model."""
+
+    offering: str = Field(description="What the brand sells; " + _PROFILE_TEXT)
+    audience: str = Field(description="To whom it sells; " + _PROFILE_TEXT)
+    voice: str = Field(description="How it speaks; " + _PROFILE_TEXT)
 
 
 class BrandPublic(BaseModel):
@@ -22,6 +33,7 @@ class BrandPublic(BaseModel):
     org_id: str
     name: str
     created_at: str = Field(description="YYYY-MM-DD HH:MM:SS, UTC")
+    profile: BrandProfile = Field(description="Added in 0.2: older servers leave it out.")
 
     @classmethod
     def of(cls, brand: Brand) -> dict[str, Any]:
@@ -30,7 +42,38 @@ class BrandPublic(BaseModel):
             "org_id": brand.org_id,
             "name": brand.name,
             "created_at": format_timestamp(brand.created_at),
+            "profile": brand.profile.to_public(),
         }
+
+
+class BrandProfileUpdate(BaseModel):
+    """The profile parts to change; those left out keep their values (null or "" clears)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    offering: str | None = Field(None, max_length=PROFILE_MAX_LENGTH)
+    audience: str | None = Field(None, max_length=PROFILE_MAX_LENGTH)
+    voice: str | None = Field(None, max_length=PROFILE_MAX_LENGTH)
+
+
+class BrandUpdate(BaseModel):
+    """A new name, profile parts, or both."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "profile": {
+                    "offering": "Trail running shoes and apparel",
+                    "audience": "Amateur and competitive trail runners in Europe",
+                    "voice": "Encouraging, expert, a little playful",
+                }
+            }
+        },
+    )
+
+    name: str | None = Field(None, max_length=200)
+    profile: BrandProfileUpdate | None = None
 
 
 class BrandList(BaseModel):

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from zyntro.domain import (
     ApiKey,
     Brand,
+    BrandProfile,
     Member,
     Organization,
     Role,
@@ -29,7 +30,10 @@ def _org(row: sa.Row[Any]) -> Organization:
 
 
 def _brand(row: Any) -> Brand:
-    return Brand(id=row.id, org_id=row.org_id, name=row.name, created_at=row.created_at)
+    profile = BrandProfile(row.profile_offering, row.profile_audience, row.profile_voice)
+    return Brand(
+        id=row.id, org_id=row.org_id, name=row.name, created_at=row.created_at, profile=profile
+    )
 
 
 def member_from_row(row: sa.Row[Any]) -> Member:
@@ -74,14 +78,30 @@ def list_orgs(conn: sa.Connection) -> list[Organization]:
 def insert_brand(conn: sa.Connection, brand: Brand) -> None:
     conn.execute(
         brands.insert().values(
-            id=brand.id, org_id=brand.org_id, name=brand.name, created_at=brand.created_at
+            id=brand.id,
+            org_id=brand.org_id,
+            name=brand.name,
+            created_at=brand.created_at,
+            **_profile_values(brand.profile.to_public()),
         )
     )
 
 
+def _profile_values(parts: dict[str, str]) -> dict[str, str]:
+    return {f"profile_{name}": value for name, value in parts.items()}
+
+
 # Everything but public_body: the served body is the endpoint's to read (store.hot), and a
 # brand list would otherwise load every brand's encoded segments.
-_BRAND_COLUMNS = (brands.c.id, brands.c.org_id, brands.c.name, brands.c.created_at)
+_BRAND_COLUMNS = (
+    brands.c.id,
+    brands.c.org_id,
+    brands.c.name,
+    brands.c.created_at,
+    brands.c.profile_offering,
+    brands.c.profile_audience,
+    brands.c.profile_voice,
+)
 
 
 def get_brand(conn: sa.Connection, brand_id: str) -> Brand | None:
@@ -98,6 +118,11 @@ def list_brands(conn: sa.Connection, org_id: str) -> list[Brand]:
 
 def rename_brand(conn: sa.Connection, brand_id: str, name: str) -> None:
     conn.execute(brands.update().where(brands.c.id == brand_id).values(name=name))
+
+
+def set_brand_profile(conn: sa.Connection, brand_id: str, parts: dict[str, str]) -> None:
+    """Change the given parts of the brand profile (`offering`, `audience`, `voice`)."""
+    conn.execute(brands.update().where(brands.c.id == brand_id).values(**_profile_values(parts)))
 
 
 def delete_brand(conn: sa.Connection, brand_id: str) -> None:

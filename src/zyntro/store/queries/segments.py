@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -80,14 +80,18 @@ def insert_segments(conn: sa.Connection, rows: Sequence[Segment]) -> None:
         conn.execute(segments.insert(), [{"id": s.id, **_segment_values(s)} for s in rows])
 
 
-def replace_segment(conn: sa.Connection, segment: Segment) -> None:
-    conn.execute(
-        segments.update().where(segments.c.id == segment.id).values(**_segment_values(segment))
+def replace_segment(conn: sa.Connection, segment: Segment) -> int:
+    """Write the segment's values over its row; how many rows (0: it is gone)."""
+    return int(
+        conn.execute(
+            segments.update().where(segments.c.id == segment.id).values(**_segment_values(segment))
+        ).rowcount
     )
 
 
-def delete_segment(conn: sa.Connection, segment_id: str) -> None:
-    conn.execute(segments.delete().where(segments.c.id == segment_id))
+def delete_segment(conn: sa.Connection, segment_id: str) -> int:
+    """Delete a segment's row; how many rows (0: it was gone already)."""
+    return int(conn.execute(segments.delete().where(segments.c.id == segment_id)).rowcount)
 
 
 def segment_counts(conn: sa.Connection, org_id: str) -> dict[str, int]:
@@ -166,6 +170,32 @@ def segments_page(
         )
     rows = conn.execute(query.order_by(*_SEGMENT_ORDER).limit(limit))
     return [segment_from_row(row) for row in rows]
+
+
+def org_segments(
+    conn: sa.Connection,
+    org_id: str,
+    *,
+    brand_id: str | None = None,
+    segment_type: str | None = None,
+    segment_tag: str | None = None,
+) -> Iterator[Segment]:
+    """The segments of an organization's brands (or of one of them), by type and tag when
+    given, brand by brand in the endpoint's order; read lazily, so a caller may stop early."""
+    query = (
+        sa.select(segments)
+        .join(brands, brands.c.id == segments.c.brand_id)
+        .where(brands.c.org_id == org_id)
+    )
+    if brand_id is not None:
+        query = query.where(segments.c.brand_id == brand_id)
+    if segment_type is not None:
+        query = query.where(segments.c.segment_type == segment_type)
+    if segment_tag is not None:
+        query = query.where(segments.c.segment_tag == segment_tag)
+    rows = conn.execute(query.order_by(segments.c.brand_id, *_SEGMENT_ORDER))
+    for row in rows:
+        yield segment_from_row(row)
 
 
 def get_idempotency_record(conn: sa.Connection, member_id: str, key: str) -> Any:

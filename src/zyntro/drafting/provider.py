@@ -1,0 +1,186 @@
+"""The client of the provider: any OpenAI-compatible Chat Completions endpoint (OpenAI, Azure,
+Ollama, vLLM, llama.cpp's server, LM Studio), through the `openai` package.
+
+One non-streaming request per call, no retries of the library's own (the caller is a person
+waiting: a failure becomes 503 `drafting_unavailable` with the provider's Retry-After at once).
+Prompts and answers are logged at DEBUG only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+import openai
+
+from zyntro.errors import DraftingFailed, DraftingUnavailable
+from zyntro.settings import Settings
+
+log = logging.getLogger("zyntro.drafting")
+
+StructuredOutput = Literal["auto", "json_schema", "none"]
+# Retry-After when the provider gives none: after a timeout or an outage, and after a 429.
+RETRY_AFTER_DEFAULT = 10
+RETRY_AFTER_RATE_LIMITED = 30
+RETRY_AFTER_MAX = 3600
+# Without a key of its own the library would read OPENAI_API_KEY from the environment: the
+# provider gets this instead (Ollama and most local servers take any key).
+NO_KEY = "unset"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The text of the first choice (None when there was no choice or no content)."""
+
+    content: str | None
+    refusal: str | None = None
+    finish_reason: str | None = None
+
+
+@dataclass
+class ChatProvider:
+    """Where drafting asks, and how: the endpoint, the model, the key, the structured output
+    mode (`auto` asks for the JSON schema and stops asking once the endpoint refuses it)."""
+
+    base_url: str
+    model: str
+    api_key: str | None = None
+    structured_output: StructuredOutput = "auto"
+    timeout: float = 50.0
+    _schema_refused: bool = field(default=False, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ChatProvider | None:
+        if not settings.drafting_configured:
+            return None
+        assert settings.llm_base_url is not None and settings.llm_model is not None
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+        return cls(
+            settings.llm_base_url.rstrip("/"),
+            settings.llm_model,
+            key or None,
+            settings.llm_structured_output,
+            settings.llm_timeout_seconds,
+        )
+
+    @property
+    def asks_for_schema(self) -> bool:
+        if self.structured_output == "auto":
+            return not self._schema_refused
+        return self.structured_output == "json_schema"
+
+    async def complete(
+        self,
+        messages: list[dict[str, str]],
+        response_format: dict[str, Any],
+        timeout: float | None = None,
+    ) -> Answer:
+        """One completion of `messages` within `timeout` (default: the provider's), asking for
+        `response_format` when the endpoint takes it. Raises DraftingUnavailable (try later)
+        or DraftingFailed (it will not work)."""
+        with_schema = self.asks_for_schema
+        seconds = timeout if timeout is not None else self.timeout
+        try:
+            return await self._ask(messages, response_format if with_schema else None, seconds)
+        except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+            # An endpoint without structured output refuses the parameter (400, sometimes
+            # 422): in auto mode, ask once more without it, and from now on never with it.
+            if not (with_schema and self.structured_output == "auto" and _about_schema(exc)):
+                raise _failed(exc) from None
+            log.warning(
+                "the AI provider refused the json_schema response format (HTTP %s); drafting "
+                "goes on without it",
+                exc.status_code,
+            )
+            self._schema_refused = True
+            try:
+                return await self._ask(messages, None, seconds)
+            except openai.OpenAIError as again:
+                raise _translated(again) from None
+        except openai.OpenAIError as exc:
+            raise _translated(exc) from None
+
+    async def _ask(
+        self,
+        messages: list[dict[str, str]],
+        response_format: dict[str, Any] | None,
+        timeout: float,
+    ) -> Answer:
+        log.debug("drafting request to %s: %s", self.model, messages)
+        async with openai.AsyncOpenAI(
+            base_url=self.base_url,
+            api_key=self.api_key or NO_KEY,
+            timeout=timeout,
+            max_retries=0,
+        ) as client:
+            completion = await client.chat.completions.create(
+                model=self.model,
+                messages=cast(Any, messages),
+                stream=False,
+                response_format=cast(Any, response_format) if response_format else openai.omit,
+            )
+        if not completion.choices:
+            log.debug("drafting answer without choices")
+            return Answer(None)
+        choice = completion.choices[0]
+        message = choice.message
+        log.debug("drafting answer (%s): %s", choice.finish_reason, message.content)
+        return Answer(message.content, getattr(message, "refusal", None), choice.finish_reason)
+
+
+def _translated(exc: openai.OpenAIError) -> Exception:
+    """The user's error for a failure of the provider."""
+    if isinstance(exc, openai.APITimeoutError):
+        log.warning("the AI provider did not answer in time")
+        return DraftingUnavailable(
+            "The AI provider did not answer in time. Please try again shortly.",
+            RETRY_AFTER_DEFAULT,
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        log.warning("the AI provider cannot be reached: %s", type(exc.__cause__ or exc).__name__)
+        return DraftingUnavailable(
+            "The AI provider cannot be reached. Please try again shortly.", RETRY_AFTER_DEFAULT
+        )
+    if isinstance(exc, openai.RateLimitError):
+        log.warning("the AI provider is rate limiting drafts (HTTP 429)")
+        wait = _retry_after(exc.response.headers.get("retry-after"), RETRY_AFTER_RATE_LIMITED)
+        return DraftingUnavailable(
+            "The AI provider is busy with too many requests. Please try again later.", wait
+        )
+    if isinstance(exc, openai.APIStatusError) and exc.status_code >= 500:
+        log.warning("the AI provider failed (HTTP %s)", exc.status_code)
+        wait = _retry_after(exc.response.headers.get("retry-after"), RETRY_AFTER_DEFAULT)
+        return DraftingUnavailable(None, wait)
+    if isinstance(exc, openai.APIStatusError):
+        return _failed(exc)
+    log.warning("the AI provider's answer could not be read: %s", type(exc).__name__)
+    return DraftingFailed("The AI provider's answer could not be read. Please try again.")
+
+
+def _failed(exc: openai.APIStatusError) -> DraftingFailed:
+    # 400, 401, 403, 404: the request or the setup is wrong, and trying again will not help.
+    log.warning("the AI provider refused the drafting request (HTTP %s)", exc.status_code)
+    return DraftingFailed(
+        f"The AI provider refused the request (HTTP {exc.status_code}). An administrator "
+        "should check ZYNTRO_LLM_BASE_URL, ZYNTRO_LLM_MODEL and ZYNTRO_LLM_API_KEY."
+    )
+
+
+def _about_schema(exc: openai.APIStatusError) -> bool:
+    """Whether a refusal is about the response format (not, say, a context too long, which
+    must not turn structured output off for good)."""
+    text = f"{exc.message} {exc.body}".lower()
+    return any(word in text for word in ("response_format", "json_schema", "schema", "format"))
+
+
+def _retry_after(value: str | None, default: int) -> int:
+    """The provider's Retry-After in whole seconds (delay-seconds only), within bounds."""
+    try:
+        seconds = float(value) if value is not None else math.nan
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        return default
+    return min(RETRY_AFTER_MAX, max(1, math.ceil(seconds)))

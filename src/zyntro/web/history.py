@@ -1,0 +1,92 @@
+"""A brand's trash and a segment's history in the dashboard: restore from either.
+
+Every member reads both; only owners and members in-charge see (and may use) the restore
+buttons, and the service refuses anyone else's restore regardless.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.datastructures import FormData
+from starlette.responses import Response
+
+from zyntro.domain import EDITABLE_FIELDS
+from zyntro.history import Revision
+from zyntro.web.context import PREFIX, CheckedForm, Dashboard, DashboardRoute, SignedIn
+
+router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
+PAGE = 100
+
+
+@router.get(PREFIX + "/brands/{brand_id}/trash")
+def trash_page(brand_id: str, dash: Dashboard = SignedIn) -> Response:
+    brand = dash.service.get_brand(dash.actor, brand_id)
+    items, more = dash.service.trash_page(dash.actor, brand.id, limit=PAGE)
+    return dash.render(
+        "trash.html",
+        section="brands",
+        brand=brand,
+        items=items,
+        more=more,
+        editable=dash.can_edit,
+        retention_days=dash.service.trash_retention.days,
+    )
+
+
+@router.post(PREFIX + "/brands/{brand_id}/trash/{segment_id}/restore")
+def restore_segment(
+    brand_id: str, segment_id: str, dash: Dashboard = SignedIn, form: FormData = CheckedForm
+) -> Response:
+    brand = dash.service.get_brand(dash.actor, brand_id)
+    segment = dash.service.restore_segment(dash.actor, segment_id, brand.id)
+    return dash.redirect(
+        f"/brands/{brand.id}", f"Segment “{segment.segment_label}” restored ({segment.id})."
+    )
+
+
+def _changes(revision: Revision) -> list[dict[str, Any]]:
+    """The fields a revision changed, each with its value before and after."""
+    before, after = revision.before or {}, revision.after or {}
+    return [
+        {"name": name, "before": before.get(name), "after": after.get(name)}
+        for name in EDITABLE_FIELDS
+        if before.get(name) != after.get(name)
+    ]
+
+
+@router.get(PREFIX + "/brands/{brand_id}/segments/{segment_id}/history")
+def history_page(brand_id: str, segment_id: str, dash: Dashboard = SignedIn) -> Response:
+    brand = dash.service.get_brand(dash.actor, brand_id)
+    page, more = dash.service.revisions_page(dash.actor, segment_id, brand.id, limit=PAGE)
+    revisions = [revision for _, revision in page]
+    in_trash = bool(revisions) and revisions[0].action == "deleted"
+    label = revisions[0].state["segment_label"] if revisions else segment_id
+    return dash.render(
+        "history.html",
+        section="brands",
+        brand=brand,
+        segment_id=segment_id,
+        label=label,
+        revisions=[(revision, _changes(revision)) for revision in revisions],
+        more=more,
+        in_trash=in_trash,
+        editable=dash.can_edit,
+    )
+
+
+@router.post(PREFIX + "/brands/{brand_id}/segments/{segment_id}/history/{revision_id}/restore")
+def restore_revision(
+    brand_id: str,
+    segment_id: str,
+    revision_id: str,
+    dash: Dashboard = SignedIn,
+    form: FormData = CheckedForm,
+) -> Response:
+    brand = dash.service.get_brand(dash.actor, brand_id)
+    segment = dash.service.restore_revision(dash.actor, segment_id, revision_id, brand.id)
+    return dash.redirect(
+        f"/brands/{brand.id}/segments/{segment.id}/history",
+        f"Segment “{segment.segment_label}” has the fields of that version again.",
+    )
