@@ -1,17 +1,19 @@
-"""The limit: a bare ASGI app that answers every request with the same bytes, doing no work.
+"""The limit: bare apps that answer every request with the same bytes, doing no other work.
 
-`rsgi` is the same over granian's RSGI interface (`--interface rsgi limit_app:rsgi`): a second
-reference, since `zyntro serve` answers the public endpoint over RSGI.
+- `app_read` (ASGI) and `rsgi_read` (RSGI) read the whole request body first (`await
+  receive()` until no more body; `await protocol()`): a correct endpoint cannot do less, so the
+  better of the two is the limit `make bench` takes ratios against.
+- `app` and `rsgi` answer without reading the request: kept as a reference row (what the HTTP
+  server and the Python boundary cost alone).
 
-Served by granian exactly like the project (`--interface asgi --workers 1`, backlog 2048, no
-granian access log), it measures what the HTTP server and the Python ASGI boundary cost alone:
+Served by granian exactly like the project (`--workers 1`, backlog 2048, no access log):
 
-    BENCH_LIMIT_BODY=warm-body.json granian --interface asgi --workers 1 --backlog 2048 \
-        --working-dir bench limit_app:app
+    BENCH_LIMIT_BODY=warm-body.json granian --interface rsgi --workers 1 --backlog 2048 \
+        --working-dir bench limit_app:rsgi_read
 
-It sends the project's response headers (content type, length, cache control, a request id of
-the same length) and the body read once, at import, from the file named by `BENCH_LIMIT_BODY`.
-The request body is not read: a real endpoint must read it, so the limit stays an upper bound.
+Each sends the project's response headers (content type, length, cache control, a request id
+of the same length) and the body read once, at import, from the file named by
+`BENCH_LIMIT_BODY`.
 """
 
 from __future__ import annotations
@@ -54,9 +56,30 @@ async def app(
     await send(_BODY)
 
 
+async def app_read(
+    scope: MutableMapping[str, Any],
+    receive: Callable[[], Awaitable[Message]],
+    send: Callable[[Message], Awaitable[None]],
+) -> None:
+    """`app`, after reading the whole request body."""
+    if scope["type"] != "http":
+        await app(scope, receive, send)
+        return
+    while (await receive()).get("more_body", False):
+        pass
+    await send(_START)
+    await send(_BODY)
+
+
 # RSGI: granian adds Content-Length to a bytes body.
 _RSGI_HEADERS = [(k.decode(), v.decode()) for k, v in _START["headers"] if k != b"content-length"]
 
 
 async def rsgi(scope: Any, protocol: Any) -> None:
+    protocol.response_bytes(200, _RSGI_HEADERS, BODY)
+
+
+async def rsgi_read(scope: Any, protocol: Any) -> None:
+    """`rsgi`, after reading the whole request body."""
+    await protocol()
     protocol.response_bytes(200, _RSGI_HEADERS, BODY)

@@ -28,7 +28,7 @@ def backdate(service: Service, segment_ids: list[str], moment: datetime = LONG_A
         conn.execute(
             sa.update(segments)
             .where(segments.c.id.in_(segment_ids))
-            .values(created_at=moment, updated_at=moment)
+            .values(created_at=moment, updated_at=moment, public_json=None)  # re-encoded below
         )
         brand_ids = conn.execute(
             sa.select(segments.c.brand_id).where(segments.c.id.in_(segment_ids)).distinct()

@@ -228,6 +228,7 @@ def test_segment_export_and_import_round_trip(
     )  # fmt: skip
     assert result == {
         "brand_id": account["brand_id"],
+        "brands": 1,
         "created": 0,
         "updated": 0,
         "unchanged": 2,

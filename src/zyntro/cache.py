@@ -132,16 +132,19 @@ class ChangeFeed:
         self._seen.clear()
         self._last_ok = self._clock()
 
-    def poll(self) -> int:
-        """Apply what changed since the last poll; returns how many changes were applied."""
+    def poll(self, notified: bool = False) -> int:
+        """Apply what changed since the last poll; returns how many changes were applied.
+
+        `notified`: a change is known to have committed (PostgreSQL NOTIFY), so the window is
+        read straight away, without first counting the table to see whether it moved."""
         now = self._clock()
         if now - self._last_ok > self.STALE_AFTER_SECONDS:
             self._reset()
             self.start_at_current()
             return 0
         with self._store.read() as conn:
-            signature = queries.change_signature(conn)
-            if signature == self._signature:
+            signature = None if notified else queries.change_signature(conn)
+            if signature is not None and signature == self._signature:
                 self._last_ok = now
                 return 0
             rows = queries.changes_since(conn, max(0, self._high - self.WINDOW), limit=5000)
@@ -160,7 +163,8 @@ class ChangeFeed:
             self._high = max(self._high, rows[-1][0])
         floor = self._high - self.WINDOW
         self._seen = {seq for seq in self._seen if seq > floor}
-        self._signature = signature
+        if signature is not None:
+            self._signature = signature
         self._last_ok = now
         return applied
 

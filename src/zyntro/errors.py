@@ -122,6 +122,12 @@ class Conflict(ZyntroError):
     default_message = "The request conflicts with existing data."
 
 
+class SegmentLimitReached(Conflict):
+    """A write would take a brand past `ZYNTRO_MAX_SEGMENTS_PER_BRAND` segments."""
+
+    code = "segment_limit_reached"
+
+
 class ValidationFailed(ZyntroError):
     """A value that breaks a domain rule (segment fields, names, ids)."""
 

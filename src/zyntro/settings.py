@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     trash_retention_days: int = Field(
         default=30, ge=1, description="days a deleted segment stays restorable in the trash"
     )
+    max_segments_per_brand: int = Field(
+        default=1000, ge=1, description="segments a brand may hold (a write past it is a 409)"
+    )
     otel: bool = Field(
         default=False,
         description="OpenTelemetry traces even without OTEL_EXPORTER_OTLP_ENDPOINT",

@@ -45,11 +45,13 @@ from zyntro.settings import Settings, get_settings
 from zyntro.store import Store
 
 if TYPE_CHECKING:
+    from zyntro.store.notify import ChangeSignal
     from zyntro.tracing import Tracing
 
 USAGE_FLUSH_SECONDS = 5.0
 # Other processes' writes are seen within this (within one second: docs/decisions.md, "Caches").
 CHANGE_POLL_SECONDS = 0.25
+CHANGE_FALLBACK_SECONDS, CHANGE_BATCH_SECONDS = 5.0, 0.05  # PostgreSQL (NOTIFY): _follow_loop
 M_ARENA_MAX = -8  # glibc's mallopt parameter number
 MALLOC_ARENAS = 2
 FEED_WARN_SECONDS = 60.0  # an unreadable change feed is reported this often, not every poll
@@ -333,10 +335,21 @@ async def _flush_access_log(access_log: AccessLog) -> None:
 
 
 async def _follow_changes(service: Service) -> None:
+    """Keep the caches true to others' writes (SQLite polls; PostgreSQL: docs/scaling.md)."""
+    signal = service.change_signal()
+    try:
+        await _follow_loop(service, signal)
+    finally:
+        if signal is not None:
+            signal.close()
+
+
+async def _follow_loop(service: Service, signal: ChangeSignal | None) -> None:
     warned_at: float | None = None  # while the feed cannot be read: one warning a minute
+    notified = False
     while True:
         try:
-            await anyio.to_thread.run_sync(service.follow_changes)
+            await anyio.to_thread.run_sync(service.follow_changes, notified)
         except Exception as exc:  # the database may be away; keep serving what is cached
             now = time.monotonic()
             if warned_at is None or now - warned_at >= FEED_WARN_SECONDS:
@@ -346,7 +359,13 @@ async def _follow_changes(service: Service) -> None:
             if warned_at is not None:
                 warned_at = None
                 log.warning("the change feed is readable again")
-        await anyio.sleep(CHANGE_POLL_SECONDS)
+        if signal is None:
+            await anyio.sleep(CHANGE_POLL_SECONDS)
+            continue
+        notified = await anyio.to_thread.run_sync(
+            signal.wait, CHANGE_FALLBACK_SECONDS, abandon_on_cancel=True
+        )
+        await anyio.sleep(CHANGE_BATCH_SECONDS)  # changes committed together: one read
 
 
 def create_app(
@@ -366,6 +385,7 @@ def create_app(
             Store(settings.database_url),
             cache_bytes=settings.cache_mb * 1024 * 1024,
             max_keys_per_member=settings.max_keys_per_member,
+            max_segments_per_brand=settings.max_segments_per_brand,
         )
     upkeep.configure_retention(service, settings)
     if tracing is None and settings.tracing_wanted:

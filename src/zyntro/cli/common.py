@@ -35,6 +35,7 @@ DEMO_DATABASE = "zyntro-demo.db"  # `zyntro demo`'s file (make run), in the curr
 
 
 _KEY_CAP_VARIABLE = "ZYNTRO_MAX_KEYS_PER_MEMBER"
+_SEGMENT_CAP_VARIABLE = "ZYNTRO_MAX_SEGMENTS_PER_BRAND"
 
 
 class State:
@@ -65,12 +66,14 @@ class State:
             except BaseException:
                 store.dispose()
                 raise
-            # The key cap is the one setting the service takes. Reading every setting costs a
+            # The two caps are the settings the service takes. Reading every setting costs a
             # read command a third of its start-up (pydantic-settings, the rate-limit parser),
-            # so they are read only when the cap is set; its default is the Service's own.
+            # so they are read only when a cap is set; their defaults are the Service's own.
             options = {}
             if _KEY_CAP_VARIABLE in os.environ:
                 options["max_keys_per_member"] = self.settings.max_keys_per_member
+            if _SEGMENT_CAP_VARIABLE in os.environ:
+                options["max_segments_per_brand"] = self.settings.max_segments_per_brand
             self._service = Service(store, **options)
         return self._service
 

@@ -142,18 +142,24 @@ def segment_delete(
 def segment_import(
     ctx: typer.Context,
     file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
-    brand: str = typer.Option(..., "--brand", help="Brand id."),
+    brand: str | None = typer.Option(
+        None, "--brand", help="Brand id; rows with a brand_id field go to that brand instead."
+    ),
     member: str = typer.Option(..., "--member", help="The importing member (owner or in_charge)."),
     new_ids: bool = typer.Option(
         False,
         "--new-ids",
-        help="Give the rows ids of this brand: copies another brand's export (again: no copies).",
+        help="Copy into --brand: every row goes there with an id of that brand (copying "
+        "again makes no second copy).",
     ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Import a saved fetchAudiences response, its data array, or CSV: all rows or none."""
+    """Import a saved fetchAudiences response, its data array, or CSV: every row is checked
+    before anything is written; then each brand's rows go in all together or not at all."""
     from rich.progress import Progress
 
+    if new_ids and brand is None:
+        raise ValidationFailed("--new-ids", "copies into one brand: give it with --brand")
     svc = service(ctx)
     actor = svc.act_as(member)
     rows = read_segment_file(file)
@@ -163,16 +169,18 @@ def segment_import(
         result = svc.import_segments(
             actor, brand, rows, progress=lambda n: bar.advance(task, n), new_ids=new_ids
         )
+    into = brand if brand is not None and result.brands <= 1 else f"{result.brands} brands"
     emit(
         as_json,
         {
             "brand_id": brand,
+            "brands": result.brands,
             "created": result.created,
             "updated": result.updated,
             "unchanged": result.unchanged,
             "reattributed": result.reattributed,
         },
-        f"Imported {plural(len(rows), 'row')} into {brand}: {result.created} created, "
+        f"Imported {plural(len(rows), 'row')} into {into}: {result.created} created, "
         f"{result.updated} updated, {result.unchanged} unchanged"
         + (
             f"; {result.reattributed} re-attributed to the importing member (their "

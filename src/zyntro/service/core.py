@@ -5,6 +5,7 @@ from __future__ import annotations
 from zyntro.service.reader import AudienceReader
 from zyntro.service.recording import EventListener, Listener, WriteScope
 from zyntro.store import Store
+from zyntro.store.notify import ChangeSignal
 from zyntro.usage import UsageRecorder
 
 DEFAULT_CACHE_BYTES = 128 * 1024 * 1024
@@ -29,9 +30,16 @@ class ServiceCore:
         """Write the keys' pending `last_used_at` stamps; returns how many were written."""
         return self.usage.flush()
 
-    def follow_changes(self) -> None:
+    def follow_changes(self, notified: bool = False) -> None:
         """Apply other processes' writes to the read caches (the server polls this)."""
-        self.reader.follow_changes()
+        self.reader.follow_changes(notified)
+
+    def change_signal(self) -> ChangeSignal | None:
+        """What wakes the change feed when another process commits a change: a LISTEN
+        connection on PostgreSQL; None on SQLite (one machine: polling a file is cheap)."""
+        if self.store.is_sqlite:
+            return None
+        return ChangeSignal(self.store.url)
 
     def close(self) -> None:
         """Close every database connection this service holds."""

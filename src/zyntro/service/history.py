@@ -74,6 +74,7 @@ class History(Segments):
                 raise NotFound("No such segment in the trash.")  # restored meanwhile
             if queries.get_segment(conn, segment.id) is not None:
                 raise Conflict("A segment with this id was imported since: restore refused.")
+            self._check_segment_cap(conn, brand, 1)  # a full brand takes nothing back either
             queries.insert_segments(conn, [segment])
             rebuild_brand_body(conn, brand.id, now)
             record_segment_change(conn, actor, brand.org_id, (RESTORED, None, segment), now)

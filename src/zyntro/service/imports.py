@@ -8,8 +8,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from zyntro.domain import Segment, parse_timestamp, utcnow, validate_segment_fields
-from zyntro.errors import Conflict, ValidationFailed
+from zyntro.domain import Brand, Segment, parse_timestamp, utcnow, validate_segment_fields
+from zyntro.errors import BrandNotFound, Conflict, ValidationFailed
 from zyntro.identity import Actor
 from zyntro.ids import is_valid_id
 from zyntro.service.recording import rebuild_brand_body, record_audit
@@ -20,7 +20,7 @@ from zyntro.store import queries
 
 Progress = Callable[[int], None]
 
-_IMPORT_META = ("segment_id", "created_at", "updated_at", "initiated_by")
+_IMPORT_META = ("segment_id", "created_at", "updated_at", "initiated_by", "brand_id")
 _BATCH = 500  # rows per INSERT statement
 
 
@@ -32,6 +32,7 @@ class ImportResult:
     # Rows whose `initiated_by` named no member of the brand's organization (another
     # organization's member, an id that does not exist): recorded as the importing member.
     reattributed: int = 0
+    brands: int = 0  # brands written to
     segment_ids: list[str] = field(default_factory=list)
 
 
@@ -39,7 +40,7 @@ class Imports(Segments):
     def import_segments(
         self,
         actor: Actor,
-        brand_id: str,
+        brand_id: str | None,
         rows: list[dict[str, Any]],
         initiated_by: str | None = None,
         progress: Progress | None = None,
@@ -47,29 +48,36 @@ class Imports(Segments):
     ) -> ImportResult:
         """Upsert rows by segment id: every row is checked before anything is written.
 
-        Rows without an id get one derived from the brand and their content, so importing
-        the same file twice neither duplicates nor loses anything. A row's `initiated_by` is
-        kept only when it names a member of the brand's organization (deactivated ones too);
-        any other id is replaced by the importing member, and counted in `reattributed`.
-        With `new_ids` (copying another brand's export), each row gets an id derived from
-        this brand and the row's own id, so copying the same file again changes nothing.
+        A row goes to the brand its `brand_id` names, else to `brand_id` (one file can fill
+        many brands; each must be one the actor may change). Rows without an id get one
+        derived from the brand and their content, so importing the same file twice neither
+        duplicates nor loses anything. A row's `initiated_by` is kept only when it names a
+        member of the brand's organization (deactivated ones too); any other id is replaced
+        by the importing member, and counted in `reattributed`.
+
+        Each brand's rows are written in a transaction of their own (all of the brand's rows
+        or none), so a big import never holds the database's write lock for long.
+
+        With `new_ids` (copying another brand's export into `brand_id`), every row goes to
+        `brand_id` with an id derived from it and the row's own id: the copies keep the
+        source's order, and copying the same file again changes nothing.
         """
-        brand = self.get_brand(actor, brand_id)
-        require_content_role(actor, brand.org_id)
-        creator = self._creator(actor, brand, initiated_by)
-        with self.store.read() as conn:
-            members = {member.id for member in queries.list_members(conn, brand.org_id)}
         now = utcnow()
         result = ImportResult()
-        planned: list[Segment] = []
+        plans: dict[str, _BrandPlan] = {}
         seen: dict[str, int] = {}
         for number, row in enumerate(rows, start=1):
+            # A copy goes where it is asked to, whatever brand the row came from.
+            target = brand_id if new_ids and brand_id else _row_brand(row, number, brand_id)
+            plan = plans.get(target)
+            if plan is None:
+                plan = plans[target] = self._plan_brand(actor, target, number, initiated_by)
             try:
-                segment = _import_row(row, brand.id, creator, now, new_ids)
+                segment = _import_row(row, plan.brand.id, plan.creator, now, new_ids)
             except ValidationFailed as exc:
                 raise ValidationFailed(f"row {number}, {exc.field}", exc.reason) from None
-            if segment.initiated_by not in members:
-                segment = replace(segment, initiated_by=creator)
+            if segment.initiated_by not in plan.members:
+                segment = replace(segment, initiated_by=plan.creator)
                 result.reattributed += 1
             if segment.id in seen:
                 raise ValidationFailed(
@@ -77,42 +85,106 @@ class Imports(Segments):
                     f"repeats row {seen[segment.id]} ({segment.id})",
                 )
             seen[segment.id] = number
-            planned.append(segment)
+            plan.rows.append((number, segment, row))
+        with self.store.read() as conn:  # owners and caps, before anything is written
+            owners = queries.segment_owners(conn, list(seen))
+            for plan in plans.values():
+                _check_owners(plan, owners)
+                adding = sum(1 for _, s, _ in plan.rows if s.id not in owners)
+                self._check_segment_cap(conn, plan.brand, adding, lock=False)
+        for plan in plans.values():
+            self._write_brand(actor, plan, now, result, progress)
+        result.segment_ids = list(seen)
+        return result
+
+    def _plan_brand(
+        self, actor: Actor, brand_id: str, number: int, initiated_by: str | None
+    ) -> _BrandPlan:
+        try:
+            brand = self.get_brand(actor, brand_id)
+        except BrandNotFound:
+            raise BrandNotFound(f"row {number}: no brand {brand_id} in your organization") from None
+        require_content_role(actor, brand.org_id)
+        creator = self._creator(actor, brand, initiated_by)
+        with self.store.read() as conn:
+            members = {member.id for member in queries.list_members(conn, brand.org_id)}
+        return _BrandPlan(brand, creator, members)
+
+    def _write_brand(
+        self,
+        actor: Actor,
+        plan: _BrandPlan,
+        now: datetime,
+        result: ImportResult,
+        progress: Progress | None,
+    ) -> None:
+        """One brand's rows in one transaction, its body rebuilt once at the end."""
+        brand = plan.brand
+        changed = False
         with self._write() as conn:
-            owners = queries.segment_owners(conn, [s.id for s in planned])
-            new: list[Segment] = []
-            changes: list[Change] = []  # a revision and an event for each
-            for number, segment in enumerate(planned, start=1):
-                owner = owners.get(segment.id)
-                if owner is None:
-                    new.append(segment)
-                    changes.append((CREATED, None, segment))
-                    result.created += 1
-                elif owner != brand.id:
-                    raise Conflict(
-                        f"row {number}, segment_id: {segment.id} belongs to another brand; "
-                        "to copy segments into this brand, import with --new-ids"
-                    )
-                else:
-                    existing = queries.get_segment(conn, segment.id)
-                    assert existing is not None
-                    merged = _merge_import(existing, segment, rows[number - 1], now)
+            owners = queries.segment_owners(conn, [s.id for _, s, _ in plan.rows])
+            _check_owners(plan, owners)
+            new = [segment for _, segment, _ in plan.rows if segment.id not in owners]
+            self._check_segment_cap(conn, brand, len(new))
+            existing = queries.segments_by_id(conn, [s.id for s in plan.rows_in(owners)])
+            changes: list[Change] = [(CREATED, None, segment) for segment in new]
+            for _number, segment, row in plan.rows:
+                if segment.id in owners:
+                    before = existing[segment.id]
+                    merged = _merge_import(before, segment, row, now)
                     if merged is None:
                         result.unchanged += 1
                     else:
                         queries.replace_segment(conn, merged)
-                        changes.append((UPDATED, existing, merged))
+                        changes.append((UPDATED, before, merged))  # a revision and an event
                         result.updated += 1
-                if progress:
-                    progress(1)
+                        changed = True
             for start in range(0, len(new), _BATCH):
                 queries.insert_segments(conn, new[start : start + _BATCH])
+                if progress:
+                    progress(len(new[start : start + _BATCH]))
+            result.created += len(new)
             record_segment_changes(conn, actor, brand.org_id, changes, now)
-            result.segment_ids = [s.id for s in planned]
-            if result.created or result.updated:  # an import that changed nothing is no event
+            if new or changed:  # an import that changed nothing is no event
                 rebuild_brand_body(conn, brand.id, now)
                 record_audit(conn, actor, "segment.import", ("brand", brand.id), brand.org_id, now)
-        return result
+        result.brands += 1
+        if progress and len(plan.rows) > len(new):
+            progress(len(plan.rows) - len(new))
+
+
+@dataclass(slots=True)
+class _BrandPlan:
+    brand: Brand
+    creator: str
+    members: set[str]
+    rows: list[tuple[int, Segment, Mapping[str, Any]]] = field(default_factory=list)
+
+    def rows_in(self, owners: Mapping[str, str]) -> list[Segment]:
+        return [segment for _, segment, _ in self.rows if segment.id in owners]
+
+
+def _row_brand(row: Any, number: int, default: str | None) -> str:
+    named = row.get("brand_id") if isinstance(row, Mapping) else None
+    if named in (None, ""):
+        if default is None:
+            raise ValidationFailed(
+                f"row {number}, brand_id", "is required when no brand is given for the file"
+            )
+        return default
+    if not isinstance(named, str) or not is_valid_id(named):
+        raise ValidationFailed(f"row {number}, brand_id", "must be a brand id")
+    return named
+
+
+def _check_owners(plan: _BrandPlan, owners: Mapping[str, str]) -> None:
+    for number, segment, _row in plan.rows:
+        owner = owners.get(segment.id)
+        if owner is not None and owner != plan.brand.id:
+            raise Conflict(
+                f"row {number}, segment_id: {segment.id} belongs to another brand; "
+                "to copy segments into this brand, import with --new-ids"
+            )
 
 
 def _import_row(

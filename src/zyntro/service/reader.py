@@ -161,13 +161,14 @@ class AudienceReader:
         """A write of this process committed (`Service.on_change`)."""
         self.cache.invalidate(kind, entity_id)
 
-    def follow_changes(self) -> None:
-        """Apply what other processes wrote since the last call (polled by the server)."""
+    def follow_changes(self, notified: bool = False) -> None:
+        """Apply what other processes wrote since the last call (polled by the server;
+        `notified`: woken by a PostgreSQL notification, see store/notify.py)."""
         feed = self.cache.feed
         if not self._following:
             feed.start_at_current()
             self._following = True
-        feed.poll()
+        feed.poll(notified)
         feed.prune()
 
     def close(self) -> None:

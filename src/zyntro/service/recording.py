@@ -20,8 +20,9 @@ import sqlalchemy as sa
 from zyntro.domain import format_timestamp
 from zyntro.identity import Actor
 from zyntro.ids import new_id
-from zyntro.responses import success_body
+from zyntro.responses import success_body_of_parts, success_body_of_rows
 from zyntro.store import Store, queries
+from zyntro.store.notify import notify_changes
 
 Listener = Callable[[str, str], None]
 
@@ -93,6 +94,8 @@ def record_change(conn: sa.Connection, kind: str, entity_id: str, moment: dateti
     """Record a change in the writing transaction (other processes poll for it)."""
     queries.record_change(conn, kind, entity_id, moment)
     pending: list[tuple[str, str]] = conn.info.setdefault(_PENDING, [])
+    if not pending:  # one notification a transaction, delivered at commit (PostgreSQL)
+        notify_changes(conn)
     pending.append((kind, entity_id))
 
 
@@ -194,7 +197,18 @@ def record_principals_changed(
 
 def rebuild_brand_body(conn: sa.Connection, brand_id: str, moment: datetime) -> None:
     """After a write to a brand's segments: re-encode the body fetchAudiences serves (NULL when
-    the brand has none) and record the change, so every process drops its cached copy."""
-    segments = queries.brand_segments(conn, brand_id)
-    queries.set_brand_body(conn, brand_id, success_body(segments) if segments else None)
+    the brand has none) and record the change, so every process drops its cached copy.
+
+    Bounded: a brand holds at most `max_segments_per_brand` segments (1,000 by default), and
+    the body is their stored objects (`segments.public_json`) joined, so a full brand costs a
+    read of one column and a join, not a decode and encode of every field. Rows written without
+    that column (by a tool that copies rows) are encoded from their columns instead."""
+    parts = queries.brand_public_json(conn, brand_id)
+    if not parts:
+        body = None
+    elif None in parts:
+        body = success_body_of_rows(queries.brand_public_rows(conn, brand_id))
+    else:
+        body = success_body_of_parts([bytes(part) for part in parts if part is not None])
+    queries.set_brand_body(conn, brand_id, body)
     record_change(conn, "brand", brand_id, moment)

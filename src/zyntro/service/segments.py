@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 import sqlalchemy.exc
 
 from zyntro.domain import EDITABLE_FIELDS, Brand, Segment, utcnow, validate_segment_fields
-from zyntro.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from zyntro.errors import Conflict, Forbidden, NotFound, SegmentLimitReached, ValidationFailed
 from zyntro.identity import Actor
 from zyntro.ids import new_id
 from zyntro.service.accounts import Accounts
@@ -23,12 +24,45 @@ from zyntro.store import queries
 MAX_PAGE = 500
 MAX_SEARCH = 100
 
+# Segments one brand may hold (ZYNTRO_MAX_SEGMENTS_PER_BRAND): every write re-encodes the
+# brand's served body in its transaction, so this bounds that work (a full brand re-encodes in
+# a few ms) and the answer's size (~0.6 MB at 1,000 seed-shaped segments).
+DEFAULT_MAX_SEGMENTS_PER_BRAND = 1000
+
 
 class Segments(Accounts):
     """Segment use cases; every write re-encodes the brand's served body in its transaction."""
 
     MAX_PAGE = MAX_PAGE
     IDEMPOTENCY_TTL = timedelta(hours=24)  # how long an Idempotency-Key's answer is replayed
+
+    def __init__(
+        self,
+        *args: Any,
+        max_segments_per_brand: int = DEFAULT_MAX_SEGMENTS_PER_BRAND,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_segments_per_brand = max_segments_per_brand
+
+    def _check_segment_cap(
+        self, conn: sa.Connection, brand: Brand, adding: int, *, lock: bool = True
+    ) -> None:
+        """Refuse a write that would take `brand` past the cap (in a write: counted under the
+        brand's row lock, so concurrent writes cannot both pass it)."""
+        if not adding:
+            return
+        if lock:
+            queries.lock_brand(conn, brand.id)
+        cap = self.max_segments_per_brand
+        held = queries.count_brand_segments(conn, brand.id)
+        if held + adding > cap:
+            raise SegmentLimitReached(
+                f"A brand holds at most {cap:,} segment{'' if cap == 1 else 's'}; "
+                f"{brand.name!r} has {held:,}"
+                + (f" and this would add {adding:,}" if adding > 1 else "")
+                + ". Delete some, or use another brand."
+            )
 
     def list_segments(self, actor: Actor, brand_id: str) -> list[Segment]:
         brand = self.get_brand(actor, brand_id)
@@ -136,6 +170,7 @@ class Segments(Accounts):
         now = utcnow()
         segment = new_segment(new_id("seg"), brand.id, creator, clean, now, now)
         with self._write() as conn:
+            self._check_segment_cap(conn, brand, 1)
             queries.insert_segments(conn, [segment])
             rebuild_brand_body(conn, brand.id, now)
             record_audit(conn, actor, "segment.create", ("segment", segment.id), brand.org_id, now)
@@ -181,6 +216,7 @@ class Segments(Accounts):
                 queries.insert_idempotency_record(
                     conn, member_id, idempotency_key, request_hash, json.dumps(public), now
                 )
+                self._check_segment_cap(conn, brand, 1)
                 queries.insert_segments(conn, [segment])
                 rebuild_brand_body(conn, brand.id, now)
                 record_audit(

@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import sqlalchemy as sa
 
-from zyntro.store.engine import create_engine, is_sqlite
+from zyntro.store.engine import create_engine, is_sqlite, writer_gate
 
 # ("read" or "write") -> the span around one transaction, when the app traces (zyntro.tracing)
 Spans = Callable[[str], AbstractContextManager[None]]
@@ -22,11 +22,13 @@ class Store:
         self.is_sqlite = is_sqlite(url)
         self.engine = create_engine(url, **engine_kwargs)
         self.spans: Spans | None = None  # set when the app traces
+        self._gate = writer_gate(url)
 
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:
         """A transaction that commits on success and rolls back on any error."""
         with (
+            self._gate(),
             _UNTRACED if self.spans is None else self.spans("write"),
             self.engine.connect().execution_options(zyntro_write=True) as conn,
             conn.begin(),

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,6 +47,29 @@ def create_engine(url: str, **kwargs: Any) -> sa.Engine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("connect_args", {"connect_timeout": 5})
     return sa.create_engine(url, **kwargs)
+
+
+def writer_gate(url: str) -> Callable[[], AbstractContextManager[None]]:
+    """What a write transaction holds around itself. SQLite files: an exclusive `flock` on
+    `<database>-writer`, so writers of every process queue in the kernel and each takes the
+    lock the moment the previous one lets go. SQLite's own busy handler polls instead, with
+    sleeps growing to 100 ms: a writer that kept missing the lock behind a busy one waited
+    most of a second (docs/decisions.md, "Writes at scale"). Anything else: nothing."""
+    database = make_url(normalise_url(url)).database
+    if not is_sqlite(url) or not database or database == ":memory:" or "mode=memory" in url:
+        return nullcontext
+    path = f"{database}-writer"
+
+    @contextmanager
+    def gate() -> Iterator[None]:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing lets the lock go
+
+    return gate
 
 
 def _sqlite_begin(conn: sa.Connection) -> None:

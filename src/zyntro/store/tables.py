@@ -116,6 +116,9 @@ segments = sa.Table(
     sa.Column("segment_use_cases", sa.JSON(), nullable=False),
     sa.Column("segment_tone", sa.String(200), nullable=False, server_default=""),
     sa.Column("reasoning", sa.Text(), nullable=False, server_default=""),
+    # The segment's served JSON object (`Segment.to_public`, orjson): a brand's body is these
+    # joined. NULL only in rows written around the service; the rebuild encodes those itself.
+    sa.Column("public_json", sa.LargeBinary(), nullable=True),
     # The endpoint's one read: a brand's segments in order.
     sa.Index(None, "brand_id", "created_at", "id"),
 )

@@ -22,6 +22,7 @@ from zyntro.store.queries.accounts import (
     list_keys,
     list_members,
     list_orgs,
+    lock_brand,
     lock_member,
     members_by_email,
     members_with_password,
@@ -59,7 +60,10 @@ from zyntro.store.queries.journal import (
     record_change,
 )
 from zyntro.store.queries.segments import (
+    brand_public_json,
+    brand_public_rows,
     brand_segments,
+    count_brand_segments,
     delete_segment,
     get_idempotency_record,
     get_segment,
@@ -72,6 +76,7 @@ from zyntro.store.queries.segments import (
     segment_facets,
     segment_from_row,
     segment_owners,
+    segments_by_id,
     segments_page,
 )
 from zyntro.store.queries.signin import (
@@ -87,7 +92,10 @@ from zyntro.store.queries.signin import (
 )
 
 __all__ = [
+    "brand_public_json",
+    "brand_public_rows",
     "brand_segments",
+    "count_brand_segments",
     "change_signature",
     "changes_since",
     "claim_sign_in_throttle",
@@ -126,6 +134,7 @@ __all__ = [
     "list_keys",
     "list_members",
     "list_orgs",
+    "lock_brand",
     "lock_member",
     "members_by_email",
     "members_with_password",
@@ -146,6 +155,7 @@ __all__ = [
     "segment_facets",
     "segment_from_row",
     "segment_owners",
+    "segments_by_id",
     "segments_page",
     "session_member",
     "set_brand_body",

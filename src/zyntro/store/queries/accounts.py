@@ -173,6 +173,12 @@ def lock_member(conn: sa.Connection, member_id: str) -> None:
         conn.execute(sa.select(members.c.id).where(members.c.id == member_id).with_for_update())
 
 
+def lock_brand(conn: sa.Connection, brand_id: str) -> None:
+    """Hold the brand's row until the transaction ends (SQLite's write lock already does)."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(sa.select(brands.c.id).where(brands.c.id == brand_id).with_for_update())
+
+
 def update_member(conn: sa.Connection, member_id: str, **values: Any) -> None:
     conn.execute(members.update().where(members.c.id == member_id).values(**values))
 

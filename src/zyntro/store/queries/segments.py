@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from zyntro.domain import (
     EDITABLE_FIELDS,
@@ -45,25 +48,93 @@ def brand_segments(conn: sa.Connection, brand_id: str) -> list[Segment]:
     return [segment_from_row(row) for row in rows]
 
 
+# The served shape's columns, in its key order, as the driver hands them: the timestamps as
+# SQLite's text or psycopg's naive UTC datetime (`responses.stamp` formats either), the list
+# columns as their stored JSON text (cast, or psycopg decodes it with the stdlib's json).
+# SQLAlchemy's DateTime and JSON result types cost several times more a row than the encoding.
+_PUBLIC_COLUMNS = (
+    segments.c.id,
+    sa.type_coerce(segments.c.created_at, sa.String()),
+    sa.type_coerce(segments.c.updated_at, sa.String()),
+    segments.c.initiated_by,
+    segments.c.segment_label,
+    segments.c.segment_tag,
+    segments.c.segment_type,
+    segments.c.segment_decision_drivers,
+    sa.cast(segments.c.segment_pain_points, sa.Text()),  # psycopg would decode json itself
+    sa.cast(segments.c.segment_use_cases, sa.Text()),
+    segments.c.segment_tone,
+    segments.c.reasoning,
+)
+
+
+def brand_public_json(conn: sa.Connection, brand_id: str) -> list[bytes | None]:
+    """Each segment's served JSON object, in the served order (None where a row was written
+    without it): the one read of the body rebuild (service/recording.py)."""
+    query = sa.select(segments.c.public_json).where(segments.c.brand_id == brand_id)
+    return [row[0] for row in conn.execute(query.order_by(*_SEGMENT_ORDER))]
+
+
+def brand_public_rows(conn: sa.Connection, brand_id: str) -> list[sa.Row[Any]]:
+    """The rows of a brand's served body, in the served order: the columns of `to_public`,
+    list fields as JSON text (the rebuild's fallback for rows without `public_json`)."""
+    query = sa.select(*_PUBLIC_COLUMNS).where(segments.c.brand_id == brand_id)
+    return list(conn.execute(query.order_by(*_SEGMENT_ORDER)))
+
+
+def count_brand_segments(conn: sa.Connection, brand_id: str) -> int:
+    """How many segments a brand has (the per-brand cap counts these)."""
+    query = sa.select(sa.func.count()).select_from(segments).where(segments.c.brand_id == brand_id)
+    return int(conn.execute(query).scalar_one())
+
+
 def get_segment(conn: sa.Connection, segment_id: str) -> Segment | None:
     row = conn.execute(sa.select(segments).where(segments.c.id == segment_id)).first()
     return segment_from_row(row) if row else None
 
 
+def _with_ids(conn: sa.Connection, query: sa.Select[Any], ids: list[str]) -> sa.Select[Any]:
+    """`query` over the segments whose id is among `ids`. PostgreSQL: a join with `unnest` of
+    one array parameter, looked up by the primary key whatever the length. (`id = ANY(array)`
+    went wrong: once psycopg prepared it, the generic plan chosen while the table was small
+    was a scan comparing every row with every id, and an import into a growing table slowed
+    to minutes.) SQLite: an `IN` list."""
+    if conn.dialect.name == "postgresql":
+        wanted = (
+            sa.func.unnest(sa.bindparam("ids", ids, type_=ARRAY(sa.String())))
+            .table_valued("id")
+            .render_derived(name="wanted")
+        )
+        return query.join_from(wanted, segments, segments.c.id == wanted.c.id)
+    return query.where(segments.c.id.in_(ids))
+
+
+def _chunks(conn: sa.Connection, ids: Sequence[str]) -> list[list[str]]:
+    size = 10_000 if conn.dialect.name == "postgresql" else 500  # SQLite: bound variables
+    return [list(ids[start : start + size]) for start in range(0, len(ids), size)]
+
+
+def segments_by_id(conn: sa.Connection, segment_ids: Sequence[str]) -> dict[str, Segment]:
+    """segment id -> segment, for those of `segment_ids` that exist (any brand)."""
+    found: dict[str, Segment] = {}
+    for chunk in _chunks(conn, segment_ids):
+        rows = conn.execute(_with_ids(conn, sa.select(segments), chunk))
+        found.update((row.id, segment_from_row(row)) for row in rows)
+    return found
+
+
 def segment_owners(conn: sa.Connection, segment_ids: Sequence[str]) -> dict[str, str]:
     """segment id -> brand id, for those of `segment_ids` that exist (any brand)."""
     owners: dict[str, str] = {}
-    for start in range(0, len(segment_ids), 500):
-        chunk = list(segment_ids[start : start + 500])
-        rows = conn.execute(
-            sa.select(segments.c.id, segments.c.brand_id).where(segments.c.id.in_(chunk))
-        )
+    for chunk in _chunks(conn, segment_ids):
+        rows = conn.execute(_with_ids(conn, sa.select(segments.c.id, segments.c.brand_id), chunk))
         owners.update({row.id: row.brand_id for row in rows})
     return owners
 
 
 def _segment_values(segment: Segment) -> dict[str, Any]:
     return {
+        "public_json": orjson.dumps(segment.to_public()),
         "brand_id": segment.brand_id,
         "created_at": segment.created_at,
         "updated_at": segment.updated_at,
@@ -75,9 +146,53 @@ def _segment_values(segment: Segment) -> dict[str, Any]:
     }
 
 
+_COPY_COLUMNS = (
+    "id",
+    "brand_id",
+    "created_at",
+    "updated_at",
+    "initiated_by",
+    *EDITABLE_FIELDS,
+    "public_json",
+)
+
+
 def insert_segments(conn: sa.Connection, rows: Sequence[Segment]) -> None:
-    if rows:
-        conn.execute(segments.insert(), [{"id": s.id, **_segment_values(s)} for s in rows])
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql" and len(rows) > 1:
+        _copy_segments(conn, rows)
+        return
+    conn.execute(segments.insert(), [{"id": s.id, **_segment_values(s)} for s in rows])
+
+
+def _copy_segments(conn: sa.Connection, rows: Sequence[Segment]) -> None:
+    """Many segments in one `COPY ... FROM STDIN` in the connection's transaction: an import's
+    rows go in several times faster than as an executemany of INSERTs. The stored values are
+    those the INSERT stores (naive UTC times; lists as the JSON type writes them)."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    statement = f"COPY segments ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for s in rows:
+            copy.write_row(
+                (
+                    s.id,
+                    s.brand_id,
+                    s.created_at.astimezone(UTC).replace(tzinfo=None),
+                    s.updated_at.astimezone(UTC).replace(tzinfo=None),
+                    s.initiated_by,
+                    s.segment_label,
+                    s.segment_tag,
+                    s.segment_type,
+                    s.segment_decision_drivers,
+                    json.dumps(list(s.segment_pain_points)),
+                    json.dumps(list(s.segment_use_cases)),
+                    s.segment_tone,
+                    s.reasoning,
+                    orjson.dumps(s.to_public()),
+                )
+            )
 
 
 def replace_segment(conn: sa.Connection, segment: Segment) -> int:
