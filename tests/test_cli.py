@@ -247,7 +247,7 @@ def test_segment_import_into_another_brand(
     assert cli.json(*args, str(path))["created"] == 1
     assert cli.json(*args, str(path))["unchanged"] == 1
     text = cli.ok(*args, str(path))
-    assert text.startswith("Imported 1 rows") and text.count("\n") == 1
+    assert text.startswith("Imported 1 row into") and text.count("\n") == 1
     assert len(cli.json("segment", "list", "--brand", account["brand_id"])) == 1
 
 
@@ -344,17 +344,20 @@ def test_demo_creates_data_and_a_working_curl_line(tmp_path: Path) -> None:
         service.close()
 
 
-def test_demo_starts_fresh_each_time(tmp_path: Path) -> None:
+def test_demo_starts_fresh_when_asked(tmp_path: Path) -> None:
+    """`--fresh` (issue 15: a plain re-run keeps the data, see test_first_hour_cli.py)."""
     database = str(tmp_path / "demo.db")
     first = orjson.loads(
         runner.invoke(app, ["demo", "--no-serve", "--database", database, "--json"]).stdout
     )
-    second = orjson.loads(
-        runner.invoke(app, ["demo", "--no-serve", "--database", database, "--json"]).stdout
-    )
+    args = ["demo", "--no-serve", "--database", database, "--fresh", "--json"]
+    second = orjson.loads(runner.invoke(app, args).stdout)
     assert first["org_id"] != second["org_id"]
     cli = Cli(f"sqlite:///{database}")
     assert [row["org_id"] for row in cli.json("org", "list")] == [second["org_id"]]
+    assert (
+        Cli(f"sqlite:///{second['moved_to']}").json("org", "list")[0]["org_id"] == (first["org_id"])
+    )
 
 
 def test_demo_prints_a_human_summary(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -107,3 +108,43 @@ def test_every_hardening_finding_names_tests_that_exist() -> None:
             assert f"finding_{number:02d}" in name, (number, name)
             source = (TESTS / module).read_text(encoding="utf-8")
             assert f"def {name}(" in source, (number, module, name)
+
+
+def _readme_command_lines(readme: str) -> dict[str, str]:
+    """The README's CLI block: each `zyntro …` line, by the command it names."""
+    block = readme.split("## CLI", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    paths = sorted((" ".join(path) for path, _ in COMMANDS), key=len, reverse=True)
+    lines: dict[str, str] = {}
+    for line in block.strip().splitlines():
+        assert line.startswith("zyntro "), line
+        usage = line.split("#", 1)[0]
+        path = next(
+            (
+                p
+                for p in paths
+                if usage.startswith(f"zyntro {p} ") or usage.strip() == f"zyntro {p}"
+            ),
+            None,
+        )
+        assert path is not None, f"the README lists a command the CLI does not have: {line}"
+        lines[path] = usage
+    return lines
+
+
+def test_the_readme_command_list_is_the_cli(readme: str) -> None:
+    """Issue 15 item 4: each command listed once, with exactly its real options, and
+    `[--json]` exactly where the command has a JSON output mode."""
+    lines = _readme_command_lines(readme)
+    assert sorted(lines) == sorted(" ".join(path) for path, _ in COMMANDS)
+    for path, command in COMMANDS:
+        usage = lines[" ".join(path)]
+        options = {o for p in command.params for o in p.opts if o.startswith("--")} - {"--help"}
+        listed = set(re.findall(r"--[a-z][a-z-]*", usage))
+        assert listed == options, (path, listed ^ options)
+        assert ("[--json]" in usage) == ("--json" in options), path
+
+
+def test_the_readme_says_what_lists_print(readme: str) -> None:
+    cli = readme.split("## CLI", 1)[1]
+    assert "list commands a JSON array" in cli and "list commands a table" in cli
+    assert "Every command accepts" not in cli  # serve and db upgrade take no --json

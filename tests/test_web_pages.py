@@ -320,7 +320,7 @@ def test_owner_adds_promotes_and_deactivates_a_member(
             "csrf_token": token,
         },
     )
-    assert "New Person (new.person@example.com) added as member." in added.text
+    assert "New Person (new.person@example.com) added as Member." in added.text
     newcomer = next(
         m for m in service.list_members(SYSTEM, people.org_id) if m.name == "New Person"
     )
@@ -329,7 +329,7 @@ def test_owner_adds_promotes_and_deactivates_a_member(
     promoted = client.post(
         f"/app/members/{newcomer.id}/role", data={"role": "in_charge", "csrf_token": token}
     )
-    assert "New Person is now in_charge." in promoted.text
+    assert "New Person is now Member in-charge." in promoted.text
     assert "New segment" in newcomer_browser.get(f"/app/brands/{people.brand_id}").text
     deactivated = client.post(f"/app/members/{newcomer.id}/deactivate", data={"csrf_token": token})
     assert "New Person deactivated." in deactivated.text
@@ -383,8 +383,10 @@ def test_api_page_has_ids_and_snippets(
     page = html.unescape(client.get("/app/api").text)
     assert people.org_id in page and people.brand_id in page and people.empty_brand_id in page
     assert "curl -s -X POST http://testserver/apis/public/fetchAudiences.php" in page
-    assert 'httpx.post(\n    "http://testserver/apis/public/fetchAudiences.php"' in page
-    assert "/api/v1/brands" in page and "Idempotency-Key" in page
+    # The SDK, not raw HTTP; no tool that is not everywhere (uuidgen).
+    assert 'ZyntroClient(org_id="' + people.org_id + '", base_url="http://testserver")' in page
+    assert f'client.fetch_audiences("{people.brand_id}")' in page
+    assert "/api/v1/brands" in page and "Idempotency-Key" in page and "uuidgen" not in page
     assert '"url": "http://testserver/mcp"' in page  # the MCP client configuration
     assert csrf_of(page)
 

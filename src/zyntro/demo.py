@@ -5,9 +5,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from zyntro.domain import Role
+from zyntro.domain import Member, Role
+from zyntro.errors import Conflict
 from zyntro.service import SYSTEM, Service
-from zyntro.store import Store, migrate
+from zyntro.store import Store, migrate, queries
 
 DEMO_EMAIL = "owner@demo.zyntro.example"
 
@@ -54,6 +55,7 @@ class DemoInfo:
     email: str
     api_key: str
     password: str  # the demo owner's dashboard password, printed by `zyntro demo`
+    reused: bool = False  # the data of an earlier run, kept (with a new key and password)
 
 
 def create_demo_data(database_url: str) -> DemoInfo:
@@ -64,12 +66,47 @@ def create_demo_data(database_url: str) -> DemoInfo:
         org = service.create_org(SYSTEM, "Demo Organization")
         brand = service.create_brand(SYSTEM, org.id, "Demo Brand")
         owner = service.add_member(SYSTEM, org.id, DEMO_EMAIL, "Demo Owner", Role.OWNER)
-        _key, api_key = service.create_key(SYSTEM, owner.id, "demo")
-        password = secrets.token_urlsafe(12)  # new every run: a demo left running stays private
-        service.set_password(SYSTEM, owner.id, password)
+        api_key, password = _credentials(service, owner)
         actor = service.act_as(owner.id)
         for values in DEMO_SEGMENTS:
             service.add_segment(actor, brand.id, values)
         return DemoInfo(org.id, brand.id, owner.id, owner.email, api_key, password)
     finally:
         store.dispose()
+
+
+def reuse_demo_data(database_url: str) -> DemoInfo | None:
+    """The demo of an earlier run, with a new key and password; None when it is not one.
+
+    Everything typed into it is kept. Its owner must still be an active owner; its first
+    brand is the one shown (a new "Demo Brand" when every brand was deleted).
+    """
+    store = Store(database_url)
+    try:
+        migrate.upgrade(store.engine)
+        service = Service(store)
+        with store.read() as conn:
+            owner = queries.get_member_by_email(conn, None, DEMO_EMAIL)
+        if owner is None or not owner.active or owner.role is not Role.OWNER:
+            return None
+        brands = service.list_brands(SYSTEM, owner.org_id)
+        brand = brands[0] if brands else service.create_brand(SYSTEM, owner.org_id, "Demo Brand")
+        api_key, password = _credentials(service, owner)
+        return DemoInfo(owner.org_id, brand.id, owner.id, owner.email, api_key, password, True)
+    finally:
+        store.dispose()
+
+
+def _credentials(service: Service, owner: Member) -> tuple[str, str]:
+    """A new API key (the oldest demo key revoked when the owner is at the key cap) and a new
+    dashboard password: new every run, so a demo left running stays private."""
+    try:
+        _key, api_key = service.create_key(SYSTEM, owner.id, "demo")
+    except Conflict:
+        active = [k for k in service.list_keys(SYSTEM, owner.id) if k.revoked_at is None]
+        oldest = min(active, key=lambda k: (k.label != "demo", k.created_at))
+        service.revoke_key(SYSTEM, oldest.id)
+        _key, api_key = service.create_key(SYSTEM, owner.id, "demo")
+    password = secrets.token_urlsafe(12)
+    service.set_password(SYSTEM, owner.id, password)
+    return api_key, password

@@ -129,6 +129,9 @@ def test_create_use_and_revoke_a_key(context: BrowserContext, page: Page, accoun
         "button:has-text('Revoke')"
     ).click()
     expect(page.locator(".notice")).to_contain_text("revoked")
+    # Revoked keys fold away (issue 15): listed when asked for.
+    expect(page.locator("#revoked-folded")).to_contain_text("revoked key")
+    page.click("#revoked-folded a")
     expect(page.locator("#keys tr", has_text="reporting script")).to_contain_text("revoked")
     refused = fetch(account, api_key)
     assert refused.status_code == 401

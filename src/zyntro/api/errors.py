@@ -13,6 +13,9 @@ from starlette.responses import Response
 from zyntro.errors import ServiceUnavailable, ZyntroError
 from zyntro.observability import log
 from zyntro.responses import JSON_TYPE, body_for, error_body
+from zyntro.wording import request_error
+
+WWW_AUTHENTICATE = 'Bearer realm="zyntro"'
 
 _HTTP_CODES = {
     400: "invalid_request",
@@ -36,6 +39,8 @@ async def _zyntro_error(_request: Request, exc: Exception) -> Response:
     headers = None
     if exc.status in (429, 503):  # the error's own wait when it has one (errors.Retryable)
         headers = {"Retry-After": str(getattr(exc, "retry_after", 5))}
+    if exc.status == 401:  # RFC 9110: a 401 names the scheme that authenticates
+        headers = {"WWW-Authenticate": WWW_AUTHENTICATE}
     return error_response(exc.status, body_for(exc), headers)
 
 
@@ -52,11 +57,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    first = exc.errors()[0] if exc.errors() else {}
-    where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
-    message = (
-        f"{where}: {first.get('msg', 'invalid value')}" if where else "The request is invalid."
-    )
+    # In the public endpoint's voice, naming the field (wording.py), never pydantic's words.
+    errors = exc.errors()
+    message = request_error(errors[0]) if errors else "The request is invalid."
     return error_response(400, error_body("invalid_request", message))
 
 

@@ -16,6 +16,7 @@ router = APIRouter(tags=["operations"])
 _OK = b'{"status":"ok"}'
 
 
+@router.head("/healthz", include_in_schema=False)  # probes that send HEAD (no body)
 @router.get("/healthz", summary="Liveness: 200 while the process runs")
 async def healthz() -> Response:
     return Response(_OK, media_type=JSON_TYPE)

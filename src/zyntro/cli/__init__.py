@@ -69,7 +69,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except typer.TyperException as exc:  # Typer's usage errors (its own click)
-        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        message = usage_message(exc)
         if "\n" in message and hasattr(exc, "show"):
             exc.show()  # a group called without a command: its help, as usual
         else:
@@ -79,3 +79,18 @@ def main() -> None:
         print("error: aborted", file=sys.stderr)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def usage_message(exc: Exception) -> str:
+    """A usage error in our words: `--limit must be at least 1`, not pydantic's sentence."""
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    param, cause = getattr(exc, "param", None), exc.__cause__
+    errors = getattr(cause, "errors", None)
+    if param is None or not callable(errors):
+        return str(message)
+    from zyntro.wording import requirement
+
+    found = errors()
+    opts = [opt for opt in getattr(param, "opts", ()) if opt.startswith("--")]
+    name = opts[0] if opts else str(getattr(param, "human_readable_name", "the value")).upper()
+    return f"{name} {requirement(found[0])}" if found else str(message)

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import typer
 
-from zyntro.cli.common import JsonOption, handle_errors, service
+from zyntro.cli.common import JsonOption, fail, handle_errors, service
 from zyntro.cli.output import emit, emit_table
 from zyntro.domain import ApiKey, Role, format_timestamp
 from zyntro.identity import SYSTEM
@@ -25,7 +25,7 @@ key_app = typer.Typer(
 @handle_errors
 def org_create(ctx: typer.Context, name: str, as_json: bool = JsonOption) -> None:
     """Create an organization."""
-    org = service(ctx).create_org(SYSTEM, name)
+    org = service(ctx, create=True).create_org(SYSTEM, name)  # may start a new database
     emit(
         as_json, {"org_id": org.id, "name": org.name}, f"Created organization {org.id} ({org.name})"
     )
@@ -172,6 +172,11 @@ def member_set_password(
     """Set a member's dashboard password (asked twice, hidden); old sessions end."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
+    elif not sys.stdin.isatty():  # getpass would warn and echo: no terminal to ask on
+        raise fail(
+            "no terminal to ask for the password on: give --password-stdin and write it "
+            "to standard input"
+        )
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     service(ctx).set_password(SYSTEM, member_id, password)

@@ -6,10 +6,9 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
 from zyntro.cli.common import JsonOption, fail, handle_errors
-from zyntro.cli.output import console, json_text, show, table
+from zyntro.cli.output import json_text, print_rows, show
 
 if TYPE_CHECKING:
     from zyntro.client import AudienceSegment
@@ -17,6 +16,9 @@ if TYPE_CHECKING:
 audiences_app = typer.Typer(help="Call the fetchAudiences API (a client).", no_args_is_help=True)
 
 _COLUMNS = ("segment_label", "segment_type", "segment_tag", "updated_at")
+# The command ships with the server: its default is the local one (`zyntro serve`, make run),
+# not the SDK's (the hosted service), so the README's examples run as written.
+LOCAL_BASE_URL = "http://127.0.0.1:8000"
 
 
 @audiences_app.command("fetch")
@@ -40,7 +42,7 @@ def audiences_fetch(
         "--url",
         envvar="ZYNTRO_BASE_URL",
         show_envvar=True,
-        help="API base URL (default https://app.zyntrohq.com).",
+        help=f"API base URL (default {LOCAL_BASE_URL}, the local server).",
     ),
     # The SDK's defaults, named here so that --help need not import the SDK (and httpx).
     timeout: float | None = typer.Option(
@@ -59,9 +61,18 @@ def audiences_fetch(
 
     given: dict[str, Any] = {"timeout": timeout, "max_retries": max_retries}
     options = {name: value for name, value in given.items() if value is not None}
+    from zyntro.client.errors import TransportError
+
     try:
-        with ZyntroClient(api_key, org, url, **options) as client:
+        with ZyntroClient(api_key, org, url or LOCAL_BASE_URL, **options) as client:
             response = client.fetch_audiences_response(brand)
+    except TransportError as exc:  # nothing answers there: say what chooses the address
+        where = url or f"{LOCAL_BASE_URL} (the default)"
+        cause = exc.__cause__
+        reason = f"{type(cause).__name__}: {cause}" if cause else exc.message
+        raise fail(
+            f"no answer from {where}: --url or ZYNTRO_BASE_URL chooses the server ({reason})"
+        ) from None
     except ZyntroError as exc:  # the SDK's errors (the server's message for API errors)
         raise fail(exc.message) from None
     if as_json:
@@ -70,7 +81,7 @@ def audiences_fetch(
         sys.stdout.write(json_text(response.content.decode("utf-8")) + "\n")
         return
     if response.segments:
-        console.print(_table(response.segments))
+        print_rows(("segment_id", *_COLUMNS), [_row(s) for s in response.segments])
     show(response.message)
 
 
@@ -89,14 +100,6 @@ def _api_key(given: str | None) -> str:
         "an API key is required: set ZYNTRO_API_KEY, or give --api-key - and write it "
         "to standard input"
     )
-
-
-def _table(segments: tuple[AudienceSegment, ...]) -> Table:
-    frame = Table()
-    frame.add_column("segment_id", no_wrap=True)  # ids are for copying: never cut
-    for column in _COLUMNS:
-        frame.add_column(column, overflow="fold")
-    return table(frame, (_row(segment) for segment in segments))
 
 
 def _row(segment: AudienceSegment) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from zyntro.cli.common import handle_errors, state
+from zyntro.cli.common import check_database_url, handle_errors, state
 from zyntro.cli.output import byte_size, error_console, show
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ def db_backup(
     """Back up the database while it serves: SQLite's online backup, or pg_dump -Fc."""
     from zyntro.store.backup import backup, manifest_path
 
+    check_database_url(state(ctx).database_url)  # a missing SQLite file: said, not made
     started = time.perf_counter()
     with progress_bar() as report:
         done = backup(state(ctx).database_url, file, report)

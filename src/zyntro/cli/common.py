@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
@@ -30,6 +31,7 @@ JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
 # the settings do not build them (pydantic-settings, and the rate limit parser they check
 # values with); tests/test_cli_startup.py keeps the two equal.
 DEFAULT_DATABASE_URL = "sqlite:///./zyntro.db"
+DEMO_DATABASE = "zyntro-demo.db"  # `zyntro demo`'s file (make run), in the current directory
 
 
 _KEY_CAP_VARIABLE = "ZYNTRO_MAX_KEYS_PER_MEMBER"
@@ -51,11 +53,14 @@ class State:
 
         return Settings(database_url=self.database_url)
 
-    def service(self) -> Service:
+    def service(self, create: bool = False) -> Service:
+        """The service over this invocation's database; a missing SQLite file is an error
+        unless `create` (a command that starts a database), never silently made."""
         if self._service is None:
             from zyntro.service import Service
             from zyntro.store import Store, migrate
 
+            check_database_url(self.database_url, create)
             store = Store(self.database_url)
             try:
                 migrate.prepare(store.engine)
@@ -89,8 +94,46 @@ def state(ctx: typer.Context) -> State:
     return root.obj
 
 
-def service(ctx: typer.Context) -> Service:
-    return state(ctx).service()
+def service(ctx: typer.Context, create: bool = False) -> Service:
+    return state(ctx).service(create)
+
+
+SUPPORTED_URLS = "sqlite:///FILE or postgresql://user@host/db"
+
+
+def check_database_url(url: str, create: bool = False) -> None:
+    """Refuse a URL of a database Zyntro does not run on, and (unless `create`) a SQLite file
+    that does not exist: a read there would make an empty database and show nothing."""
+    scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
+    if scheme not in ("sqlite", "postgresql", "postgres"):
+        raise ZyntroError(
+            f"{shown_url(url)} is not a database Zyntro runs on: use {SUPPORTED_URLS}"
+        )
+    if scheme != "sqlite" or create:
+        return
+    from sqlalchemy.engine import make_url
+
+    path = make_url(url).database
+    if path and path != ":memory:" and not path.startswith("file:") and not Path(path).exists():
+        demo = Path(DEMO_DATABASE).resolve()
+        hint = (
+            f"the demo's data is sqlite:///{demo}"
+            if demo.exists()
+            else "zyntro org create or zyntro db upgrade starts a new one"
+        )
+        raise ZyntroError(
+            f"no database at {path}; ZYNTRO_DATABASE_URL or --database-url chooses it ({hint})"
+        )
+
+
+def shown_url(url: str) -> str:
+    """The URL as it may be shown: its password hidden."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not even a URL: show the scheme alone
+        return url.split("://", 1)[0] + "://…" if "://" in url else "the URL given"
 
 
 def fail(message: str) -> typer.Exit:
@@ -110,12 +153,20 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
         except KeyboardInterrupt:
             raise fail("interrupted; nothing was written by the unfinished step") from None
         except Exception as exc:
-            raise fail(_error_message(exc)) from None
+            raise fail(_error_message(exc, _database_of(args, kwargs))) from None
 
     return wrapper
 
 
-def _error_message(exc: Exception) -> str:
+def _database_of(args: tuple[object, ...], kwargs: dict[str, object]) -> str:
+    for value in (*args, *kwargs.values()):
+        root = value.find_root() if hasattr(value, "find_root") else None  # the command's ctx
+        if root is not None and isinstance(root.obj, State):
+            return root.obj.database_url
+    return DEFAULT_DATABASE_URL
+
+
+def _error_message(exc: Exception, database_url: str) -> str:
     if isinstance(exc, ZyntroError):
         return exc.message
     if isinstance(exc, OSError):
@@ -124,5 +175,8 @@ def _error_message(exc: Exception) -> str:
         import sqlalchemy.exc
 
         if isinstance(exc, sqlalchemy.exc.OperationalError):
-            return f"the database cannot be reached ({type(exc.orig).__name__})"
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            return f"cannot reach the database {shown_url(database_url)}: {reason}"
+        if isinstance(exc, sqlalchemy.exc.ArgumentError | sqlalchemy.exc.NoSuchModuleError):
+            return f"{shown_url(database_url)} is not a database URL: use {SUPPORTED_URLS}"
     return f"unexpected {type(exc).__name__}: {exc}"

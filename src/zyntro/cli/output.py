@@ -88,12 +88,53 @@ def emit(as_json: bool, value: dict[str, Any], *lines: str) -> None:
 
 
 def emit_table(as_json: bool, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
-    """A listing: a JSON array, or a table."""
+    """A listing: a JSON array, or a table (records, one field a line, when it cannot fit)."""
     rows = [plain(row) for row in rows]
     if as_json:
         emit_json(rows)
         return
-    console.print(table(Table(*columns), ([row.get(c) for c in columns] for row in rows)))
+    print_rows(columns, [[row.get(c) for c in columns] for row in rows])
+
+
+def is_id_column(name: str) -> bool:
+    """Columns of ids (and key prefixes, and the audit log's actor): copied into the next
+    command, so never cut."""
+    return name.endswith("_id") or name in ("actor", "prefix")
+
+
+def print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A table whose ids are never cut and whose headers are never split: other columns fold
+    to fit the terminal; where even that cannot fit, each row is printed as a record."""
+    if not rows:
+        show("Nothing to list.")
+        return
+    cells = [[cell(value) for value in row] for row in rows]
+    widths = []
+    for index, name in enumerate(columns):
+        longest = max((cells_[index].cell_len for cells_ in cells), default=0)
+        widths.append(max(len(name), longest) if is_id_column(name) else len(name))
+    # Rich's default box: a border and one space of padding either side of every column.
+    if sum(widths) + 3 * len(columns) + 1 > console.width:
+        _print_records(columns, cells)
+        return
+    frame = Table()
+    for name, width in zip(columns, widths, strict=True):
+        if is_id_column(name):
+            frame.add_column(name, no_wrap=True, min_width=width)
+        else:
+            frame.add_column(name, overflow="fold", min_width=width)
+    for row in cells:
+        frame.add_row(*row)
+    console.print(frame)
+
+
+def _print_records(columns: Sequence[str], cells: Sequence[Sequence[Text]]) -> None:
+    label = max(len(name) for name in columns)
+    for number, row in enumerate(cells):
+        if number:
+            console.print()
+        for name, value in zip(columns, row, strict=True):
+            console.print(Text(f"{name.ljust(label)}  ") + value, soft_wrap=is_id_column(name))
 
 
 def table(frame: Table, rows: Iterable[Sequence[Any]]) -> Table:
@@ -109,6 +150,11 @@ def cell(value: Any) -> Text:
     if isinstance(value, list):
         return Text(visible(", ".join(str(v) for v in value)))
     return Text(visible(str(value)))
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 row`, `3 rows`: a count as a sentence says it."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def byte_size(count: int) -> str:

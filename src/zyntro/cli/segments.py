@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from zyntro.cli.common import JsonOption, handle_errors, service
-from zyntro.cli.output import emit, emit_table, error_console
+from zyntro.cli.output import emit, emit_table, error_console, plural, show
 from zyntro.errors import ValidationFailed
 from zyntro.identity import SYSTEM, Actor
 from zyntro.transfer import read_segment_file, segments_csv, segments_json
@@ -146,19 +146,29 @@ def segment_import(
         None, "--brand", help="Brand id; rows with a brand_id field go to that brand instead."
     ),
     member: str = typer.Option(..., "--member", help="The importing member (owner or in_charge)."),
+    new_ids: bool = typer.Option(
+        False,
+        "--new-ids",
+        help="Copy into --brand: every row goes there with an id of that brand (copying "
+        "again makes no second copy).",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Import a saved fetchAudiences response, its data array, or CSV: every row is checked
     before anything is written; then each brand's rows go in all together or not at all."""
     from rich.progress import Progress
 
+    if new_ids and brand is None:
+        raise ValidationFailed("--new-ids", "copies into one brand: give it with --brand")
     svc = service(ctx)
     actor = svc.act_as(member)
     rows = read_segment_file(file)
     show_bar = len(rows) >= PROGRESS_THRESHOLD and not as_json
     with Progress(console=error_console, disable=not show_bar, transient=True) as bar:
         task = bar.add_task("Importing segments", total=len(rows))
-        result = svc.import_segments(actor, brand, rows, progress=lambda n: bar.advance(task, n))
+        result = svc.import_segments(
+            actor, brand, rows, progress=lambda n: bar.advance(task, n), new_ids=new_ids
+        )
     into = brand if brand is not None and result.brands <= 1 else f"{result.brands} brands"
     emit(
         as_json,
@@ -170,7 +180,7 @@ def segment_import(
             "unchanged": result.unchanged,
             "reattributed": result.reattributed,
         },
-        f"Imported {len(rows)} rows into {into}: {result.created} created, "
+        f"Imported {plural(len(rows), 'row')} into {into}: {result.created} created, "
         f"{result.updated} updated, {result.unchanged} unchanged"
         + (
             f"; {result.reattributed} re-attributed to the importing member (their "
@@ -201,3 +211,4 @@ def segment_export(
         sys.stdout.flush()
     else:
         output.write_bytes(data)
+        show(f"Wrote {plural(len(segments), 'segment')} of {brand} to {output} ({export_format})")

@@ -6,24 +6,32 @@ import errno
 import os
 import shlex
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
 from zyntro.cli.backup import db_backup, db_copy, db_restore
-from zyntro.cli.common import JsonOption, handle_errors, service, state
+from zyntro.cli.common import (
+    DEMO_DATABASE,
+    JsonOption,
+    check_database_url,
+    handle_errors,
+    service,
+    state,
+)
 from zyntro.cli.output import console, emit, emit_table, show
 from zyntro.errors import ZyntroError
 from zyntro.identity import SYSTEM
 
 if TYPE_CHECKING:
+    from zyntro.demo import DemoInfo
     from zyntro.settings import Settings
 
 # What these commands run (granian, the app, Alembic) is imported inside them, when they run:
 # `zyntro --help` and the other commands never load it (tests/test_cli_startup.py).
 
-DEMO_DATABASE = "zyntro-demo.db"
 
 # Abuse limits of the HTTP server (docs/security.md). Slow clients cost the Rust side a socket,
 # never a Python worker; these bound how long and how much of one they may hold. The request
@@ -47,10 +55,19 @@ def db_upgrade(ctx: typer.Context) -> None:
     """Apply every pending migration (SQLite or PostgreSQL)."""
     from zyntro.store import Store, migrate
 
-    store = Store(state(ctx).database_url)
+    url = state(ctx).database_url
+    check_database_url(url, create=True)
+    store = Store(url)
     try:
+        before = migrate.current_revision(store.engine)
         migrate.upgrade(store.engine)
-        show(f"Database schema is at revision {migrate.current_revision(store.engine)}")
+        after = migrate.current_revision(store.engine)
+        if before == after:
+            show(f"Database schema already at revision {after}: nothing to migrate")
+        elif before is None:
+            show(f"Database schema created at revision {after}")
+        else:
+            show(f"Database schema migrated from revision {before} to {after}")
     finally:
         store.dispose()
 
@@ -175,25 +192,32 @@ def demo(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
     database: Path = typer.Option(Path(DEMO_DATABASE), "--database", help="Demo SQLite file."),
+    fresh: bool = typer.Option(
+        False, "--fresh", help="Start from new demo data; the old file is moved aside, not lost."
+    ),
     no_serve: bool = typer.Option(False, "--no-serve", help="Create the data, then exit."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Create demo data in a fresh local SQLite file, print a ready curl line, and serve."""
-    if not no_serve:  # before the demo database is replaced: it may be the running demo's
+    """Demo data in a local SQLite file (kept between runs), a ready curl line, and a server."""
+    if not no_serve:  # before the demo database is touched: it may be the running demo's
         ensure_port_free(host, port)
-    from zyntro.demo import create_demo_data
     from zyntro.settings import Settings
 
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{database}{suffix}").unlink(missing_ok=True)
     url = f"sqlite:///{database.resolve()}"
-    info = create_demo_data(url)
+    info, moved = _demo_data(database, url, fresh)
     endpoint = f"http://{host}:{port}/apis/public/fetchAudiences.php"
     body = (
         f'{{"api_key": "{info.api_key}", "org_id": "{info.org_id}", "brand_id": "{info.brand_id}"}}'
     )
     curl = f"curl -s -X POST {endpoint} -H 'Content-Type: application/json' -d {shlex.quote(body)}"
     dashboard = f"http://{host}:{port}/app"
+    cli = f"export ZYNTRO_DATABASE_URL={shlex.quote(url)}"
+    if info.reused:
+        kept = "  (kept from the last run, with a new key and password; --fresh starts anew)"
+    elif moved is not None:
+        kept = f"  (new; the previous demo data is kept in {moved})"
+    else:
+        kept = "  (new)"
     emit(
         as_json,
         {
@@ -206,9 +230,12 @@ def demo(
             "dashboard_url": dashboard,
             "curl": curl,
             "database": str(database),
+            "database_url": url,
+            "reused": info.reused,
+            "moved_to": str(moved) if moved is not None else None,
         },
         "Zyntro Audiences demo",
-        f"  database   {database}",
+        f"  database   {database}{kept}",
         f"  org_id     {info.org_id}",
         f"  brand_id   {info.brand_id}",
         f"  member_id  {info.member_id} ({info.email})",
@@ -221,6 +248,10 @@ def demo(
         "Try it:",
         f"  {curl}",
         "",
+        "To use the CLI on this data, in another terminal:",
+        f"  {cli}",
+        "  zyntro segment list --brand " + info.brand_id,
+        "",
     )
     if no_serve:
         return
@@ -228,3 +259,36 @@ def demo(
     # The demo's webhooks may reach a receiver on this machine (docs/webhooks.md).
     demo_settings = Settings(database_url=url, host=host, port=port, workers=1, demo=True)
     run_server(demo_settings.model_copy(update={"webhook_allow_private": True}))
+
+
+def _demo_data(database: Path, url: str, fresh: bool) -> tuple[DemoInfo, Path | None]:
+    """The earlier run's demo when there is one (nothing typed into it is lost), else new data;
+    a file that is not a usable demo (or `--fresh`) is moved aside, never deleted."""
+    from zyntro.demo import create_demo_data, reuse_demo_data
+
+    moved = None
+    if database.exists():
+        if not fresh:
+            try:
+                info = reuse_demo_data(url)
+            except Exception:  # not a database this version can open: keep it, start anew
+                info = None
+            if info is not None:
+                return info, None
+        moved = _move_aside(database)
+    return create_demo_data(url), moved
+
+
+def _move_aside(database: Path) -> Path:
+    """`zyntro-demo.db` → `zyntro-demo.db.20261129-170512` (its -wal and -shm files with it)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    target = database.with_name(f"{database.name}.{stamp}")
+    number = 1
+    while target.exists():
+        number += 1
+        target = database.with_name(f"{database.name}.{stamp}-{number}")
+    for suffix in ("-wal", "-shm", ""):  # the file last: a crash leaves the main file in place
+        source = Path(f"{database}{suffix}")
+        if source.exists():
+            source.rename(f"{target}{suffix}")
+    return target

@@ -215,8 +215,11 @@ class _BaseClient:
 
     def _transport_error(self, exc: httpx.TransportError) -> TransportError:
         detail = str(exc) or "no detail"
+        hint = ""
+        if self.base_url == DEFAULT_BASE_URL:  # a local server is chosen, not found
+            hint = " (the default address: base_url or ZYNTRO_BASE_URL chooses the server)"
         return TransportError(
-            f"Could not get an answer from {self.base_url}: {type(exc).__name__}: {detail}"
+            f"Could not get an answer from {self.base_url}{hint}: {type(exc).__name__}: {detail}"
         )
 
     def _retry_delay(self, retries_done: int, error: ZyntroError) -> float | None:

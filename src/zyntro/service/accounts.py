@@ -120,7 +120,9 @@ class Accounts(ServiceCore):
         with self.store.read() as conn:
             brand = queries.get_brand(conn, brand_id)
         if brand is None or not visible(actor, brand.org_id) or not actor.sees_brand(brand.id):
-            raise BrandNotFound()  # another organization's, or outside the key's brand limits
+            # Another organization's, or outside the key's brand limits; the administrator has
+            # no organization of its own: it is told of no "your".
+            raise BrandNotFound(f"No brand {brand_id} exists." if actor.is_system else None)
         return brand
 
     def list_brands(self, actor: Actor, org_id: str) -> list[Brand]:

@@ -44,6 +44,7 @@ class Imports(Segments):
         rows: list[dict[str, Any]],
         initiated_by: str | None = None,
         progress: Progress | None = None,
+        new_ids: bool = False,
     ) -> ImportResult:
         """Upsert rows by segment id: every row is checked before anything is written.
 
@@ -56,18 +57,23 @@ class Imports(Segments):
 
         Each brand's rows are written in a transaction of their own (all of the brand's rows
         or none), so a big import never holds the database's write lock for long.
+
+        With `new_ids` (copying another brand's export into `brand_id`), every row goes to
+        `brand_id` with an id derived from it and the row's own id: the copies keep the
+        source's order, and copying the same file again changes nothing.
         """
         now = utcnow()
         result = ImportResult()
         plans: dict[str, _BrandPlan] = {}
         seen: dict[str, int] = {}
         for number, row in enumerate(rows, start=1):
-            target = _row_brand(row, number, brand_id)
+            # A copy goes where it is asked to, whatever brand the row came from.
+            target = brand_id if new_ids and brand_id else _row_brand(row, number, brand_id)
             plan = plans.get(target)
             if plan is None:
                 plan = plans[target] = self._plan_brand(actor, target, number, initiated_by)
             try:
-                segment = _import_row(row, plan.brand.id, plan.creator, now)
+                segment = _import_row(row, plan.brand.id, plan.creator, now, new_ids)
             except ValidationFailed as exc:
                 raise ValidationFailed(f"row {number}, {exc.field}", exc.reason) from None
             if segment.initiated_by not in plan.members:
@@ -139,9 +145,9 @@ class Imports(Segments):
                     progress(len(new[start : start + _BATCH]))
             result.created += len(new)
             record_segment_changes(conn, actor, brand.org_id, changes, now)
-            if new or changed:
+            if new or changed:  # an import that changed nothing is no event
                 rebuild_brand_body(conn, brand.id, now)
-            record_audit(conn, actor, "segment.import", ("brand", brand.id), brand.org_id, now)
+                record_audit(conn, actor, "segment.import", ("brand", brand.id), brand.org_id, now)
         result.brands += 1
         if progress and len(plan.rows) > len(new):
             progress(len(plan.rows) - len(new))
@@ -175,10 +181,15 @@ def _check_owners(plan: _BrandPlan, owners: Mapping[str, str]) -> None:
     for number, segment, _row in plan.rows:
         owner = owners.get(segment.id)
         if owner is not None and owner != plan.brand.id:
-            raise Conflict(f"row {number}, segment_id: {segment.id} belongs to another brand")
+            raise Conflict(
+                f"row {number}, segment_id: {segment.id} belongs to another brand; "
+                "to copy segments into this brand, import with --new-ids"
+            )
 
 
-def _import_row(row: Mapping[str, Any], brand_id: str, creator: str, now: datetime) -> Segment:
+def _import_row(
+    row: Mapping[str, Any], brand_id: str, creator: str, now: datetime, new_ids: bool = False
+) -> Segment:
     if not isinstance(row, Mapping):
         raise ValidationFailed("row", "must be an object with the segment fields")
     editable = {k: v for k, v in row.items() if k not in _IMPORT_META}
@@ -191,9 +202,22 @@ def _import_row(row: Mapping[str, Any], brand_id: str, creator: str, now: dateti
         raise ValidationFailed("initiated_by", "must be a member id")
     created_at = _import_time(row, "created_at", now)
     updated_at = _import_time(row, "updated_at", created_at)
-    if segment_id is None:
+    if new_ids:
+        segment_id = _copy_id(brand_id, segment_id or _content_id("", clean))
+    elif segment_id is None:
         segment_id = _content_id(brand_id, clean)
     return new_segment(segment_id, brand_id, initiated_by, clean, created_at, updated_at)
+
+
+def _copy_id(brand_id: str, source_id: str) -> str:
+    """The id of a copy in `brand_id`: the brand's mark before the source id, so copies of one
+    file keep the source's order (rows sharing a created_at follow their ids) and copying
+    again finds them; a source id too long for that is hashed with the brand instead."""
+    mark = hashlib.sha256(brand_id.encode()).hexdigest()[:8]
+    copied = f"seg_{mark}_{source_id}"
+    if len(copied) <= 64:
+        return copied
+    return "seg_" + hashlib.sha256(f"{brand_id}\0{source_id}".encode()).hexdigest()[:26]
 
 
 def _import_time(row: Mapping[str, Any], name: str, default: datetime) -> datetime:

@@ -94,8 +94,10 @@ class Segments(Accounts):
         after: tuple[datetime, str] | None = None,
         segment_type: str | None = None,
         updated_since: datetime | None = None,
+        search: str | None = None,
     ) -> tuple[list[Segment], bool]:
-        """One page of a brand's segments in the endpoint's order, and whether more follow."""
+        """One page of a brand's segments in the endpoint's order, and whether more follow
+        (`search`: label, tag or type containing the text, case-insensitively)."""
         brand = self.get_brand(actor, brand_id)
         if not 1 <= limit <= MAX_PAGE:
             raise ValidationFailed("limit", f"must be 1-{MAX_PAGE}")
@@ -107,8 +109,17 @@ class Segments(Accounts):
                 after=after,
                 segment_type=segment_type,
                 updated_since=updated_since,
+                search=search,
             )
         return found[:limit], len(found) > limit
+
+    def segment_facets(
+        self, actor: Actor, brand_id: str, segment_type: str | None, search: str | None
+    ) -> tuple[int, list[str]]:
+        """How many of a brand's segments match the filters, and the types it has."""
+        brand = self.get_brand(actor, brand_id)
+        with self.store.read() as conn:
+            return queries.segment_facets(conn, brand.id, segment_type, search)
 
     def search_segments(
         self,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
@@ -17,6 +17,7 @@ from zyntro.errors import ValidationFailed
 from zyntro.service.accounts import MAX_EXPIRY_DAYS
 from zyntro.service.keys import KeyLimits
 from zyntro.web.context import PREFIX, CheckedForm, Dashboard, DashboardRoute, SignedIn, text
+from zyntro.web.listing import ListQuery, list_query, page_of
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 GRACE_CHOICES = ((86400, "24 hours"), (3600, "1 hour"), (0, "None: stop it now"))
@@ -43,17 +44,30 @@ def _keys_page(
     new_key: str | None = None,
     errors: dict[str, str] | None = None,
     label: str = "",
+    query: ListQuery | None = None,
 ) -> Response:
-    newest_first = sorted(
-        dash.service.list_keys(dash.actor, dash.member_id), key=lambda k: k.created_at, reverse=True
+    query = query or ListQuery()
+    keys = dash.service.list_keys(dash.actor, dash.member_id)
+    revoked = sum(key.revoked_at is not None for key in keys)
+    # Revoked keys fold away: listed only when asked for (the status filter, or the link).
+    shown = keys if query.type else [key for key in keys if key.revoked_at is None]
+    page = page_of(
+        shown,
+        query,
+        position=lambda key: (key.created_at, key.id),
+        text=lambda key: f"{key.label} {key.prefix} {key.id}",
+        kind=_status,
     )
-    keys = sorted(newest_first, key=lambda k: k.revoked_at is not None)  # revoked ones last
+    page.kinds = sorted({_status(key) for key in keys})
     assert dash.actor.role is not None
     return dash.render(
         "keys.html",
         status,
-        **key_table(dash, keys),
+        **key_table(dash, page.items),
         section="keys",
+        page=page,
+        all_count=len(keys),
+        revoked=revoked,
         new_key=new_key,
         errors=errors or {},
         label=label,
@@ -97,8 +111,8 @@ def form_grace(form: FormData) -> timedelta:
 
 
 @router.get(PREFIX + "/me/keys")
-def keys_page(dash: Dashboard = SignedIn) -> Response:
-    return _keys_page(dash)
+def keys_page(request: Request, dash: Dashboard = SignedIn) -> Response:
+    return _keys_page(dash, query=list_query(request))
 
 
 @router.post(PREFIX + "/me/keys")

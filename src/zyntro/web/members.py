@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
@@ -12,16 +12,29 @@ from zyntro.domain import Role
 from zyntro.errors import Conflict, ValidationFailed
 from zyntro.passwords import validate_password
 from zyntro.web.context import PREFIX, CheckedForm, Dashboard, DashboardRoute, SignedIn, text
+from zyntro.web.listing import ListQuery, list_query, page_of
+from zyntro.web.templating import ROLE_LABELS, role_label
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
-ROLES = ((Role.OWNER, "Owner"), (Role.IN_CHARGE, "Member in-charge"), (Role.MEMBER, "Member"))
+ROLES = tuple(ROLE_LABELS.items())
 
 
 def _members_page(
-    dash: Dashboard, status: int = 200, errors: dict[str, str] | None = None, **values: Any
+    dash: Dashboard,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    query: ListQuery | None = None,
+    **values: Any,
 ) -> Response:
     members = dash.service.list_members(dash.actor, dash.org_id)
-    members.sort(key=lambda m: (not m.active, m.name.lower()))
+    page = page_of(
+        members,
+        query or ListQuery(),
+        position=lambda member: (member.created_at, member.id),
+        text=lambda member: f"{member.name} {member.email} {member.id} {role_label(member.role)}",
+        kind=lambda member: member.role.value,
+    )
+    page.kind_labels = {role.value: label for role, label in ROLE_LABELS.items()}
     can_sign_in = dash.service.members_with_password(dash.actor, dash.org_id)
     # Owners also see each member's last sign-in and two-factor state (web/two_factor.py).
     facts = dash.service.sign_in_facts(dash.actor, dash.org_id) if dash.is_owner else {}
@@ -29,7 +42,8 @@ def _members_page(
         "members.html",
         status,
         section="members",
-        members=members,
+        page=page,
+        all_count=len(members),
         can_sign_in=can_sign_in,
         sign_in_facts=facts,
         two_factor_required=dash.service.two_factor_required(dash.actor, dash.org_id),
@@ -47,8 +61,8 @@ def _role(value: str) -> Role:
 
 
 @router.get(PREFIX + "/members")
-def members_page(dash: Dashboard = SignedIn) -> Response:
-    return _members_page(dash)
+def members_page(request: Request, dash: Dashboard = SignedIn) -> Response:
+    return _members_page(dash, query=list_query(request))
 
 
 @router.post(PREFIX + "/members")
@@ -69,7 +83,7 @@ def add_member(dash: Dashboard = SignedIn, form: FormData = CheckedForm) -> Resp
         except Conflict as error:
             errors["email"] = error.message
         else:
-            notice = f"{member.name} ({member.email}) added as {member.role.value}."
+            notice = f"{member.name} ({member.email}) added as {role_label(member.role)}."
             if password:
                 dash.service.set_password(dash.actor, member.id, password)
                 notice += " They can sign in with the password you chose."
@@ -80,7 +94,7 @@ def add_member(dash: Dashboard = SignedIn, form: FormData = CheckedForm) -> Resp
 @router.post(PREFIX + "/members/{member_id}/role")
 def set_role(member_id: str, dash: Dashboard = SignedIn, form: FormData = CheckedForm) -> Response:
     member = dash.service.set_role(dash.actor, member_id, _role(text(form, "role")))
-    return dash.redirect("/members", f"{member.name} is now {member.role.value}.")
+    return dash.redirect("/members", f"{member.name} is now {role_label(member.role)}.")
 
 
 @router.post(PREFIX + "/members/{member_id}/deactivate")

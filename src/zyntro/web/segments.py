@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
@@ -15,6 +15,7 @@ from zyntro.domain import Brand, Segment
 from zyntro.errors import Forbidden, ValidationFailed
 from zyntro.web import segment_form
 from zyntro.web.context import PREFIX, CheckedForm, Dashboard, DashboardRoute, SignedIn
+from zyntro.web.listing import Page, list_query, next_cursor
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 READ_ONLY = "Only an owner or a member in-charge can change brands and segments."
@@ -45,16 +46,42 @@ def _form_page(
         types=segment_form.SEGMENT_TYPES,
         pending=segment_form.PENDING_SUFFIX,
         editable=dash.can_edit,
+        creators=_names(dash) if segment is not None else {},
     )
 
 
 @router.get(PREFIX + "/brands/{brand_id}")
-def segments_page(brand_id: str, dash: Dashboard = SignedIn) -> Response:
+def segments_page(brand_id: str, request: Request, dash: Dashboard = SignedIn) -> Response:
     brand = dash.service.get_brand(dash.actor, brand_id)
-    segments = dash.service.list_segments(dash.actor, brand.id)
-    return dash.render(
-        "segments.html", section="brands", brand=brand, segments=segments, editable=dash.can_edit
+    query = list_query(request)
+    kind, search = query.type or None, query.q or None
+    rows, more = dash.service.segments_page(
+        dash.actor,
+        brand.id,
+        limit=query.size,
+        after=query.after(),
+        segment_type=kind,
+        search=search,
     )
+    total, types = dash.service.segment_facets(dash.actor, brand.id, kind, search)
+    cursor = next_cursor((rows[-1].created_at, rows[-1].id), query) if more and rows else None
+    page = Page(rows, query, total, cursor, types)
+    return dash.render(
+        "segments.html",
+        section="brands",
+        brand=brand,
+        page=page,
+        all_count=total
+        if not query.filtered
+        else dash.service.segment_facets(dash.actor, brand.id, None, None)[0],
+        creators=_names(dash),
+        editable=dash.can_edit,
+    )
+
+
+def _names(dash: Dashboard) -> dict[str, str]:
+    """member id -> name, to show who created a segment instead of an id."""
+    return {member.id: member.name for member in dash.service.list_members(dash.actor, dash.org_id)}
 
 
 @router.get(PREFIX + "/brands/{brand_id}/segments/new")

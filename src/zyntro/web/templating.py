@@ -9,7 +9,15 @@ import jinja2
 from starlette.templating import Jinja2Templates
 
 from zyntro import __version__
-from zyntro.domain import format_timestamp
+from zyntro.domain import Role, format_timestamp
+
+# One label per role, wherever the dashboard names one (the top bar, members, notices).
+ROLE_LABELS = {Role.OWNER: "Owner", Role.IN_CHARGE: "Member in-charge", Role.MEMBER: "Member"}
+
+
+def role_label(role: Role | str) -> str:
+    return ROLE_LABELS[Role(role)]
+
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
@@ -33,6 +41,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["when"] = _when
     env.filters["day"] = _day
+    env.filters["role"] = role_label
     env.globals["version"] = __version__
     return env
 

@@ -220,6 +220,45 @@ def segment_counts(conn: sa.Connection, org_id: str) -> dict[str, int]:
     return {row.brand_id: int(row.n) for row in rows}
 
 
+def _matching(
+    query: sa.Select[Any], segment_type: str | None, search: str | None
+) -> sa.Select[Any]:
+    """Only segments of a type, and (`search`) whose label, tag or type contains the text."""
+    if segment_type is not None:
+        query = query.where(segments.c.segment_type == segment_type)
+    if search:
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        query = query.where(
+            sa.or_(
+                *(
+                    column.ilike(pattern, escape="\\")
+                    for column in (
+                        segments.c.segment_label,
+                        segments.c.segment_tag,
+                        segments.c.segment_type,
+                    )
+                )
+            )
+        )
+    return query
+
+
+def segment_facets(
+    conn: sa.Connection, brand_id: str, segment_type: str | None, search: str | None
+) -> tuple[int, list[str]]:
+    """How many of a brand's segments match, and every type the brand's segments have."""
+    count = sa.select(sa.func.count()).select_from(segments).where(segments.c.brand_id == brand_id)
+    total = int(conn.execute(_matching(count, segment_type, search)).scalar_one())
+    types = conn.execute(
+        sa.select(segments.c.segment_type)
+        .where(segments.c.brand_id == brand_id)
+        .distinct()
+        .order_by(segments.c.segment_type)
+    ).scalars()
+    return total, list(types)
+
+
 def segments_page(
     conn: sa.Connection,
     brand_id: str,
@@ -228,11 +267,12 @@ def segments_page(
     after: tuple[datetime, str] | None = None,
     segment_type: str | None = None,
     updated_since: datetime | None = None,
+    search: str | None = None,
 ) -> list[Segment]:
     """Up to `limit` segments of a brand in the endpoint's order, after a keyset position."""
-    query = sa.select(segments).where(segments.c.brand_id == brand_id)
-    if segment_type is not None:
-        query = query.where(segments.c.segment_type == segment_type)
+    query = _matching(
+        sa.select(segments).where(segments.c.brand_id == brand_id), segment_type, search
+    )
     if updated_since is not None:
         query = query.where(segments.c.updated_at >= updated_since)
     if after is not None:

@@ -106,6 +106,14 @@
     if (text) copyText(text, button);
   });
 
+  // A list's filter applies as soon as it is chosen (the Search button does the same).
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    if (select.matches && select.matches("select[data-autosubmit]") && select.form) {
+      if (select.form.requestSubmit) select.form.requestSubmit(); else select.form.submit();
+    }
+  });
+
   function setUp(root) {
     (root.querySelectorAll ? root : document).querySelectorAll("[data-tags]").forEach(setUpTags);
   }
