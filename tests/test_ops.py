@@ -226,7 +226,7 @@ def test_an_unreadable_change_feed_is_reported_once_not_every_poll(
     capfd: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("zyntro.api.app.CHANGE_POLL_SECONDS", 0.01)
+    monkeypatch.setattr("zyntro.api.upkeep.CHANGE_POLL_SECONDS", 0.01)
     store = Store(unreachable_database_url)
     attempts: list[object] = []  # every try to open a connection, failed ones included
     sa.event.listen(store.engine, "do_connect", lambda *args: attempts.append(args))

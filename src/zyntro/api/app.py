@@ -43,19 +43,12 @@ from zyntro.responses import error_body
 from zyntro.service import Service
 from zyntro.settings import Settings, get_settings
 from zyntro.store import Store
-from zyntro.webhooks.worker import Deliverer, DeliveryPolicy
 
 if TYPE_CHECKING:
-    from zyntro.store.notify import ChangeSignal
     from zyntro.tracing import Tracing
 
-USAGE_FLUSH_SECONDS = 5.0
-# Other processes' writes are seen within this (within one second: docs/decisions.md, "Caches").
-CHANGE_POLL_SECONDS = 0.25
-CHANGE_FALLBACK_SECONDS, CHANGE_BATCH_SECONDS = 5.0, 0.05  # PostgreSQL (NOTIFY): _follow_loop
 M_ARENA_MAX = -8  # glibc's mallopt parameter number
 MALLOC_ARENAS = 2
-FEED_WARN_SECONDS = 60.0  # an unreadable change feed is reported this often, not every poll
 # A request method: an HTTP token no longer than any method in use. Others are refused before
 # routing (they would only be 405s, and their names would fill the logs).
 _METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,20}")
@@ -90,7 +83,7 @@ class ZyntroApp:
         # /mcp: the MCP server for AI agents, built when the first agent calls (agents/http.py)
         self.mcp = mcp_http.McpHttp(service, self.access_log, settings.mcp_writes)
         service.webhook_allow_private = settings.webhook_allow_private
-        self.deliverer = _deliverer(service, settings)
+        self.deliverer = upkeep.deliverer(service, settings)
         if self.deliverer is not None:
             self.closing.append(self.deliverer.store.dispose)
         self.fastapi = _fastapi_app(self)
@@ -254,10 +247,10 @@ def _fastapi_app(zyntro: ZyntroApp) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with anyio.create_task_group() as tasks, zyntro.mcp.running():
-            tasks.start_soon(_flush_usage, zyntro.service)
-            tasks.start_soon(_follow_changes, zyntro.service)
+            tasks.start_soon(upkeep.flush_usage, zyntro.service)
+            tasks.start_soon(upkeep.follow_changes, zyntro.service, zyntro.deliverer)
             tasks.start_soon(upkeep.purge_expired, zyntro.service)
-            tasks.start_soon(_flush_access_log, zyntro.access_log)
+            tasks.start_soon(upkeep.flush_access_log, zyntro.access_log)
             if zyntro.deliverer is not None:
                 tasks.start_soon(zyntro.deliverer.run)
             yield
@@ -298,27 +291,6 @@ def _fastapi_app(zyntro: ZyntroApp) -> FastAPI:
     return app
 
 
-def _deliverer(service: Service, settings: Settings) -> Deliverer | None:
-    """This process's webhook delivery loop (docs/webhooks.md), unless turned off."""
-    if not settings.webhook_delivery:
-        return None
-    # A store of its own: delivery never waits for the request path's connections, and its
-    # polls stay out of the request traces.
-    deliverer = Deliverer(Store(service.store.url), DeliveryPolicy.from_settings(settings))
-    service.delivery_listeners.append(deliverer.wake)
-    service.on_event.append(lambda _note: deliverer.wake())  # its deliveries are due now
-    return deliverer
-
-
-async def _flush_usage(service: Service) -> None:
-    while True:
-        await anyio.sleep(USAGE_FLUSH_SECONDS)
-        try:
-            await anyio.to_thread.run_sync(service.flush_usage, False)  # counts once a minute
-        except Exception as exc:  # the database may be away; the uses wait for the next round
-            log.warning("could not record key usage: %s", type(exc).__name__)
-
-
 def _limit_malloc_arenas() -> None:
     """At most `MALLOC_ARENAS` glibc malloc arenas in this process.
 
@@ -345,46 +317,6 @@ def _tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-
-
-async def _flush_access_log(access_log: AccessLog) -> None:
-    while True:
-        await anyio.sleep(AccessLog.FLUSH_SECONDS)
-        access_log.flush()
-
-
-async def _follow_changes(service: Service) -> None:
-    """Keep the caches true to others' writes (SQLite polls; PostgreSQL: docs/scaling.md)."""
-    signal = service.change_signal()
-    try:
-        await _follow_loop(service, signal)
-    finally:
-        if signal is not None:
-            signal.close()
-
-
-async def _follow_loop(service: Service, signal: ChangeSignal | None) -> None:
-    warned_at: float | None = None  # while the feed cannot be read: one warning a minute
-    notified = False
-    while True:
-        try:
-            await anyio.to_thread.run_sync(service.follow_changes, notified)
-        except Exception as exc:  # the database may be away; keep serving what is cached
-            now = time.monotonic()
-            if warned_at is None or now - warned_at >= FEED_WARN_SECONDS:
-                warned_at = now
-                log.warning("could not read the change feed: %s", type(exc).__name__)
-        else:
-            if warned_at is not None:
-                warned_at = None
-                log.warning("the change feed is readable again")
-        if signal is None:
-            await anyio.sleep(CHANGE_POLL_SECONDS)
-            continue
-        notified = await anyio.to_thread.run_sync(
-            signal.wait, CHANGE_FALLBACK_SECONDS, abandon_on_cancel=True
-        )
-        await anyio.sleep(CHANGE_BATCH_SECONDS)  # changes committed together: one read
 
 
 def create_app(

@@ -94,6 +94,10 @@ class Deliverer:
         self._results_ready: asyncio.Event | None = None
         self._stopping = False
         self._running = False
+        # How long an idle loop waits before looking again: others' new deliveries are seen
+        # within it. A server on PostgreSQL lengthens it, as the change feed's notifications
+        # wake the loop (api/upkeep.follow_changes).
+        self.poll_seconds = POLL_SECONDS
         self.delivered = 0  # outcomes recorded by this process (the bench reads it)
         self.on_recorded: list[Callable[[int], None]] = []
         # (url, event type, attempt number) -> the span of one attempt, when the app traces
@@ -132,7 +136,7 @@ class Deliverer:
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(self._record_loop)
                 while not self._stopping:
-                    wait = POLL_SECONDS
+                    wait = self.poll_seconds
                     try:
                         claimed, next_due = await anyio.to_thread.run_sync(self._claim)
                         if time.monotonic() - pruned_at > PRUNE_EVERY_SECONDS:
@@ -284,6 +288,9 @@ class Deliverer:
                 await anyio.to_thread.run_sync(self._record, batch)
             except Exception as exc:  # the leases lapse and the deliveries are sent again
                 log.warning("could not record webhook deliveries: %s", type(exc).__name__)
+            else:
+                if self._wake is not None and any(not r.outcome.ok for r in batch):
+                    self._wake.set()  # a retry is now due at a time the loop has not seen
 
     def _record(self, batch: list[_Result]) -> None:
         policy = self.policy
