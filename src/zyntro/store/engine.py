@@ -82,10 +82,10 @@ def _sqlite_begin(conn: sa.Connection) -> None:
 
 
 def _postgres_settings(dbapi_connection: Any, _record: Any) -> None:
-    """Values this session stores out of line (a brand's served body, up to ~1 MB, rewritten
-    by every write to the brand) are compressed with lz4 where the server has it, not pglz:
-    an edit in a 1,000-segment brand took 14.5-15.8 ms at p50 with pglz, 10.8-11.6 with lz4
-    (docs/performance.md). A server built without lz4 keeps its default."""
+    """Values this session stores out of line (a brand's served body, ~0.6 MB at 1,000
+    segments, rewritten by every write to the brand) are compressed with lz4 where the server
+    has it, not pglz: an edit in a 1,000-segment brand took 14.5-15.8 ms at p50 with pglz,
+    10-11.6 with lz4 (docs/performance.md). A server built without lz4 keeps its default."""
     with dbapi_connection.cursor() as cursor:
         cursor.execute(
             "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
