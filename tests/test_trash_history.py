@@ -17,7 +17,7 @@ from zyntro.domain import utcnow
 from zyntro.errors import BrandNotFound, Conflict, Forbidden, NotFound
 from zyntro.service import SYSTEM, Service
 from zyntro.settings import Settings
-from zyntro.store.tables import events, segment_revisions, trashed_segments
+from zyntro.store.tables import events, segment_revisions, trashed_segments, webhook_deliveries
 
 
 def _served_ids(service: Service, world: World) -> list[str]:
@@ -161,6 +161,57 @@ def test_an_import_leaves_an_event_and_a_revision_per_created_or_updated_segment
         "updated",
         "created",
     ]
+
+
+def test_an_import_fans_its_events_out_to_the_webhooks_that_want_them(
+    service: Service, world: World
+) -> None:
+    """An import's events, revisions and deliveries are written many rows at a time: each
+    reads back as one written alone would (the same object in all three, times intact)."""
+    owner = service.act_as(world.owner_id)
+    service.webhook_allow_private = True
+    created, _secret = service.create_webhook(
+        owner, world.org_id, {"url": "http://127.0.0.1:9/hook", "events": ["segment.created"]}
+    )
+    service.create_webhook(  # another brand's: hears nothing of this import
+        owner,
+        world.org_id,
+        {"url": "http://127.0.0.1:9/other", "brand_ids": [world.empty_brand_id]},
+    )
+    start = service.list_events(SYSTEM, world.org_id).next_cursor
+    rows = [{**SEED_SEGMENT, "segment_label": f"Imported {n}"} for n in range(3)]
+    result = service.import_segments(owner, world.brand_id, rows)
+    page = service.list_events(SYSTEM, world.org_id, cursor=start)
+    assert len(page.events) == 3
+    with service.store.read() as conn:
+        deliveries = list(conn.execute(sa.select(webhook_deliveries)))
+        revisions = list(
+            conn.execute(
+                sa.select(segment_revisions).where(
+                    segment_revisions.c.segment_id.in_(result.segment_ids)
+                )
+            )
+        )
+    assert {d.webhook_id for d in deliveries} == {created.id}
+    assert {d.state for d in deliveries} == {"pending"}
+    assert sorted(orjson.loads(d.payload)["id"] for d in deliveries) == sorted(
+        e["id"] for e in page.events
+    )
+    served = {
+        s["segment_id"]: s
+        for s in orjson.loads(
+            service.fetch_audiences(world.owner_key, world.org_id, world.brand_id)
+        )["data"]
+    }
+    for event in page.events:
+        data = event["data"]
+        assert data == served[data["segment_id"]]  # type: ignore[index]
+    assert len(revisions) == 3
+    for revision in revisions:
+        assert revision.action == "created" and revision.before is None
+        assert orjson.loads(revision.after) == served[revision.segment_id]
+        assert revision.at.tzinfo is not None
+        assert abs((revision.at - utcnow()).total_seconds()) < 60
 
 
 def test_expired_trash_and_events_are_purged_once_whoever_runs_it(

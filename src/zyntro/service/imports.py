@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from zyntro.domain import Brand, Segment, parse_timestamp, utcnow, validate_segment_fields
 from zyntro.errors import BrandNotFound, Conflict, ValidationFailed
 from zyntro.identity import Actor
@@ -139,12 +141,15 @@ class Imports(Segments):
                         changes.append((UPDATED, before, merged))  # a revision and an event
                         result.updated += 1
                         changed = True
+            # Each new segment's object encoded once: its row, its revision, its event.
+            encoded = {segment.id: orjson.dumps(segment.to_public()) for segment in new}
             for start in range(0, len(new), _BATCH):
-                queries.insert_segments(conn, new[start : start + _BATCH])
+                batch = new[start : start + _BATCH]
+                queries.insert_segments(conn, batch, [encoded[s.id] for s in batch])
                 if progress:
-                    progress(len(new[start : start + _BATCH]))
+                    progress(len(batch))
             result.created += len(new)
-            record_segment_changes(conn, actor, brand.org_id, changes, now)
+            record_segment_changes(conn, actor, brand.org_id, changes, now, encoded)
             if new or changed:  # an import that changed nothing is no event
                 rebuild_brand_body(conn, brand.id, now)
                 record_audit(conn, actor, "segment.import", ("brand", brand.id), brand.org_id, now)

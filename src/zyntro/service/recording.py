@@ -129,7 +129,8 @@ def record_event(
     return record_events(conn, [(event_type, org_id, brand_id, data)], moment)[0]
 
 
-EventSpec = tuple[str, str, "str | None", Mapping[str, Any]]  # (type, org_id, brand_id, data)
+# (type, org_id, brand_id, data): data as a mapping, or already encoded (`orjson.Fragment`)
+EventSpec = tuple[str, str, "str | None", "Mapping[str, Any] | orjson.Fragment"]
 
 
 def record_events(conn: sa.Connection, specs: Sequence[EventSpec], moment: datetime) -> list[str]:

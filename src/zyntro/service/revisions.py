@@ -8,9 +8,8 @@ a creation, none after a deletion). Its event carries the segment as it is after
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -41,21 +40,29 @@ _EVENT_OF = {
 Change = tuple[str, Segment | None, Segment | None]
 
 
-def _encoded(public: dict[str, Any] | None) -> str | None:
-    return None if public is None else orjson.dumps(public).decode()
-
-
 def record_segment_changes(
-    conn: sa.Connection, actor: Actor, org_id: str, changes: Sequence[Change], moment: datetime
+    conn: sa.Connection,
+    actor: Actor,
+    org_id: str,
+    changes: Sequence[Change],
+    moment: datetime,
+    encoded: Mapping[str, bytes] | None = None,
 ) -> None:
-    """A revision and an event for each change of a segment, in the writing transaction."""
+    """A revision and an event for each change of a segment, in the writing transaction.
+
+    Each segment's public object is encoded once, for its revision and its event alike;
+    `encoded` (segment id -> the encoded object after the change) saves even that when the
+    caller has encoded it already (an import, for the segment rows it inserts)."""
+    known = encoded or {}
     revisions = []
     events: list[EventSpec] = []
     for action, before, after in changes:
         segment = after if after is not None else before
         assert segment is not None
-        before_public = None if before is None else before.to_public()
-        after_public = None if after is None else after.to_public()
+        before_json = None if before is None else orjson.dumps(before.to_public())
+        after_json = None
+        if after is not None:
+            after_json = known.get(after.id) or orjson.dumps(after.to_public())
         revisions.append(
             {
                 "id": new_id("rev"),
@@ -64,13 +71,13 @@ def record_segment_changes(
                 "action": action,
                 "actor": actor.name,
                 "at": moment,
-                "before": _encoded(before_public),
-                "after": _encoded(after_public),
+                "before": None if before_json is None else before_json.decode(),
+                "after": None if after_json is None else after_json.decode(),
             }
         )
-        data = after_public if after_public is not None else before_public
+        data = after_json if after_json is not None else before_json
         assert data is not None
-        events.append((_EVENT_OF[action], org_id, segment.brand_id, data))
+        events.append((_EVENT_OF[action], org_id, segment.brand_id, orjson.Fragment(data)))
     queries.insert_revisions(conn, revisions)
     record_events(conn, events, moment)
 

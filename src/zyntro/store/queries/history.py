@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from zyntro.store.queries.bulk import bulk_insert
 from zyntro.store.tables import segment_revisions, trashed_segments
 
 
@@ -77,8 +78,18 @@ def purge_trash(conn: sa.Connection, before: datetime, limit: int) -> list[str]:
 
 def insert_revisions(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Each row: id, segment_id, brand_id, action, actor, at, before, after (JSON or None)."""
-    for start in range(0, len(rows), 500):
-        conn.execute(segment_revisions.insert(), list(rows[start : start + 500]))
+    if len(rows) == 1:
+        conn.execute(segment_revisions.insert(), list(rows))
+        return
+    bulk_insert(
+        conn,
+        segment_revisions,
+        _REVISION_COLUMNS,
+        [[row[c] for c in _REVISION_COLUMNS] for row in rows],
+    )
+
+
+_REVISION_COLUMNS = ("id", "segment_id", "brand_id", "action", "actor", "at", "before", "after")
 
 
 def revisions_page(

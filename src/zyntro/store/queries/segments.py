@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -16,6 +16,7 @@ from zyntro.domain import (
     LIST_FIELDS,
     Segment,
 )
+from zyntro.store.queries.bulk import bulk_insert
 from zyntro.store.tables import (
     brands,
     idempotency_keys,
@@ -157,42 +158,44 @@ _COPY_COLUMNS = (
 )
 
 
-def insert_segments(conn: sa.Connection, rows: Sequence[Segment]) -> None:
+def insert_segments(
+    conn: sa.Connection, rows: Sequence[Segment], public_json: Sequence[bytes] | None = None
+) -> None:
+    """Insert new segments; `public_json`, when given, holds each one's encoded public object
+    (an import has already encoded it for the revision and the event)."""
     if not rows:
         return
-    if conn.dialect.name == "postgresql" and len(rows) > 1:
-        _copy_segments(conn, rows)
+    if len(rows) == 1 and public_json is None:
+        conn.execute(segments.insert(), [{"id": s.id, **_segment_values(s)} for s in rows])
         return
-    conn.execute(segments.insert(), [{"id": s.id, **_segment_values(s)} for s in rows])
-
-
-def _copy_segments(conn: sa.Connection, rows: Sequence[Segment]) -> None:
-    """Many segments in one `COPY ... FROM STDIN` in the connection's transaction: an import's
-    rows go in several times faster than as an executemany of INSERTs. The stored values are
-    those the INSERT stores (naive UTC times; lists as the JSON type writes them)."""
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    statement = f"COPY segments ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
-    with driver.cursor() as cursor, cursor.copy(statement) as copy:
-        for s in rows:
-            copy.write_row(
-                (
-                    s.id,
-                    s.brand_id,
-                    s.created_at.astimezone(UTC).replace(tzinfo=None),
-                    s.updated_at.astimezone(UTC).replace(tzinfo=None),
-                    s.initiated_by,
-                    s.segment_label,
-                    s.segment_tag,
-                    s.segment_type,
-                    s.segment_decision_drivers,
-                    json.dumps(list(s.segment_pain_points)),
-                    json.dumps(list(s.segment_use_cases)),
-                    s.segment_tone,
-                    s.reasoning,
-                    orjson.dumps(s.to_public()),
-                )
+    # Many rows (an import): COPY on PostgreSQL (psycopg's executemany of INSERTs took 3.7 s
+    # for 20k rows), one plain executemany on SQLite; the stored values are those the INSERT
+    # stores (lists as the JSON type writes them).
+    encoded = public_json or [orjson.dumps(s.to_public()) for s in rows]
+    bulk_insert(
+        conn,
+        segments,
+        _COPY_COLUMNS,
+        [
+            (
+                s.id,
+                s.brand_id,
+                s.created_at,
+                s.updated_at,
+                s.initiated_by,
+                s.segment_label,
+                s.segment_tag,
+                s.segment_type,
+                s.segment_decision_drivers,
+                json.dumps(list(s.segment_pain_points)),
+                json.dumps(list(s.segment_use_cases)),
+                s.segment_tone,
+                s.reasoning,
+                public,
             )
+            for s, public in zip(rows, encoded, strict=True)
+        ],
+    )
 
 
 def replace_segment(conn: sa.Connection, segment: Segment) -> int:

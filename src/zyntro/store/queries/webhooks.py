@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from zyntro.store.queries.bulk import bulk_insert
 from zyntro.store.tables import (
     UTCDateTime,
     webhook_attempts,
@@ -95,8 +96,27 @@ def delete_webhook(conn: sa.Connection, webhook_id: str) -> None:
 def insert_deliveries(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
     """New pending deliveries: id, webhook_id, org_id, event_id, event_type, payload,
     next_attempt_at, created_at."""
-    if rows:
+    if len(rows) == 1:
         conn.execute(webhook_deliveries.insert(), [{"state": "pending", **row} for row in rows])
+    elif rows:  # an import's events: COPY on PostgreSQL, one executemany on SQLite
+        bulk_insert(
+            conn,
+            webhook_deliveries,
+            (*_DELIVERY_COLUMNS, "state"),
+            [[*(row[c] for c in _DELIVERY_COLUMNS), "pending"] for row in rows],
+        )
+
+
+_DELIVERY_COLUMNS = (
+    "id",
+    "webhook_id",
+    "org_id",
+    "event_id",
+    "event_type",
+    "payload",
+    "next_attempt_at",
+    "created_at",
+)
 
 
 def _delivery(row: Any, attempts: tuple[Attempt, ...] = ()) -> Delivery:
