@@ -45,6 +45,12 @@ class History(Segments):
             rows = queries.trashed_page(conn, brand.id, limit=limit + 1, before=before)
         return [self._trashed(row) for row in rows[:limit]], len(rows) > limit
 
+    def trash_size(self, actor: Actor, brand_id: str) -> int:
+        """How many segments are in a brand's trash (every role)."""
+        brand = self.get_brand(actor, brand_id)
+        with self.store.read() as conn:
+            return queries.count_trashed(conn, brand.id)
+
     def _trashed(self, row: Any) -> TrashedSegment:
         return TrashedSegment(
             segment=orjson.loads(row.segment),

@@ -8,31 +8,43 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from zyntro.domain import EDITABLE_FIELDS
+from zyntro.domain import EDITABLE_FIELDS, Member
 from zyntro.history import Revision
 from zyntro.web.context import PREFIX, CheckedForm, Dashboard, DashboardRoute, SignedIn
+from zyntro.web.listing import Page, list_query, next_cursor
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 PAGE = 100
 
 
 @router.get(PREFIX + "/brands/{brand_id}/trash")
-def trash_page(brand_id: str, dash: Dashboard = SignedIn) -> Response:
+def trash_page(brand_id: str, request: Request, dash: Dashboard = SignedIn) -> Response:
     brand = dash.service.get_brand(dash.actor, brand_id)
-    items, more = dash.service.trash_page(dash.actor, brand.id, limit=PAGE)
+    query = list_query(request)
+    items, more = dash.service.trash_page(
+        dash.actor, brand.id, limit=query.size, before=query.after()
+    )
+    last = items[-1] if items else None
+    cursor = next_cursor((last.deleted_at, last.id), query) if more and last else None
+    total = dash.service.trash_size(dash.actor, brand.id)
     return dash.render(
         "trash.html",
         section="brands",
         brand=brand,
-        items=items,
-        more=more,
+        page=Page(items, query, total, cursor),
+        people=_people(dash),
         editable=dash.can_edit,
         retention_days=dash.service.trash_retention.days,
     )
+
+
+def _people(dash: Dashboard) -> dict[str, Member]:
+    """The organization's members by id: who deleted or changed something, by name and role."""
+    return {member.id: member for member in dash.service.list_members(dash.actor, dash.org_id)}
 
 
 @router.post(PREFIX + "/brands/{brand_id}/trash/{segment_id}/restore")
@@ -70,6 +82,7 @@ def history_page(brand_id: str, segment_id: str, dash: Dashboard = SignedIn) -> 
         segment_id=segment_id,
         label=label,
         revisions=[(revision, _changes(revision)) for revision in revisions],
+        people=_people(dash),
         more=more,
         in_trash=in_trash,
         editable=dash.can_edit,

@@ -46,6 +46,7 @@ from zyntro.store.queries.events import (
     prune_events,
 )
 from zyntro.store.queries.history import (
+    count_trashed,
     delete_trashed,
     get_revision,
     get_trashed,
@@ -102,6 +103,7 @@ __all__ = [
     "add_key_usage",
     "brand_segments",
     "count_brand_segments",
+    "count_trashed",
     "change_signature",
     "changes_since",
     "claim_sign_in_throttle",
