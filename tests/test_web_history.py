@@ -128,3 +128,23 @@ def test_the_trash_pages_and_names_who_deleted_with_their_role(
         f"/app/brands/{world.brand_id}/segments/{world.segment_ids[0]}/history"
     ).text
     assert "Lead · " in history and ">Member in-charge<" in history
+
+
+def test_a_long_history_pages_and_every_earlier_version_stays_restorable(
+    clients: ClientFactory, service: Service, world: World
+) -> None:
+    lead = service.act_as(world.in_charge_id)
+    segment_id = world.segment_ids[0]
+    for n in range(25):  # with its creation, 26 revisions
+        service.update_segment(lead, segment_id, {"reasoning": f"Take {n}"})
+    client, _csrf = _signed_in(clients, service, world.in_charge_id)
+    url = f"/app/brands/{world.brand_id}/segments/{segment_id}/history"
+    first = client.get(url).text
+    assert "1–25 of 26 changes" in first
+    assert first.count("Restore this version") == 24  # all but the latest
+    found = re.search(r'<a class="button" rel="next" href="([^"]+)"', first)
+    assert found, "a Next page link"
+    second = client.get(url + html.unescape(found.group(1))).text
+    assert "26–26 of 26" in second and "Segment 0" in second  # the title: the segment now
+    assert "Created: Segment 0" in second
+    assert second.count("Restore this version") == 1  # the creation, on the second page

@@ -104,6 +104,12 @@ class History(Segments):
             rows = queries.revisions_page(conn, segment_id, limit=limit + 1, before_seq=before_seq)
         return [(int(row.seq), _revision(row)) for row in rows[:limit]], len(rows) > limit
 
+    def revision_count(self, actor: Actor, segment_id: str, brand_id: str | None = None) -> int:
+        """How many revisions a segment has (every role)."""
+        self._find(actor, segment_id, brand_id)
+        with self.store.read() as conn:
+            return queries.count_revisions(conn, segment_id)
+
     def restore_revision(
         self, actor: Actor, segment_id: str, revision_id: str, brand_id: str | None = None
     ) -> Segment:

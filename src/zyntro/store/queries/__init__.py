@@ -46,6 +46,7 @@ from zyntro.store.queries.events import (
     prune_events,
 )
 from zyntro.store.queries.history import (
+    count_revisions,
     count_trashed,
     delete_trashed,
     get_revision,
@@ -103,6 +104,7 @@ __all__ = [
     "add_key_usage",
     "brand_segments",
     "count_brand_segments",
+    "count_revisions",
     "count_trashed",
     "change_signature",
     "changes_since",

@@ -97,6 +97,11 @@ def revisions_page(
     return list(conn.execute(query.order_by(segment_revisions.c.seq.desc()).limit(limit)))
 
 
+def count_revisions(conn: sa.Connection, segment_id: str) -> int:
+    query = sa.select(sa.func.count()).where(segment_revisions.c.segment_id == segment_id)
+    return int(conn.execute(query).scalar_one())
+
+
 def get_revision(conn: sa.Connection, revision_id: str) -> sa.Row[Any] | None:
     return conn.execute(
         sa.select(segment_revisions).where(segment_revisions.c.id == revision_id)
