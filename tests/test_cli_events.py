@@ -25,6 +25,8 @@ def test_events_list_shows_every_write_and_the_cursor_to_go_on_from(
     assert [line.split("  ")[1] for line in lines] == [
         "brand.created",
         "brand.created",
+        "key.created",  # the world's two members' keys
+        "key.created",
         *["segment.created"] * 3,
         "segment.deleted",
     ]

@@ -39,6 +39,8 @@ def test_every_write_leaves_an_event_and_a_deletion_a_tombstone(
     assert [e["type"] for e in events] == [
         "brand.created",
         "brand.created",
+        "key.created",  # the world's two members' keys
+        "key.created",
         *["segment.created"] * 3,
         "segment.updated",
         "segment.deleted",

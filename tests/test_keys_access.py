@@ -371,6 +371,10 @@ def test_dashboard_organization_keys_page(
     assert rolled.status_code == 200 and "shown only once" in rolled.text
     revoked = owner.post(f"/app/org/keys/{key.id}/revoke", data={"csrf_token": token})
     assert "revoked" in revoked.text
+    # Revoked keys fold away as on Me > API Keys; the status filter lists them.
+    assert "1 revoked key folded away" in revoked.text and f'id="{key.id}"' not in revoked.text
+    listed = owner.get("/app/org/keys?type=revoked").text
+    assert f'id="{key.id}"' in listed and "1–1 of 1 key" in listed
     member = clients()
     sign_in(member, email_of(service, people.member_id))
     assert member.get("/app/org/keys").status_code == 403

@@ -108,7 +108,7 @@ def test_pages_filters_and_every_role_but_no_other_organization(
     service.delete_segment(SYSTEM, world.segment_ids[2])
     everything = _feed(client, world.owner_key, limit=500)["data"]
     assert {e["org_id"] for e in everything} == {world.org_id}
-    assert len(everything) == 6  # two brands, three segments, one deletion
+    assert len(everything) == 8  # two brands, two keys, three segments, one deletion
     for key in (world.member_key, world.owner_key):
         assert _feed(client, key, limit=500)["data"] == everything
     collected: list[dict[str, Any]] = []

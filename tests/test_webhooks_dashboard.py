@@ -3,6 +3,7 @@ with redeliver, send a test; members in the plain role are refused."""
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -67,3 +68,27 @@ def test_the_webhooks_page(service: Service, world: World, database_url: str) ->
         sign_in(member, email_of(service, world.member_id))
         assert 'href="/app/webhooks"' not in member.get("/app/brands").text
         assert member.get("/app/webhooks").status_code == 403
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the HTTP surface
+def test_deliveries_page_25_at_a_time(service: Service, world: World, database_url: str) -> None:
+    with_passwords(service, world)
+    app = dashboard_app(service, database_url, webhook_allow_private=True)
+    owner = service.act_as(world.owner_id)
+    with receiver() as hook, TestClient(app) as browser:
+        webhook, _secret = service.create_webhook(
+            owner, world.org_id, {"url": hook.url, "events": ["key.created"]}
+        )
+        for _ in range(25):
+            service.test_webhook(owner, webhook.id)
+        service.create_key(owner, world.owner_id, "the 26th delivery")  # key.created
+        sign_in(browser, email_of(service, world.owner_id))
+        first = browser.get(f"/app/webhooks/{webhook.id}").text
+        assert "1–25 of 26 deliveries" in first
+        assert first.count('<tr id="dlv_') == 25 and "key.created" in first  # newest first
+        found = re.search(r'<a class="button" rel="next" href="([^"]+)"', first)
+        assert found, "a Next page link"
+        second = browser.get(f"/app/webhooks/{webhook.id}" + html.unescape(found.group(1))).text
+        assert "26–26 of 26" in second and second.count('<tr id="dlv_') == 1
+        assert "webhook.test" in second and "key.created" not in second.split('id="deliveries"')[1]
+        assert 'rel="next"' not in second and "First page" in second

@@ -15,7 +15,7 @@ class Event:
     """One event of the organization's feed (docs/events.md)."""
 
     id: str  # evt_…: the same on every delivery of this event
-    type: str  # segment.created, segment.updated, segment.deleted, segment.restored, brand.…
+    type: str  # segment.…, brand.…, key.created, key.rolled, key.revoked (docs/events.md)
     created_at: datetime
     org_id: str
     brand_id: str | None

@@ -45,6 +45,12 @@ class History(Segments):
             rows = queries.trashed_page(conn, brand.id, limit=limit + 1, before=before)
         return [self._trashed(row) for row in rows[:limit]], len(rows) > limit
 
+    def trash_size(self, actor: Actor, brand_id: str) -> int:
+        """How many segments are in a brand's trash (every role)."""
+        brand = self.get_brand(actor, brand_id)
+        with self.store.read() as conn:
+            return queries.count_trashed(conn, brand.id)
+
     def _trashed(self, row: Any) -> TrashedSegment:
         return TrashedSegment(
             segment=orjson.loads(row.segment),
@@ -97,6 +103,12 @@ class History(Segments):
         with self.store.read() as conn:
             rows = queries.revisions_page(conn, segment_id, limit=limit + 1, before_seq=before_seq)
         return [(int(row.seq), _revision(row)) for row in rows[:limit]], len(rows) > limit
+
+    def revision_count(self, actor: Actor, segment_id: str, brand_id: str | None = None) -> int:
+        """How many revisions a segment has (every role)."""
+        self._find(actor, segment_id, brand_id)
+        with self.store.read() as conn:
+            return queries.count_revisions(conn, segment_id)
 
     def restore_revision(
         self, actor: Actor, segment_id: str, revision_id: str, brand_id: str | None = None

@@ -2,8 +2,9 @@
 
 Who may manage a key: its member for a personal key (members manage their own keys), an
 owner of the organization for an organization key; the administrator (CLI) for any. Every
-change is one audited write, and every process drops the key's cached principal within a
-second (`record_principals_changed`).
+change is one audited write with its event (`key.created`, `key.rolled`, `key.revoked`: the
+key as introspection shows it, `brand_id` null), and every process drops the key's cached
+principal within a second (`record_principals_changed`).
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
+import sqlalchemy as sa
+
 from zyntro import access, keys
 from zyntro.domain import ApiKey, Member, Role, utcnow
 from zyntro.errors import Conflict, Forbidden, ValidationFailed
+from zyntro.events import KEY_CREATED, KEY_REVOKED, KEY_ROLLED, key_data
 from zyntro.identity import Actor
 from zyntro.ids import new_id
 from zyntro.service.accounts import Accounts
-from zyntro.service.recording import record_audit, record_principals_changed
+from zyntro.service.recording import record_audit, record_event, record_principals_changed
 from zyntro.service.rules import require_owner, require_self_or_system, seen_by, visible
 from zyntro.store import queries
 
@@ -141,6 +145,8 @@ class KeyManagement(Accounts):
             queries.insert_key(conn, key, digest)
             record_principals_changed(conn, [digest], now)  # it may be cached as unknown
             record_audit(conn, actor, "key.create", ("key", key.id), org_id, now)
+            role = member.role if member else None
+            _record_key_event(conn, KEY_CREATED, key, role, now)
         return key, plain
 
     def _check_key_cap(self, existing: list[ApiKey], now: datetime, holder: str) -> None:
@@ -180,9 +186,12 @@ class KeyManagement(Accounts):
         key = self.get_key(actor, key_id)
         now = utcnow()
         with self._write() as conn:
-            queries.revoke_key(conn, key.id, now)
+            revoked = queries.revoke_key(conn, key.id, now)
             record_principals_changed(conn, queries.key_digests(conn, key_id=key.id), now)
             record_audit(conn, actor, "key.revoke", ("key", key.id), key.org_id, now)
+            if revoked:  # revoking a revoked key changes nothing: no second event
+                stored = queries.get_key(conn, key.id) or key
+                _record_key_event(conn, KEY_REVOKED, stored, _role_of(conn, stored), now)
         return replace(key, revoked_at=key.revoked_at or now)
 
     def roll_key(
@@ -205,7 +214,9 @@ class KeyManagement(Accounts):
             queries.roll_key(conn, key.id, digest, keys.display_prefix(plain), kept, until)
             record_principals_changed(conn, [*before, digest], now)
             record_audit(conn, actor, "key.roll", ("key", key.id), key.org_id, now)
-        return replace(key, prefix=keys.display_prefix(plain), previous_until=until), plain
+            rolled = replace(key, prefix=keys.display_prefix(plain), previous_until=until)
+            _record_key_event(conn, KEY_ROLLED, rolled, _role_of(conn, key), now)
+        return rolled, plain
 
     def key_of_principal(self, key_id: str) -> ApiKey:
         """The presented key's own record (introspection: a key always sees itself)."""
@@ -253,6 +264,19 @@ def _require_key_owner(actor: Actor, org_id: str) -> None:
         require_owner(actor, org_id)
     except Forbidden:
         raise Forbidden("Only an owner can manage the organization's API keys.") from None
+
+
+def _role_of(conn: sa.Connection, key: ApiKey) -> Role | None:
+    """The role of a personal key's member (None for an organization key)."""
+    member = queries.get_member(conn, key.member_id) if key.member_id else None
+    return member.role if member else None
+
+
+def _record_key_event(
+    conn: sa.Connection, event_type: str, key: ApiKey, role: Role | None, now: datetime
+) -> None:
+    """A key event: the organization's (`brand_id` null), the key as introspection shows it."""
+    record_event(conn, event_type, key.org_id, None, key_data(key, effective_of(key, role)), now)
 
 
 def effective_of(key: ApiKey, role: Role | None) -> tuple[str, ...]:

@@ -227,6 +227,12 @@ class WebhookAdmin(ServiceCore):
             found = webhook_queries.deliveries_page(conn, webhook.id, limit + 1, before)
         return found[:limit], len(found) > limit
 
+    def delivery_count(self, actor: Actor, webhook_id: str) -> int:
+        """How many deliveries the webhook has (all of them, whatever their state)."""
+        webhook = self.get_webhook(actor, webhook_id)
+        with self.store.read() as conn:
+            return webhook_queries.count_deliveries(conn, webhook.id)
+
     def get_delivery(self, actor: Actor, webhook_id: str, delivery_id: str) -> Delivery:
         webhook = self.get_webhook(actor, webhook_id)
         with self.store.read() as conn:

@@ -46,10 +46,24 @@ def _keys_page(
     label: str = "",
     query: ListQuery | None = None,
 ) -> Response:
-    query = query or ListQuery()
     keys = dash.service.list_keys(dash.actor, dash.member_id)
+    assert dash.actor.role is not None
+    return dash.render(
+        "keys.html",
+        status,
+        **key_list(dash, keys, query or ListQuery()),
+        section="keys",
+        new_key=new_key,
+        errors=errors or {},
+        label=label,
+        scope_choices=[s for s in Scope if s in ROLE_SCOPES[dash.actor.role]],
+    )
+
+
+def key_list(dash: Dashboard, keys: list[ApiKey], query: ListQuery) -> dict[str, object]:
+    """A page of the keys list of both pages (search, status filter, paging), revoked keys
+    folded away unless asked for (the status filter, or the link), and its table."""
     revoked = sum(key.revoked_at is not None for key in keys)
-    # Revoked keys fold away: listed only when asked for (the status filter, or the link).
     shown = keys if query.type else [key for key in keys if key.revoked_at is None]
     page = page_of(
         shown,
@@ -59,20 +73,12 @@ def _keys_page(
         kind=_status,
     )
     page.kinds = sorted({_status(key) for key in keys})
-    assert dash.actor.role is not None
-    return dash.render(
-        "keys.html",
-        status,
+    return {
         **key_table(dash, page.items),
-        section="keys",
-        page=page,
-        all_count=len(keys),
-        revoked=revoked,
-        new_key=new_key,
-        errors=errors or {},
-        label=label,
-        scope_choices=[s for s in Scope if s in ROLE_SCOPES[dash.actor.role]],
-    )
+        "page": page,
+        "all_count": len(keys),
+        "revoked": revoked,
+    }
 
 
 def key_table(dash: Dashboard, keys: list[ApiKey]) -> dict[str, object]:

@@ -3,14 +3,15 @@ departure touches; create (shown once), roll, revoke, usage."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from zyntro.access import ORG_DEFAULT_SCOPES, ORG_SCOPES, Scope
 from zyntro.errors import Forbidden, ValidationFailed
 from zyntro.web.context import PREFIX, CheckedForm, Dashboard, DashboardRoute, SignedIn, text
-from zyntro.web.keys import form_grace, form_limits, key_table
+from zyntro.web.keys import form_grace, form_limits, key_list
+from zyntro.web.listing import ListQuery, list_query
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 PAGE = "/org/keys"
@@ -22,15 +23,15 @@ def _page(
     new_key: str | None = None,
     errors: dict[str, str] | None = None,
     label: str = "",
+    query: ListQuery | None = None,
 ) -> Response:
     if not dash.is_owner:
         raise Forbidden("Only an owner can manage the organization's API keys.")
     found = dash.service.list_org_keys(dash.actor, dash.org_id)
-    keys = sorted(found, key=lambda k: (k.revoked_at is not None, -k.created_at.timestamp()))
     return dash.render(
         "org_keys.html",
         status,
-        **key_table(dash, keys),
+        **key_list(dash, found, query or ListQuery()),
         section="org-keys",
         new_key=new_key,
         errors=errors or {},
@@ -41,8 +42,8 @@ def _page(
 
 
 @router.get(PREFIX + PAGE)
-def org_keys_page(dash: Dashboard = SignedIn) -> Response:
-    return _page(dash)
+def org_keys_page(request: Request, dash: Dashboard = SignedIn) -> Response:
+    return _page(dash, query=list_query(request))
 
 
 @router.post(PREFIX + PAGE)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from zyntro.errors import ValidationFailed
 from zyntro.web.context import PREFIX, CheckedForm, Dashboard, DashboardRoute, SignedIn, text
+from zyntro.web.listing import ListQuery, Page, list_query, next_cursor
 from zyntro.webhooks.model import EVENT_TYPES, TEST_EVENT
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
@@ -37,14 +38,27 @@ def _list_page(
     )
 
 
-def _detail_page(dash: Dashboard, webhook_id: str, new_secret: str | None = None) -> Response:
+def _detail_page(
+    dash: Dashboard,
+    webhook_id: str,
+    new_secret: str | None = None,
+    query: ListQuery | None = None,
+) -> Response:
+    """The webhook, and a page of its deliveries, newest first (paged by delivery id)."""
     webhook = dash.service.get_webhook(dash.actor, webhook_id)
-    deliveries, _more = dash.service.webhook_deliveries(dash.actor, webhook.id, 50)
+    query = query or ListQuery()
+    after = query.after()
+    deliveries, more = dash.service.webhook_deliveries(
+        dash.actor, webhook.id, query.size, after[1] if after else None
+    )
+    last = deliveries[-1] if deliveries else None
+    cursor = next_cursor((last.created_at, last.id), query) if more and last else None
+    total = dash.service.delivery_count(dash.actor, webhook.id)
     return dash.render(
         "webhook.html",
         section="webhooks",
         webhook=webhook,
-        deliveries=[d.to_public() for d in deliveries],
+        page=Page([d.to_public() for d in deliveries], query, total, cursor),
         new_secret=new_secret,
     )
 
@@ -74,8 +88,8 @@ def create_webhook(dash: Dashboard = SignedIn, form: FormData = CheckedForm) -> 
 
 
 @router.get(PREFIX + "/webhooks/{webhook_id}")
-def webhook_page(webhook_id: str, dash: Dashboard = SignedIn) -> Response:
-    return _detail_page(dash, webhook_id)
+def webhook_page(webhook_id: str, request: Request, dash: Dashboard = SignedIn) -> Response:
+    return _detail_page(dash, webhook_id, query=list_query(request))
 
 
 @router.post(PREFIX + "/webhooks/{webhook_id}/test")

@@ -9,21 +9,13 @@ from typing import Any
 
 from zyntro.domain import format_timestamp
 from zyntro.errors import ValidationFailed
+from zyntro.events import EVENT_TYPES as EVENT_TYPES
+from zyntro.events import WEBHOOK_TEST
 from zyntro.ids import is_valid_id
 from zyntro.webhooks.auth import masked_auth
 
-EVENT_TYPES = (
-    "segment.created",
-    "segment.updated",
-    "segment.deleted",
-    "segment.restored",
-    "brand.created",
-    "brand.renamed",
-    "brand.deleted",
-    "webhook.test",
-)
 ALL_EVENTS = "*"
-TEST_EVENT = "webhook.test"
+TEST_EVENT = WEBHOOK_TEST
 TIMEOUT_RANGE = (5, 120)
 DEFAULT_TIMEOUT = 30
 MAX_DESCRIPTION = 500

@@ -19,6 +19,9 @@ EventType = Literal[
     "brand.renamed",
     "brand.deleted",
     "webhook.test",
+    "key.created",
+    "key.rolled",
+    "key.revoked",
 ]
 assert set(EventType.__args__) == set(EVENT_TYPES)  # type: ignore[attr-defined]
 
@@ -33,7 +36,9 @@ class Event(BaseModel):
     brand_id: str | None = Field(description="The brand it concerns (null for none)")
     data: dict[str, Any] = Field(
         description="Segment events: the segment's 12 fields (segment.deleted: as it was). "
-        "Brand events: brand_id, org_id, name, created_at (brand.deleted: as it was)."
+        "Brand events: brand_id, org_id, name, created_at (brand.deleted: as it was). "
+        "Key events: the key as GET /api/v1/keys/{key_id} shows it but last_used_at, never "
+        "its secret."
     )
 
 

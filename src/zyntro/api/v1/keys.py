@@ -16,6 +16,7 @@ from zyntro.api.v1.auth import LimitedRoute, requires
 from zyntro.api.v1.http import json_response
 from zyntro.api.v1.models import BODY_WRITE_ERRORS, ERRORS, WRITE_ERRORS
 from zyntro.domain import ApiKey, format_timestamp
+from zyntro.events import key_data
 from zyntro.service import Actor, Service
 from zyntro.service.keys import DEFAULT_GRACE, KeyLimits
 
@@ -68,28 +69,14 @@ def _time(value: Any) -> str | None:
 
 
 def public_key(service: Service, key: ApiKey) -> dict[str, Any]:
-    """A key as the API shows it: never its secret."""
-    owner = (
-        {"type": "member", "id": key.member_id}
-        if key.member_id
-        else {"type": "organization", "id": key.org_id}
-    )
-    return {
-        "key_id": key.id,
-        "prefix": key.prefix,
-        "kind": key.kind,
-        "owner": owner,
-        "org_id": key.org_id,
-        "label": key.label,
-        "scopes": list(service.scopes_of(key)),
-        "brands": list(key.brands) if key.brands is not None else None,
-        "allowlist": list(key.allowlist) if key.allowlist is not None else None,
-        "expires_at": _time(key.expires_at),
-        "last_used_at": _time(key.last_used_at),
-        "created_at": _time(key.created_at),
-        "revoked_at": _time(key.revoked_at),
-        "previous_secret_until": _time(key.previous_until),
-    }
+    """A key as the API shows it: never its secret (a key event's `data`, and when it was
+    last used)."""
+    data: dict[str, Any] = {}
+    for name, value in key_data(key, service.scopes_of(key)).items():
+        data[name] = value
+        if name == "expires_at":  # in the order docs/api-v1.md gives
+            data["last_used_at"] = _time(key.last_used_at)
+    return data
 
 
 @router.get("/key", responses=ERRORS, summary="What the presented key is (any valid key)")

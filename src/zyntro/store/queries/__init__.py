@@ -46,6 +46,8 @@ from zyntro.store.queries.events import (
     prune_events,
 )
 from zyntro.store.queries.history import (
+    count_revisions,
+    count_trashed,
     delete_trashed,
     get_revision,
     get_trashed,
@@ -102,6 +104,8 @@ __all__ = [
     "add_key_usage",
     "brand_segments",
     "count_brand_segments",
+    "count_revisions",
+    "count_trashed",
     "change_signature",
     "changes_since",
     "claim_sign_in_throttle",

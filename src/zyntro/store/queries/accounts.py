@@ -293,12 +293,14 @@ def lock_org(conn: sa.Connection, org_id: str) -> None:
         )
 
 
-def revoke_key(conn: sa.Connection, key_id: str, moment: datetime) -> None:
-    conn.execute(
+def revoke_key(conn: sa.Connection, key_id: str, moment: datetime) -> bool:
+    """Revoke the key; False when it already was (nothing changed)."""
+    result = conn.execute(
         api_keys.update()
         .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
         .values(revoked_at=moment)
     )
+    return bool(result.rowcount)
 
 
 def touch_keys(conn: sa.Connection, key_ids: Sequence[str], moment: datetime) -> None:

@@ -53,6 +53,12 @@ def trashed_page(
     return list(conn.execute(query.order_by(*order).limit(limit)))
 
 
+def count_trashed(conn: sa.Connection, brand_id: str) -> int:
+    """How many segments are in a brand's trash (the index on brand_id, deleted_at)."""
+    query = sa.select(sa.func.count()).where(trashed_segments.c.brand_id == brand_id)
+    return int(conn.execute(query).scalar_one())
+
+
 def delete_trashed(conn: sa.Connection, segment_id: str) -> int:
     return conn.execute(
         trashed_segments.delete().where(trashed_segments.c.id == segment_id)
@@ -100,6 +106,11 @@ def revisions_page(
     if before_seq is not None:
         query = query.where(segment_revisions.c.seq < before_seq)
     return list(conn.execute(query.order_by(segment_revisions.c.seq.desc()).limit(limit)))
+
+
+def count_revisions(conn: sa.Connection, segment_id: str) -> int:
+    query = sa.select(sa.func.count()).where(segment_revisions.c.segment_id == segment_id)
+    return int(conn.execute(query).scalar_one())
 
 
 def get_revision(conn: sa.Connection, revision_id: str) -> sa.Row[Any] | None:

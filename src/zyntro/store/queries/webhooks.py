@@ -158,6 +158,13 @@ def deliveries_page(
     return [_delivery(row, attempts.get(row.id, ())) for row in rows]
 
 
+def count_deliveries(conn: sa.Connection, webhook_id: str) -> int:
+    """How many deliveries a webhook has (the index on webhook_id, id)."""
+    return int(
+        conn.execute(sa.select(sa.func.count()).where(_D.webhook_id == webhook_id)).scalar_one()
+    )
+
+
 def _attempts(conn: sa.Connection, ids: list[str]) -> dict[str, tuple[Attempt, ...]]:
     if not ids:
         return {}
