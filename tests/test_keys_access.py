@@ -477,3 +477,12 @@ def test_an_organization_key_with_webhooks_manage_manages_webhooks(
         client.get("/api/v1/webhooks", headers=_bearer(reader)), 403, "insufficient_scope"
     )
     assert "webhooks:manage" in refused["message"]
+
+
+def test_a_brand_limited_key_cannot_manage_webhooks(
+    client: TestClient, service: Service, world: World
+) -> None:
+    """A webhook can carry every brand's events: a key limited to brands manages none."""
+    _id, limited = _org_key(service, world, "webhooks:manage", brands=[world.brand_id])
+    refused = client.get("/api/v1/webhooks", headers=_bearer(limited))
+    assert_error(refused, 403, "forbidden")

@@ -44,6 +44,8 @@ def require_webhook_role(actor: Actor, org_id: str) -> None:
     org_key = actor.member_id is None and actor.key_id is not None
     if not can_manage_content(actor) and not (org_key and actor.has_scope("webhooks:manage")):
         raise Forbidden("Only an owner or a member in-charge can manage webhooks.")
+    if actor.brands is not None:  # a webhook may carry every brand's events, and key events
+        raise Forbidden("A key limited to brands cannot manage webhooks.")
 
 
 class WebhookAdmin(ServiceCore):

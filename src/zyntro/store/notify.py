@@ -49,7 +49,11 @@ class ChangeSignal:
             conn = self._conn
             if conn is None:
                 conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5)
-                conn.execute(f"LISTEN {CHANNEL}")
+                try:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                except BaseException:  # not yet ours to keep: close it here, not by the GC
+                    _close_quietly(conn)
+                    raise
                 with self._lock:
                     if self._closed:  # closed while connecting
                         conn.close()
