@@ -53,6 +53,7 @@ def _keys_page(
         status,
         **key_list(dash, keys, query or ListQuery()),
         section="keys",
+        base=PREFIX + "/me/keys",
         new_key=new_key,
         errors=errors or {},
         label=label,

@@ -33,6 +33,7 @@ def _page(
         status,
         **key_list(dash, found, query or ListQuery()),
         section="org-keys",
+        base=PREFIX + PAGE,
         new_key=new_key,
         errors=errors or {},
         label=label,
