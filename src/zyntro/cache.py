@@ -127,10 +127,14 @@ class ChangeFeed:
         self._last_prune = -math.inf
 
     def start_at_current(self) -> None:
+        """Follow from the current end: what has committed so far is already in every read,
+        so the window's committed rows count as seen (only a late commit below the end is
+        handed on, not the window again: that would drop cached keys for nothing)."""
         with self._store.read() as conn:
             self._signature = queries.change_signature(conn)
-        self._high = self._signature[0]
-        self._seen.clear()
+            self._high = self._signature[0]
+            window = queries.changes_since(conn, max(0, self._high - self.WINDOW), self.WINDOW)
+        self._seen = {seq for seq, _kind, _entity_id in window if seq <= self._high}
         self._last_ok = self._clock()
 
     def poll(self, notified: bool = False) -> int:
