@@ -11,13 +11,16 @@ Served by granian exactly like the project (`--workers 1`, backlog 2048, no acce
     BENCH_LIMIT_BODY=warm-body.json granian --interface rsgi --workers 1 --backlog 2048 \
         --working-dir bench limit_app:rsgi_read
 
-Each sends the project's response headers (content type, length, cache control, a request id
-of the same length) and the body read once, at import, from the file named by
-`BENCH_LIMIT_BODY`.
+Each sends the body read once, at import, from the file named by `BENCH_LIMIT_BODY`, with the
+project's own response headers as `make bench` recorded them from the server's warm answer
+(`BENCH_LIMIT_HEADERS`, a JSON list of [name, value]: content type, cache control, request id,
+security and RateLimit headers); without that file, the content type, cache control and a
+request id of the same length. granian adds Content-Length, Date and Server to both alike.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
@@ -26,14 +29,22 @@ from typing import Any
 Message = MutableMapping[str, Any]
 
 BODY = Path(os.environ["BENCH_LIMIT_BODY"]).read_bytes()
+_RECORDED = os.environ.get("BENCH_LIMIT_HEADERS")
+_HEADERS: list[tuple[str, str]] = (
+    [(str(name), str(value)) for name, value in json.loads(Path(_RECORDED).read_text())]
+    if _RECORDED
+    else [
+        ("content-type", "application/json; charset=utf-8"),
+        ("cache-control", "no-store"),
+        ("x-request-id", "0123456789abcdef012345"),
+    ]
+)
 _START: Message = {
     "type": "http.response.start",
     "status": 200,
     "headers": [
-        (b"content-type", b"application/json; charset=utf-8"),
         (b"content-length", str(len(BODY)).encode()),
-        (b"cache-control", b"no-store"),
-        (b"x-request-id", b"0123456789abcdef0123456789abcdef"),
+        *((name.encode("latin-1"), value.encode("latin-1")) for name, value in _HEADERS),
     ],
 }
 _BODY: Message = {"type": "http.response.body", "body": BODY}
@@ -72,7 +83,7 @@ async def app_read(
 
 
 # RSGI: granian adds Content-Length to a bytes body.
-_RSGI_HEADERS = [(k.decode(), v.decode()) for k, v in _START["headers"] if k != b"content-length"]
+_RSGI_HEADERS = _HEADERS
 
 
 async def rsgi(scope: Any, protocol: Any) -> None:

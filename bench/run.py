@@ -612,8 +612,20 @@ def post(port: int, triple: tuple[str, str, str]) -> tuple[int, dict[str, str], 
         connection.close()
 
 
-def check_answers(server: Server, bodies: Bodies) -> bytes:
-    """The server answers what the dataset says; returns the warm response body (for the limit)."""
+# Added by granian to every answer, the bare apps' included: not theirs to send.
+_SERVER_HEADERS = {"content-length", "date", "server", "connection"}
+
+
+def save_warm_response(folder: Path, headers: dict[str, str], body: bytes) -> None:
+    """The warm answer's bytes and headers, which the bare apps of the limit send back."""
+    (folder / "warm-response.json").write_bytes(body)
+    kept = [[name, value] for name, value in headers.items() if name not in _SERVER_HEADERS]
+    (folder / "warm-response.headers.json").write_text(json.dumps(kept, indent=1) + "\n")
+
+
+def check_answers(server: Server, bodies: Bodies) -> tuple[dict[str, str], bytes]:
+    """The server answers what the dataset says; returns the warm response's headers and body
+    (for the limit)."""
     status, headers, warm = post(server.port, bodies.warm_triple)
     if status != 200 or len(json.loads(warm).get("data", [])) != 3:
         raise BenchError(f"warm request: HTTP {status} {warm[:300]!r}")
@@ -627,7 +639,7 @@ def check_answers(server: Server, bodies: Bodies) -> bytes:
         status, _, body = post(server.port, bodies.error_sample[kind])
         if status != expected_status or json.loads(body).get("code") != code:
             raise BenchError(f"{kind}: wanted {expected_status} {code}, got {status} {body!r}")
-    return warm
+    return headers, warm
 
 
 # --- wrk -------------------------------------------------------------------------------------
@@ -879,7 +891,11 @@ def bench_database(
     env = server_env(url)
     one, two = "1 (CPU 1)", "2 (CPUs 0-1)"
 
-    limit_env = {**env, "BENCH_LIMIT_BODY": str(folder / "warm-response.json")}
+    limit_env = {
+        **env,
+        "BENCH_LIMIT_BODY": str(folder / "warm-response.json"),
+        "BENCH_LIMIT_HEADERS": str(folder / "warm-response.headers.json"),
+    }
 
     def bare(scenario: str, interface: str, target: str) -> Outcome:
         """A bare app on granian serving the warm response's bytes (the limit, or RSGI's)."""
@@ -907,7 +923,7 @@ def bench_database(
     # The limit before and after the one-worker rows: the ratios take their mean, and the
     # two say how much the machine drifted meanwhile. The response bytes come from the server.
     with serve(zyntro_serve(1), env, logs / "server-0.log", SERVER_PORT, SERVER_CPU) as server:
-        (folder / "warm-response.json").write_bytes(check_answers(server, bodies))
+        save_warm_response(folder, *check_answers(server, bodies))
 
     def limit(when: str) -> tuple[Outcome, Outcome]:
         """The two bare apps that read the request; the limit is the better of the two."""
@@ -919,8 +935,8 @@ def bench_database(
     before = limit("before")
     console.rule(f"{name}: zyntro serve --workers 1, pinned to CPU {SERVER_CPU}")
     with serve(zyntro_serve(1), env, logs / "server-1.log", SERVER_PORT, SERVER_CPU) as server:
-        warm_body = check_answers(server, bodies)
-        (folder / "warm-response.json").write_bytes(warm_body)
+        warm_headers, warm_body = check_answers(server, bodies)
+        save_warm_response(folder, warm_headers, warm_body)
         run.warm_bytes = len(warm_body)
         (logs / "w1").mkdir(exist_ok=True)
         # Each profile right after its row, so it sees the server in the same state (the
