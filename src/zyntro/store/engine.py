@@ -55,20 +55,32 @@ def create_engine(url: str, **kwargs: Any) -> sa.Engine:
 
 def writer_gate(url: str) -> Callable[[], AbstractContextManager[None]]:
     """What a write transaction holds around itself. SQLite files: an exclusive `flock` on
-    `<database>-writer`, so writers of every process queue in the kernel and each takes the
-    lock the moment the previous one lets go. SQLite's own busy handler polls instead, with
-    sleeps growing to 100 ms: a writer that kept missing the lock behind a busy one waited
-    most of a second (docs/decisions.md, "Writes at scale"). Anything else: nothing."""
+    `<database>-writer`, taken in turns. SQLite's own busy handler polls with sleeps growing to
+    100 ms: a writer that kept missing the lock behind a busy one waited most of a second
+    (docs/decisions.md, "Writes at scale"). Polling the lock file alone is not fair either: a
+    process that writes non-stop takes it again the moment it lets go, and another
+    organization's write waited 188 ms behind it. So a writer first takes its turn on
+    `<database>-writer-turn`, which it holds only while it waits for the writer lock: a writer
+    that just finished finds the turn taken by the one waiting and lets it go first. A write
+    then waits at most for the transaction in progress (and one queued before it). Anything
+    else: nothing."""
     database = make_url(normalise_url(url)).database
     if not is_sqlite(url) or not database or database == ":memory:" or "mode=memory" in url:
         return nullcontext
     path = f"{database}-writer"
+    turn_path = f"{database}-writer-turn"
 
     @contextmanager
     def gate() -> Iterator[None]:
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            _lock_within(fd, SQLITE_BUSY_TIMEOUT_MS / 1000)
+            turn = os.open(turn_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                _lock_by(turn, deadline)
+                _lock_by(fd, deadline)
+            finally:
+                os.close(turn)  # the turn goes to the next waiter once the lock is ours
             yield
         finally:
             os.close(fd)  # closing lets the lock go
@@ -76,12 +88,11 @@ def writer_gate(url: str) -> Callable[[], AbstractContextManager[None]]:
     return gate
 
 
-def _lock_within(fd: int, timeout: float) -> None:
-    """Take the writer lock, or fail as SQLite's busy timeout does ("database is locked"),
-    never wait for ever: a writer stuck behind a transaction that does not end (or behind its
-    own thread's) gets the usual 503 instead of hanging. Short sleeps (0.5 ms doubling to
-    5 ms), far below the busy handler's 100 ms."""
-    deadline = time.monotonic() + timeout
+def _lock_by(fd: int, deadline: float) -> None:
+    """Take the lock, or fail as SQLite's busy timeout does ("database is locked") at
+    `deadline`: never wait for ever, so a writer stuck behind a transaction that does not end
+    (or behind its own thread's) gets the usual 503 instead of hanging. Short sleeps (0.5 ms
+    doubling to 5 ms), far below the busy handler's 100 ms."""
     delay = 0.0005
     while True:
         try:
