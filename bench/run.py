@@ -1373,7 +1373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _remove_sqlite(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal", "-writer"):
+    for suffix in ("", "-wal", "-shm", "-journal", "-writer", "-writer-turn"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
