@@ -45,7 +45,7 @@ def test_a_use_a_minute_later_is_written_again(service: Service, world: World) -
     first = _last_used(service, world)
     assert first is not None
     later = first + timedelta(minutes=1, seconds=1)
-    service.usage.record(principal.key_id, later, principal.last_used_at)
+    service.usage.record(principal.key_id, later.timestamp(), principal.last_used)
     assert service.flush_usage() == 1
     assert _last_used(service, world) > first  # type: ignore[operator]
 
@@ -83,14 +83,14 @@ def test_a_flush_stamps_its_own_moment_and_writes_a_key_at_most_once_a_minute(
     usage = UsageRecorder(store, now=clock)
     assert usage.flush() == 0  # nothing noted, nothing written
     for _ in range(3):
-        usage.record(key_id, T0, None)
+        usage.record(key_id, T0.timestamp(), None)
     assert _used(store, key_id) is None  # noting writes nothing
     assert usage.flush() == 1
     assert _used(store, key_id) == T0
-    usage.record(key_id, T0 + timedelta(seconds=59), None)
+    usage.record(key_id, (T0 + timedelta(seconds=59)).timestamp(), None)
     assert usage.flush() == 0
     clock.now = T0 + timedelta(minutes=1)
-    usage.record(key_id, clock.now, None)
+    usage.record(key_id, clock.now.timestamp(), None)
     assert usage.flush() == 1
     assert _used(store, key_id) == T0 + timedelta(minutes=1)
 
@@ -99,20 +99,21 @@ def test_the_stored_moment_counts_for_keys_this_process_has_not_written(
     store: Store, key_id: str
 ) -> None:
     usage = UsageRecorder(store, now=Clock())
-    usage.record(key_id, T0, T0 - timedelta(seconds=30))  # another process wrote it
+    # another process wrote it
+    usage.record(key_id, T0.timestamp(), (T0 - timedelta(seconds=30)).timestamp())
     assert usage.flush() == 0
-    usage.record(key_id, T0, T0 - timedelta(seconds=61))
+    usage.record(key_id, T0.timestamp(), (T0 - timedelta(seconds=61)).timestamp())
     assert usage.flush() == 1
 
 
 def test_last_used_never_moves_backwards(store: Store, key_id: str) -> None:
     clock = Clock()
     usage = UsageRecorder(store, now=clock)
-    usage.record(key_id, T0, None)
+    usage.record(key_id, T0.timestamp(), None)
     usage.flush()
     clock.now = T0 - timedelta(hours=1)  # a process whose flush comes late, or a slow clock
     late = UsageRecorder(store, now=clock)
-    late.record(key_id, T0 - timedelta(hours=1), None)
+    late.record(key_id, (T0 - timedelta(hours=1)).timestamp(), None)
     assert late.flush() == 1
     assert _used(store, key_id) == T0
 
@@ -138,7 +139,7 @@ def test_many_keys_in_one_flush(store: Store, service: Service, world: World) ->
         )
     usage = UsageRecorder(store, now=Clock())
     for key_id in ids:
-        usage.record(key_id, T0, None)
+        usage.record(key_id, T0.timestamp(), None)
     assert usage.flush() == len(ids)
     with store.read() as conn:
         written = conn.execute(
@@ -156,15 +157,15 @@ def test_the_memory_of_written_keys_is_bounded(
     owner, member = (service.list_keys(SYSTEM, m)[0].id for m in (world.owner_id, world.member_id))
     clock = Clock()
     usage = UsageRecorder(store, now=clock)
-    usage.record(member, clock.now, None)
+    usage.record(member, clock.now.timestamp(), None)
     assert usage.flush() == 1
     clock.now = T0 + timedelta(seconds=10)
-    usage.record(owner, clock.now, None)
+    usage.record(owner, clock.now.timestamp(), None)
     assert usage.flush() == 1  # past the bound: the memory starts over, without `member`
     clock.now = T0 + timedelta(seconds=30)
-    usage.record(member, clock.now, _used(store, member))
+    usage.record(member, clock.now.timestamp(), _used(store, member).timestamp())  # type: ignore[union-attr]
     assert usage.flush() == 0
-    usage.record(member, clock.now, None)  # forgotten, and no stored moment given
+    usage.record(member, clock.now.timestamp(), None)  # forgotten, and no stored moment given
     assert usage.flush() == 1
 
 
@@ -178,7 +179,7 @@ def test_a_flush_that_fails_keeps_the_uses_for_the_next(
     impatient = Store(database_url, **waits)
     try:
         usage = UsageRecorder(impatient, now=Clock())
-        usage.record(key_id, T0, None)
+        usage.record(key_id, T0.timestamp(), None)
         lock = Store(database_url)
         try:
             with lock.write() as conn:

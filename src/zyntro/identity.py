@@ -3,8 +3,9 @@ stands for (`Principal`, built in one place: `zyntro.access.build_principal`).""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Container
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from zyntro.domain import Role
@@ -63,6 +64,20 @@ class Principal:
     scopes: frozenset[str]
     brands: frozenset[str] | None
     allowlist: Container[str] | None
+    # Derived, for the public endpoint's checks on every request, in epoch seconds (comparing
+    # floats costs a fraction of making and comparing datetimes): until when the key may be
+    # used (-inf: not at all, inf: no expiry), and `last_used_at` (None: never).
+    usable_until: float = field(init=False, repr=False, compare=False)
+    last_used: float | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.active or self.revoked_at is not None:
+            until = -math.inf
+        else:
+            until = math.inf if self.expires_at is None else self.expires_at.timestamp()
+        object.__setattr__(self, "usable_until", until)
+        used = self.last_used_at
+        object.__setattr__(self, "last_used", None if used is None else used.timestamp())
 
     def usable_at(self, moment: datetime) -> bool:
         return (

@@ -18,6 +18,7 @@ from zyntro.domain import utcnow
 from zyntro.store import Store, queries
 
 INTERVAL = timedelta(minutes=1)
+_INTERVAL_SECONDS = INTERVAL.total_seconds()
 _FORGET_AFTER = 200_000  # keys remembered as written; past this the memory starts over
 
 
@@ -29,14 +30,16 @@ class UsageRecorder:
         self._now = now  # the moment a flush stamps on the keys it writes
         self._lock = threading.Lock()
         self._pending: set[str] = set()
-        self._written: dict[str, datetime] = {}
+        self._written: dict[str, float] = {}  # key id -> epoch seconds of its last stamp
         self._requests: defaultdict[str, int] = defaultdict(int)
         self._errors: defaultdict[str, int] = defaultdict(int)
         self._counted_at = now()  # when the counts were last written
 
-    def record(self, key_id: str, moment: datetime, stored: datetime | None) -> None:
-        last = self._written.get(key_id) or stored
-        if last is not None and moment - last < INTERVAL:
+    def record(self, key_id: str, moment: float, stored: float | None) -> None:
+        """A use of the key at `moment`; `stored`: its `last_used_at` as read (epoch seconds,
+        as `Principal.last_used`: this runs on every request)."""
+        last = self._written.get(key_id, stored)
+        if last is not None and moment - last < _INTERVAL_SECONDS:
             return
         if key_id not in self._pending:
             with self._lock:
@@ -83,5 +86,5 @@ class UsageRecorder:
             raise
         if len(self._written) > _FORGET_AFTER:
             self._written.clear()
-        self._written.update(dict.fromkeys(pending, moment))
+        self._written.update(dict.fromkeys(pending, moment.timestamp()))
         return len(pending)

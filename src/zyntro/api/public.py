@@ -31,6 +31,7 @@ from zyntro.api.public_request import (
     encode_headers,
     parameters,
     parse_body,
+    parse_multipart,
     read_asgi,
     read_rsgi,
     request_headers,
@@ -123,7 +124,9 @@ class PublicEndpoint:
                 extra.append(("allow", "POST"))
                 raise MethodNotAllowed()
             body = await self.bodies.read(read, source, headers)
-            fields = await parse_body(headers, body)
+            fields = parse_body(headers, body)
+            if fields is None:
+                fields = await parse_multipart(headers, body)
             api_key, org_id, brand_id = parameters(fields, headers)
             reader = self.reader
             limits = self.limits

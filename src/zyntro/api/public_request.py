@@ -84,9 +84,12 @@ def rsgi_address(value: str) -> tuple[str, int] | None:
 
 
 def rsgi_client(client: str) -> str:
-    # The limits key on the host, as over ASGI.
-    address = rsgi_address(client)
-    return address[0] if address else "unknown"
+    """RSGI's "host:port" as the host alone, which the limits key on (as over ASGI):
+    `rsgi_address(client)[0]` without building the pair, on every request."""
+    host, _, port = client.rpartition(":")
+    if not host or not port.isdigit():
+        return "unknown"
+    return host[1:-1] if host[0] == "[" else host
 
 
 def declared_length(declared: str | None) -> int | None:
@@ -150,12 +153,17 @@ async def _rsgi_chunks(protocol: Any) -> AsyncIterator[bytes]:
         return
 
 
-def _media_type(headers: RequestHeaders) -> str:
-    return headers.get("content-type", "").split(";", 1)[0].strip().lower()
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
 
 
-async def parse_body(headers: RequestHeaders, body: bytes) -> dict[str, Any]:
-    media_type = _media_type(headers)
+def parse_body(headers: RequestHeaders, body: bytes) -> dict[str, Any] | None:
+    """The body's fields; None for a multipart body, which `parse_multipart` reads (the only
+    kind whose parser must be awaited: the others cost no coroutine)."""
+    content_type = headers.get("content-type")
+    media_type = (
+        _JSON if content_type is None or content_type == _JSON else _media_type(content_type)
+    )
     if media_type in ("", _JSON):
         try:
             fields = orjson.loads(body)
@@ -179,11 +187,11 @@ async def parse_body(headers: RequestHeaders, body: bytes) -> dict[str, Any]:
         except (UnicodeDecodeError, ValueError):
             raise InvalidRequest("The form body could not be read as UTF-8 form fields.") from None
     if media_type == _MULTIPART:
-        return await _parse_multipart(headers, body)
+        return None
     raise UnsupportedMediaType()
 
 
-async def _parse_multipart(headers: RequestHeaders, body: bytes) -> dict[str, Any]:
+async def parse_multipart(headers: RequestHeaders, body: bytes) -> dict[str, Any]:
     """Multipart parsing is python-multipart's job (through Starlette's parser), over the
     capped body."""
 

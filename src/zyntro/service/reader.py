@@ -9,11 +9,11 @@ one request (SQLite, inline) or for the misses of concurrent requests (PostgreSQ
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 
 from zyntro import keys
 from zyntro.cache import MISSING, ReadCache
-from zyntro.domain import utcnow
 from zyntro.errors import (
     BrandNotFound,
     InsufficientScope,
@@ -146,10 +146,10 @@ class AudienceReader:
             return error.with_traceback(None)  # its frames would hold the caller's results
 
     def _usable(self, principal: Principal | None) -> Principal:
-        now = utcnow()
-        if principal is None or not principal.usable_at(now):
+        now = time.time()
+        if principal is None or now >= principal.usable_until:
             raise InvalidApiKey()
-        self._usage.record(principal.key_id, now, principal.last_used_at)
+        self._usage.record(principal.key_id, now, principal.last_used)
         return principal
 
     def use_db(self, db: HotReader) -> None:
