@@ -38,7 +38,7 @@ class Settings(BaseSettings):
         default=PLACEHOLDER_SECRET,
         description="signs dashboard cookies, keys the sign-in throttle, seals 2FA secrets",
     )
-    cache_mb: int = Field(default=128, ge=1, description="read cache memory cap per process (MiB)")
+    cache_mb: int = Field(default=96, ge=1, description="read cache memory cap per process (MiB)")
     max_body_bytes: int = Field(
         default=1024 * 1024,
         ge=1,
