@@ -21,6 +21,7 @@ from zyntro.errors import ValidationFailed
 from zyntro.service import SYSTEM, Service
 from zyntro.settings import Settings
 from zyntro.webhooks.sender import Outcome, attempt, new_client
+from zyntro.webhooks.worker import PAUSE_AFTER
 
 RETRIES = "0.05,0.05,0.05"
 
@@ -363,3 +364,40 @@ def test_segment_and_brand_events_fan_out_by_type_and_brand(
 
         assert [w.enabled for w in list_webhooks(conn, world.org_id)] == [False, True, True]
     assert len(_deliveries(api, world.owner_key, everything["webhook_id"])) == 2
+
+
+def test_an_endpoint_that_keeps_failing_is_paused_not_flooded(
+    service: Service, database_url: str, world: World, hook: Receiver
+) -> None:
+    """After PAUSE_AFTER failures in a row an endpoint's backlog waits as long as a first
+    retry does, instead of each queued event being tried (and failing) at once; the first
+    success ends the pause and the backlog flows."""
+    settings = _settings(database_url, webhook_retry_schedule="5", webhook_disable_after=1000)
+    with TestClient(create_app(settings, service)) as api:
+        created = _create(api, world.owner_key, url=hook.url)
+        hook.answer(*[Answer(500)] * 100)
+        lead = service.act_as(world.in_charge_id)
+        for n in range(20):
+            service.update_segment(lead, world.segment_ids[0], {"segment_tone": f"tone {n}"})
+        path = f"/api/v1/webhooks/{created['webhook_id']}"
+
+        def failing() -> bool:
+            shown = api.get(path, headers=_auth(world.owner_key)).json()["data"]
+            return int(shown["failure_count"]) >= PAUSE_AFTER
+
+        wait_for(failing, timeout=10)
+        tried = hook.count()
+        assert tried < 20
+        anyio.run(anyio.sleep, 1.0)  # well within the pause (5 s ± 20 %)
+        assert hook.count() == tried  # the other deliveries wait
+        pending = [d for d in _deliveries(api, world.owner_key, created["webhook_id"])]
+        assert sum(d["attempts"] == 0 for d in pending) == 20 - tried
+        # The receiver recovers: once the pause is over, everything is delivered.
+        hook.script.clear()
+        wait_for(
+            lambda: all(
+                d["status"] == "succeeded"
+                for d in _deliveries(api, world.owner_key, created["webhook_id"])
+            ),
+            timeout=20,
+        )

@@ -42,6 +42,11 @@ RETENTION = timedelta(days=30)
 WARN_EVERY_SECONDS = 60.0
 MAX_ENDPOINTS = 100  # endpoints served by one claim
 MAX_CLIENTS = 1000  # webhooks with a connection pool open in one process
+# After this many failed attempts in a row an endpoint is paused: its due deliveries wait as
+# long as a first retry would (or the receiver's Retry-After), then one claim's worth probes
+# it again. A failing endpoint with a backlog then costs a few attempts a pause, not one per
+# queued event, so it does not slow the deliveries to the others (docs/webhooks.md).
+PAUSE_AFTER = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +91,9 @@ class Deliverer:
         self.policy = policy
         self.token = secrets.token_hex(8)
         self._in_flight: Counter[str] = Counter()
+        # webhook id -> monotonic time its pause ends (this process's own view: each process
+        # pauses on the failures it records, counted in the database across all of them)
+        self._paused: dict[str, float] = {}
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._closing: list[httpx.AsyncClient] = []
         self._results: list[_Result] = []
@@ -158,6 +166,8 @@ class Deliverer:
                         continue  # more may be due
                     if next_due is not None:
                         wait = min(wait, max(0.0, (next_due - utcnow()).total_seconds()))
+                    if self._paused:  # look again when the first pause ends
+                        wait = min(wait, max(0.0, min(self._paused.values()) - time.monotonic()))
                     self._wake.clear()
                     with anyio.move_on_after(wait):
                         await self._wake.wait()
@@ -230,6 +240,8 @@ class Deliverer:
             return [], due
         busy = dict(self._in_flight)
         full = [w for w, n in busy.items() if n >= self.policy.per_endpoint]
+        if only is None:  # an attempt asked for by hand (`zyntro webhook test`) goes at once
+            full += self._pauses()
         with self.store.write() as conn:
             # Endpoint by endpoint, each up to its free slots: one endpoint's backlog never
             # fills a claim, nor hides the others' due deliveries behind its own.
@@ -243,6 +255,14 @@ class Deliverer:
                 claimed += q.claim_deliveries(conn, ids, self.token, lease)
                 free -= len(ids)
         return claimed, None
+
+    def _pauses(self) -> list[str]:
+        """The endpoints paused now (those whose pause ended are let go)."""
+        now = time.monotonic()
+        for webhook_id, until in list(self._paused.items()):
+            if until <= now:
+                self._paused.pop(webhook_id, None)
+        return list(self._paused)
 
     async def _deliver(self, client: Any, delivery: Delivery, webhook: Webhook) -> None:
         moment = utcnow()
@@ -299,6 +319,7 @@ class Deliverer:
             finished: list[dict[str, Any]] = []
             succeeded = []
             failures: Counter[str] = Counter()
+            retry_after: dict[str, float] = {}  # the longest a failing receiver asked for
             for result in batch:
                 outcome, delivery = result.outcome, result.delivery
                 attempts.append(
@@ -324,6 +345,9 @@ class Deliverer:
                     succeeded.append(result.webhook.id)
                 else:
                     failures[result.webhook.id] += 1
+                    if outcome.retry_after is not None:
+                        asked = retry_after.get(result.webhook.id, 0.0)
+                        retry_after[result.webhook.id] = max(asked, outcome.retry_after)
                     delay = None
                     if not delivery.final_attempt:
                         delay = retry_delay(
@@ -340,10 +364,16 @@ class Deliverer:
                 finished.append(values)
             q.finish_deliveries(conn, self.token, finished)
             q.insert_attempts(conn, attempts)
-            q.webhook_succeeded(conn, [w for w in succeeded if w not in failures])
+            recovered = [w for w in succeeded if w not in failures]
+            q.webhook_succeeded(conn, recovered)
+            for webhook_id in recovered:
+                self._paused.pop(webhook_id, None)
             now = utcnow()
             for webhook_id, count in failures.items():
                 total, since = q.webhook_failed(conn, webhook_id, count, now)
+                if total >= PAUSE_AFTER:
+                    pause = retry_delay(policy.schedule, 1, retry_after.get(webhook_id)) or 0.0
+                    self._paused[webhook_id] = time.monotonic() + pause
                 lasted = (now - since).total_seconds()
                 if total >= policy.disable_after and lasted >= policy.span:
                     reason = f"{total} failed attempts in a row since {format_timestamp(since)} UTC"
