@@ -111,6 +111,12 @@ class HotReader:
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+        # PostgreSQL: results in binary. In text, a body (bytea) travels hex-encoded, twice its
+        # size, encoded by the server and decoded here: a brand read took 24-26 µs in batches
+        # of 8 against 14 µs in binary (docs/performance.md). SQLite's driver has no formats.
+        self._formats: dict[str, bool] = (
+            {"binary": True} if engine.dialect.name == "postgresql" else {}
+        )
 
     @contextmanager
     def _cursor(self) -> Iterator[Any]:
@@ -152,12 +158,12 @@ class HotReader:
         """digest -> what the key stands for, for each digest found, in one statement."""
         sql, params = self._principals.render(digests)
         with self._cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(sql, params, **self._formats)
             found = {row[0]: _principal(row, None) for row in cursor.fetchall()}
             if len(found) < len(digests):  # unknown, or a rolled key's previous secret
                 missed = [digest for digest in digests if digest not in found]
                 sql, params = self._previous.render(missed)
-                cursor.execute(sql, params)
+                cursor.execute(sql, params, **self._formats)
                 for row in cursor.fetchall():
                     found[row[12]] = _principal(row, utc(row[13]) or _EPOCH)
         return found
@@ -166,7 +172,7 @@ class HotReader:
         """brand id -> (org id, success body or None), for each brand found, in one statement."""
         sql, params = self._brands.render(brand_ids)
         with self._cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(sql, params, **self._formats)
             rows = cursor.fetchall()
         return {row[0]: (row[1], bytes(row[2]) if row[2] is not None else None) for row in rows}
 
