@@ -19,6 +19,7 @@ from zyntro.cli import app as cli_app
 from zyntro.errors import NotFound, SegmentLimitReached
 from zyntro.responses import success_body
 from zyntro.service import SYSTEM, Service
+from zyntro.service.recording import ASSEMBLED
 from zyntro.settings import Settings
 from zyntro.store import queries
 from zyntro.store.tables import brands, segments
@@ -172,3 +173,42 @@ def test_a_row_written_around_the_service_is_encoded_from_its_columns(
     service.update_segment(lead, world.segment_ids[1], {"segment_tone": "edited"})
     assert_body_is_the_encoding(service, world.brand_id)
     assert b"set_by_hand" in (stored_body(service, world.brand_id) or b"")
+
+
+def test_a_big_brand_keeps_no_body_and_is_served_the_same_bytes(
+    service: Service, world: World, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above STORED_BODY_MAX_SEGMENTS a brand's row holds no served body (an edit writes one
+    segment, not the whole brand again); fetchAudiences answers the same bytes, edits
+    included, and a brand that shrinks back gets its body again."""
+    monkeypatch.setattr("zyntro.service.recording.STORED_BODY_MAX_SEGMENTS", 2)
+    lead = service.act_as(world.in_charge_id)
+    settings = Settings(database_url=database_url, log_level="WARNING")
+
+    def encoded() -> bytes:
+        with service.store.read() as conn:
+            return success_body(queries.brand_segments(conn, world.brand_id))
+
+    with TestClient(create_app(settings, service)) as client:
+        service.update_segment(lead, world.segment_ids[0], {"segment_tone": "first edit"})
+        assert stored_body(service, world.brand_id) == ASSEMBLED  # three segments: too many
+        served = client.post(PATH, json=world.body())
+        assert served.status_code == 200 and served.content == encoded()
+        # An edit is served at once (the change drops the cached body, as for any brand).
+        service.update_segment(lead, world.segment_ids[1], {"segment_tone": "second edit"})
+        served = client.post(PATH, json=world.body())
+        assert b"second edit" in served.content and served.content == encoded()
+        # Rows written around the service (no stored object) are encoded from their columns.
+        with service.store.write() as conn:
+            conn.execute(
+                sa.update(segments)
+                .where(segments.c.id == world.segment_ids[2])
+                .values(segment_tone="set_by_hand", public_json=None)
+            )
+        service.update_segment(lead, world.segment_ids[0], {"segment_tone": "third edit"})
+        served = client.post(PATH, json=world.body())
+        assert b"set_by_hand" in served.content and served.content == encoded()
+        # Back to two segments: the body is stored again.
+        service.delete_segment(lead, world.segment_ids[2])
+        assert stored_body(service, world.brand_id) == encoded()
+        assert client.post(PATH, json=world.body()).content == encoded()

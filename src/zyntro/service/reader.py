@@ -24,6 +24,7 @@ from zyntro.errors import (
 )
 from zyntro.identity import Principal
 from zyntro.ids import is_valid_id
+from zyntro.service.recording import ASSEMBLED, brand_body
 from zyntro.store import Store
 from zyntro.store.hot import BrandEntry, HotReader
 from zyntro.usage import UsageRecorder
@@ -40,6 +41,7 @@ class AudienceReader:
 
     def __init__(self, store: Store, cache_bytes: int, usage: UsageRecorder) -> None:
         self.cache = ReadCache(store, cache_bytes)
+        self._store = store
         self._db = HotReader(store.engine)
         self._usage = usage
         self._following = False
@@ -135,9 +137,18 @@ class AudienceReader:
         if missing:
             found = self._db.brands(sorted(missing))
             for brand_id in missing:
-                entries[brand_id] = found.get(brand_id, _UNKNOWN_BRAND)
-                cache.put(brand_id, entries[brand_id], generation)
+                entry = found.get(brand_id, _UNKNOWN_BRAND)
+                if entry[1] == ASSEMBLED:  # a big brand: its body is its segments' objects
+                    entry = (entry[0], self._assemble(brand_id))
+                entries[brand_id] = entry
+                cache.put(brand_id, entry, generation)
         return entries
+
+    def _assemble(self, brand_id: str) -> bytes | None:
+        """A big brand's body (service/recording.py, `STORED_BODY_MAX_SEGMENTS`): one indexed
+        read of its segments' stored objects, on a cache miss only."""
+        with self._store.read() as conn:
+            return brand_body(conn, brand_id)
 
     def _usable_or_error(self, principal: Principal | None) -> Principal | ZyntroError:
         try:

@@ -199,20 +199,37 @@ def record_principals_changed(
         record_change(conn, "principal", digest, moment)
 
 
-def rebuild_brand_body(conn: sa.Connection, brand_id: str, moment: datetime) -> None:
-    """After a write to a brand's segments: re-encode the body fetchAudiences serves (NULL when
-    the brand has none) and record the change, so every process drops its cached copy.
+# A brand with more segments than this keeps no served body: writing ~0.6 MB back at every
+# edit of a 1,000-segment brand made the edit 3× one in a small brand (docs/performance.md).
+# Its row holds `ASSEMBLED` instead, and a read that misses the cache joins the segments'
+# stored objects (`brand_body`), which is what the rebuild did on every write.
+STORED_BODY_MAX_SEGMENTS = 100
+ASSEMBLED = b""  # no success body is empty; None stays "no segments"
 
-    Bounded: a brand holds at most `max_segments_per_brand` segments (1,000 by default), and
-    the body is their stored objects (`segments.public_json`) joined, so a full brand costs a
-    read of one column and a join, not a decode and encode of every field. Rows written without
-    that column (by a tool that copies rows) are encoded from their columns instead."""
+
+def brand_body(conn: sa.Connection, brand_id: str) -> bytes | None:
+    """The body fetchAudiences serves for the brand, from its segments (None: it has none).
+
+    Its segments' stored objects (`segments.public_json`) joined, so a full brand costs a
+    read of one column and a join, not a decode and encode of every field. Rows written
+    without that column (by a tool that copies rows) are encoded from their columns instead."""
     parts = queries.brand_public_json(conn, brand_id)
     if not parts:
-        body = None
-    elif None in parts:
-        body = success_body_of_rows(queries.brand_public_rows(conn, brand_id))
+        return None
+    if None in parts:
+        return success_body_of_rows(queries.brand_public_rows(conn, brand_id))
+    return success_body_of_parts([bytes(part) for part in parts if part is not None])
+
+
+def rebuild_brand_body(conn: sa.Connection, brand_id: str, moment: datetime) -> None:
+    """After a write to a brand's segments: keep the body fetchAudiences serves (NULL when the
+    brand has none; `ASSEMBLED` above `STORED_BODY_MAX_SEGMENTS`) and record the change, so
+    every process drops its cached copy. Bounded: a brand holds at most
+    `max_segments_per_brand` segments (1,000 by default), and only brands of up to 100 are
+    read and written whole."""
+    if queries.count_brand_segments(conn, brand_id) > STORED_BODY_MAX_SEGMENTS:
+        body: bytes | None = ASSEMBLED
     else:
-        body = success_body_of_parts([bytes(part) for part in parts if part is not None])
+        body = brand_body(conn, brand_id)
     queries.set_brand_body(conn, brand_id, body)
     record_change(conn, "brand", brand_id, moment)
