@@ -166,8 +166,9 @@ class Deliverer:
                         continue  # more may be due
                     if next_due is not None:
                         wait = min(wait, max(0.0, (next_due - utcnow()).total_seconds()))
-                    if self._paused:  # look again when the first pause ends
-                        wait = min(wait, max(0.0, min(self._paused.values()) - time.monotonic()))
+                    pause_ends = list(self._paused.values())  # (the record thread adds)
+                    if pause_ends:  # look again when the first pause ends
+                        wait = min(wait, max(0.0, min(pause_ends) - time.monotonic()))
                     self._wake.clear()
                     with anyio.move_on_after(wait):
                         await self._wake.wait()
