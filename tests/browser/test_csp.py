@@ -65,7 +65,9 @@ def test_finding_16_dashboard_pages_keep_working_under_the_policy(
         expect(page.locator("h1")).to_have_text(heading)
     page.click("text=Acme Trail Shoes")
     page.click("text=New segment")
-    # The tag input is app.js at work: a script from the server, allowed.
+    # The tag input is app.js at work: a script from the server, allowed. It runs once the
+    # page has loaded (`defer`): typing before that would be typing into a plain field.
+    expect(page.locator("[data-tags=segment_pain_points]")).to_have_attribute("data-ready", "1")
     page.fill("#segment_pain_points", "wet_socks")
     page.keyboard.press("Enter")
     expect(page.locator("[data-tags=segment_pain_points] .tag")).to_have_count(1)

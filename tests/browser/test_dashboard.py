@@ -70,6 +70,8 @@ def test_create_a_segment_and_see_it_in_fetch_audiences(page: Page, account: Acc
     page.fill("#segment_type", "psychographic")
     page.fill("#segment_tag", "summit_seekers")
     page.fill("#segment_decision_drivers", "Durability, Grip, Weight")
+    # The tag inputs are app.js's (`defer`): set up once the page has loaded.
+    expect(page.locator("[data-tags=segment_pain_points]")).to_have_attribute("data-ready", "1")
     for pain in ("heavy_boots", "cold_feet"):
         page.fill("#segment_pain_points", pain)
         page.keyboard.press("Enter")
