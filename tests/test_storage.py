@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from zyntro import keys
 from zyntro.ids import PREFIXES, is_valid_id, new_id
 from zyntro.service import SYSTEM, Service
 from zyntro.store import Store, migrate
+from zyntro.store.hot import HotReader
 from zyntro.store.tables import metadata
 
 ID_PATTERN = re.compile(r"(org|brand|mem|seg|key)_[0-9A-HJKMNP-TV-Z]{26}")
@@ -252,3 +254,18 @@ def test_a_malformed_key_never_reaches_the_database(unreachable_database_url: st
     finally:
         service.reader.close()
         store.dispose()
+
+
+def test_a_hot_reader_dropped_without_close_closes_its_connections(store: Store) -> None:
+    """The public endpoint's reader keeps raw connections of its own; a service nobody closed
+    must not leave them open until the driver's destructor (psycopg warns there, and
+    PostgreSQL keeps the session meanwhile)."""
+    reader = HotReader(store.engine)
+    assert reader.brands(["brand_none"]) == {}
+    connection = reader._idle.get_nowait()
+    reader._idle.put(connection)
+    connection.cursor().close()  # open and usable while the reader lives
+    del reader
+    gc.collect()
+    with pytest.raises(Exception, match="(?i)closed"):
+        connection.cursor()

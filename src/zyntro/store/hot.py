@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -109,6 +110,10 @@ class HotReader:
         self._previous = _ManyStatement(_PREVIOUS, engine.dialect)
         self._brands = _ManyStatement(_BRANDS, engine.dialect)
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # A reader dropped without `close` (a service nobody closed) still closes its idle
+        # connections, when it is collected, rather than leaving them to the driver's
+        # destructor: psycopg warns there, and the database keeps the session until then.
+        weakref.finalize(self, _close_all, self._idle)
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
         # PostgreSQL: results in binary. In text, a body (bytea) travels hex-encoded, twice its
@@ -177,11 +182,15 @@ class HotReader:
         return {row[0]: (row[1], bytes(row[2]) if row[2] is not None else None) for row in rows}
 
     def close(self) -> None:
-        while True:
-            try:
-                _close_quietly(self._idle.get_nowait())
-            except queue.Empty:
-                return
+        _close_all(self._idle)
+
+
+def _close_all(idle: queue.SimpleQueue[Any]) -> None:
+    while True:
+        try:
+            _close_quietly(idle.get_nowait())
+        except queue.Empty:
+            return
 
 
 def _principal(row: Any, grace_until: datetime | None) -> Principal:
