@@ -269,17 +269,3 @@ def test_a_hot_reader_dropped_without_close_closes_its_connections(store: Store)
     gc.collect()
     with pytest.raises(Exception, match="(?i)closed"):
         connection.cursor()
-
-
-def test_a_store_dropped_without_dispose_closes_its_pooled_connections(
-    database_url: str,
-) -> None:
-    store = Store(database_url)
-    with store.read() as conn:
-        connection = conn.connection.dbapi_connection
-    assert connection is not None
-    connection.cursor().close()  # back in the pool, open
-    del store, conn
-    gc.collect()
-    with pytest.raises(Exception, match="(?i)closed"):
-        connection.cursor()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
@@ -22,9 +21,6 @@ class Store:
         self.url = url
         self.is_sqlite = is_sqlite(url)
         self.engine = create_engine(url, **engine_kwargs)
-        # A store dropped without `dispose` closes its pooled connections when it is
-        # collected, rather than leaving them to the driver's destructor.
-        weakref.finalize(self, self.engine.dispose)
         self.spans: Spans | None = None  # set when the app traces
         self._gate = writer_gate(url)
 
