@@ -269,3 +269,16 @@ def test_a_hot_reader_dropped_without_close_closes_its_connections(store: Store)
     gc.collect()
     with pytest.raises(Exception, match="(?i)closed"):
         connection.cursor()
+
+
+def test_a_connection_returned_after_dispose_is_closed(store: Store) -> None:
+    """`dispose` while a connection is checked out (a background round still running): when
+    it comes back it is closed at once, not left open to the garbage collector."""
+    with store.read() as conn:
+        connection = conn.connection.dbapi_connection
+        assert connection is not None
+        store.dispose()
+    with pytest.raises(Exception, match="(?i)closed"):
+        connection.cursor()
+    with store.read() as conn:  # the store goes on with new connections
+        assert conn.exec_driver_sql("SELECT 1").scalar_one() == 1

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 
 from zyntro.store.engine import create_engine, is_sqlite, writer_gate
 
@@ -21,6 +23,14 @@ class Store:
         self.url = url
         self.is_sqlite = is_sqlite(url)
         self.engine = create_engine(url, **engine_kwargs)
+        # `dispose` closes the pooled connections, but one checked out meanwhile (a background
+        # round still running) would go back to the discarded pool, open, until the garbage
+        # collector, which SQLAlchemy leaves the closing to: psycopg warns there, and the
+        # database keeps the session. Each checkout notes the pool's generation; a connection
+        # returned after a dispose is closed at once.
+        self._generation = 0
+        event.listen(self.engine, "checkout", self._note_generation)
+        event.listen(self.engine, "checkin", self._close_if_discarded)
         self.spans: Spans | None = None  # set when the app traces
         self._gate = writer_gate(url)
 
@@ -50,7 +60,15 @@ class Store:
             conn.exec_driver_sql("SELECT 1")
 
     def dispose(self) -> None:
+        self._generation += 1
         self.engine.dispose()
+
+    def _note_generation(self, _dbapi: Any, record: Any, _proxy: Any) -> None:
+        record.info["zyntro_generation"] = self._generation
+
+    def _close_if_discarded(self, dbapi: Any, record: Any) -> None:
+        if dbapi is not None and record.info.get("zyntro_generation") != self._generation:
+            dbapi.close()
 
 
 __all__ = ["Store"]
