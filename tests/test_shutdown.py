@@ -107,7 +107,10 @@ def _client(
     while True:
         try:
             sock = socket.create_connection((host, port), timeout=30)
-        except ConnectionRefusedError:
+        except (ConnectionRefusedError, ConnectionResetError):
+            # Refused once the server stopped listening; reset when it closed its listening
+            # socket with this connection still in the accept queue (never accepted, so no
+            # request of it was read): both are the server turning the client away.
             tally.add("refused")
             return
         with sock:
