@@ -9,11 +9,22 @@ aware datetimes (stored as naive UTC, as `tables.UTCDateTime` does), JSON alread
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+
+
+def insert_rows(
+    conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Insert `rows` (column -> value): one row through SQLAlchemy's ordinary `insert()`, many
+    at once through `bulk_insert` (`columns`: the ones every row holds)."""
+    if len(rows) == 1:
+        conn.execute(table.insert(), [dict(rows[0])])
+    elif rows:
+        bulk_insert(conn, table, columns, [[row[name] for name in columns] for row in rows])
 
 
 def bulk_insert(

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from zyntro.store.queries.bulk import bulk_insert
+from zyntro.store.queries.bulk import insert_rows
 from zyntro.store.tables import events
 
 _EVENT_COLUMNS = ("id", "type", "org_id", "brand_id", "created_at", "body")
@@ -32,12 +32,7 @@ def insert_events(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
         return
     if conn.dialect.name == "postgresql":
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_EVENTS_LOCK)))
-    if len(rows) == 1:
-        conn.execute(events.insert(), list(rows))
-        return
-    bulk_insert(
-        conn, events, _EVENT_COLUMNS, [[row[name] for name in _EVENT_COLUMNS] for row in rows]
-    )
+    insert_rows(conn, events, _EVENT_COLUMNS, rows)
 
 
 def events_head(conn: sa.Connection, org_id: str | None) -> int:

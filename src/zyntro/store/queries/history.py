@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from zyntro.store.queries.bulk import bulk_insert
+from zyntro.store.queries.bulk import insert_rows
 from zyntro.store.tables import segment_revisions, trashed_segments
 
 
@@ -84,15 +84,7 @@ def purge_trash(conn: sa.Connection, before: datetime, limit: int) -> list[str]:
 
 def insert_revisions(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Each row: id, segment_id, brand_id, action, actor, at, before, after (JSON or None)."""
-    if len(rows) == 1:
-        conn.execute(segment_revisions.insert(), list(rows))
-        return
-    bulk_insert(
-        conn,
-        segment_revisions,
-        _REVISION_COLUMNS,
-        [[row[c] for c in _REVISION_COLUMNS] for row in rows],
-    )
+    insert_rows(conn, segment_revisions, _REVISION_COLUMNS, rows)
 
 
 _REVISION_COLUMNS = ("id", "segment_id", "brand_id", "action", "actor", "at", "before", "after")

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from zyntro.store.queries.bulk import bulk_insert
+from zyntro.store.queries.bulk import insert_rows
 from zyntro.store.tables import (
     UTCDateTime,
     webhook_attempts,
@@ -96,15 +96,8 @@ def delete_webhook(conn: sa.Connection, webhook_id: str) -> None:
 def insert_deliveries(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
     """New pending deliveries: id, webhook_id, org_id, event_id, event_type, payload,
     next_attempt_at, created_at."""
-    if len(rows) == 1:
-        conn.execute(webhook_deliveries.insert(), [{"state": "pending", **row} for row in rows])
-    elif rows:  # an import's events: COPY on PostgreSQL, one executemany on SQLite
-        bulk_insert(
-            conn,
-            webhook_deliveries,
-            (*_DELIVERY_COLUMNS, "state"),
-            [[*(row[c] for c in _DELIVERY_COLUMNS), "pending"] for row in rows],
-        )
+    pending = [{**row, "state": "pending"} for row in rows]
+    insert_rows(conn, webhook_deliveries, (*_DELIVERY_COLUMNS, "state"), pending)
 
 
 _DELIVERY_COLUMNS = (
