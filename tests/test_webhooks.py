@@ -20,8 +20,8 @@ from zyntro.domain import utcnow
 from zyntro.errors import ValidationFailed
 from zyntro.service import SYSTEM, Service
 from zyntro.settings import Settings
+from zyntro.webhooks.schedule import PAUSE_AFTER
 from zyntro.webhooks.sender import Outcome, attempt, new_client
-from zyntro.webhooks.worker import PAUSE_AFTER
 
 RETRIES = "0.05,0.05,0.05"
 

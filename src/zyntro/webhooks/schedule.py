@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import math
 import random
+import time
 from datetime import UTC, datetime
 
 # Seconds after each failed attempt (5 s, 5 min, 30 min, 2 h, 5 h, 8 h, 8 h: about 24 h in
@@ -58,3 +59,43 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
             when = when.replace(tzinfo=UTC)
         seconds = (when - now).total_seconds()
     return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+# After this many failed attempts in a row an endpoint is paused: its due deliveries wait as
+# long as a first retry would (or the receiver's Retry-After), then one claim's worth probes
+# it again. A failing endpoint with a backlog then costs a few attempts a pause, not one per
+# queued event, so it does not slow the deliveries to the others (docs/webhooks.md).
+PAUSE_AFTER = 5
+
+
+class Pauses:
+    """The endpoints one process has paused, and until when (monotonic seconds). Each process
+    pauses on the failures it records, counted in the database across all of them. The record
+    thread adds and removes; the claim and the loop read copies."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+
+    def failed(
+        self, webhook_id: str, in_a_row: int, schedule: tuple[float, ...], retry_after: float | None
+    ) -> None:
+        """`in_a_row` failures so far: from PAUSE_AFTER on, pause as long as a first retry."""
+        if in_a_row >= PAUSE_AFTER:
+            pause = retry_delay(schedule, 1, retry_after) or 0.0
+            self._until[webhook_id] = time.monotonic() + pause
+
+    def succeeded(self, webhook_id: str) -> None:
+        self._until.pop(webhook_id, None)
+
+    def active(self) -> list[str]:
+        """The endpoints paused now (those whose pause ended are let go)."""
+        now = time.monotonic()
+        for webhook_id, until in list(self._until.items()):
+            if until <= now:
+                self._until.pop(webhook_id, None)
+        return list(self._until)
+
+    def seconds_to_next_end(self) -> float | None:
+        """How long until the first pause ends; None when none is paused."""
+        ends = list(self._until.values())
+        return max(0.0, min(ends) - time.monotonic()) if ends else None

@@ -30,7 +30,7 @@ from zyntro.store import Store
 from zyntro.store.queries import webhooks as q
 from zyntro.webhooks import sender
 from zyntro.webhooks.model import Delivery, Webhook
-from zyntro.webhooks.schedule import DEFAULT_SCHEDULE, parse_schedule, retry_delay
+from zyntro.webhooks.schedule import DEFAULT_SCHEDULE, Pauses, parse_schedule, retry_delay
 
 if TYPE_CHECKING:
     from zyntro.settings import Settings
@@ -42,11 +42,6 @@ RETENTION = timedelta(days=30)
 WARN_EVERY_SECONDS = 60.0
 MAX_ENDPOINTS = 100  # endpoints served by one claim
 MAX_CLIENTS = 1000  # webhooks with a connection pool open in one process
-# After this many failed attempts in a row an endpoint is paused: its due deliveries wait as
-# long as a first retry would (or the receiver's Retry-After), then one claim's worth probes
-# it again. A failing endpoint with a backlog then costs a few attempts a pause, not one per
-# queued event, so it does not slow the deliveries to the others (docs/webhooks.md).
-PAUSE_AFTER = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +86,7 @@ class Deliverer:
         self.policy = policy
         self.token = secrets.token_hex(8)
         self._in_flight: Counter[str] = Counter()
-        # webhook id -> monotonic time its pause ends (this process's own view: each process
-        # pauses on the failures it records, counted in the database across all of them)
-        self._paused: dict[str, float] = {}
+        self._paused = Pauses()  # endpoints that keep failing (webhooks/schedule.py)
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._closing: list[httpx.AsyncClient] = []
         self._results: list[_Result] = []
@@ -166,9 +159,9 @@ class Deliverer:
                         continue  # more may be due
                     if next_due is not None:
                         wait = min(wait, max(0.0, (next_due - utcnow()).total_seconds()))
-                    pause_ends = list(self._paused.values())  # (the record thread adds)
-                    if pause_ends:  # look again when the first pause ends
-                        wait = min(wait, max(0.0, min(pause_ends) - time.monotonic()))
+                    pause_ends = self._paused.seconds_to_next_end()
+                    if pause_ends is not None:  # look again when the first pause ends
+                        wait = min(wait, pause_ends)
                     self._wake.clear()
                     with anyio.move_on_after(wait):
                         await self._wake.wait()
@@ -242,7 +235,7 @@ class Deliverer:
         busy = dict(self._in_flight)
         full = [w for w, n in busy.items() if n >= self.policy.per_endpoint]
         if only is None:  # an attempt asked for by hand (`zyntro webhook test`) goes at once
-            full += self._pauses()
+            full += self._paused.active()
         with self.store.write() as conn:
             # Endpoint by endpoint, each up to its free slots: one endpoint's backlog never
             # fills a claim, nor hides the others' due deliveries behind its own.
@@ -256,14 +249,6 @@ class Deliverer:
                 claimed += q.claim_deliveries(conn, ids, self.token, lease)
                 free -= len(ids)
         return claimed, None
-
-    def _pauses(self) -> list[str]:
-        """The endpoints paused now (those whose pause ended are let go)."""
-        now = time.monotonic()
-        for webhook_id, until in list(self._paused.items()):
-            if until <= now:
-                self._paused.pop(webhook_id, None)
-        return list(self._paused)
 
     async def _deliver(self, client: Any, delivery: Delivery, webhook: Webhook) -> None:
         moment = utcnow()
@@ -368,13 +353,11 @@ class Deliverer:
             recovered = [w for w in succeeded if w not in failures]
             q.webhook_succeeded(conn, recovered)
             for webhook_id in recovered:
-                self._paused.pop(webhook_id, None)
+                self._paused.succeeded(webhook_id)
             now = utcnow()
             for webhook_id, count in failures.items():
                 total, since = q.webhook_failed(conn, webhook_id, count, now)
-                if total >= PAUSE_AFTER:
-                    pause = retry_delay(policy.schedule, 1, retry_after.get(webhook_id)) or 0.0
-                    self._paused[webhook_id] = time.monotonic() + pause
+                self._paused.failed(webhook_id, total, policy.schedule, retry_after.get(webhook_id))
                 lasted = (now - since).total_seconds()
                 if total >= policy.disable_after and lasted >= policy.span:
                     reason = f"{total} failed attempts in a row since {format_timestamp(since)} UTC"
