@@ -213,7 +213,11 @@ def brand_body(conn: sa.Connection, brand_id: str) -> bytes | None:
     Its segments' stored objects (`segments.public_json`) joined, so a full brand costs a
     read of one column and a join, not a decode and encode of every field. Rows written
     without that column (by a tool that copies rows) are encoded from their columns instead."""
-    parts = queries.brand_public_json(conn, brand_id)
+    return _body_of(conn, brand_id, queries.brand_public_json(conn, brand_id))
+
+
+def _body_of(conn: sa.Connection, brand_id: str, parts: list[bytes | None]) -> bytes | None:
+    """`brand_body` from the brand's stored objects, read already (all of them)."""
     if not parts:
         return None
     if None in parts:
@@ -226,10 +230,11 @@ def rebuild_brand_body(conn: sa.Connection, brand_id: str, moment: datetime) -> 
     brand has none; `ASSEMBLED` above `STORED_BODY_MAX_SEGMENTS`) and record the change, so
     every process drops its cached copy. Bounded: a brand holds at most
     `max_segments_per_brand` segments (1,000 by default), and only brands of up to 100 are
-    read and written whole."""
-    if queries.count_brand_segments(conn, brand_id) > STORED_BODY_MAX_SEGMENTS:
+    read and written whole: one read of at most one object more than that decides."""
+    parts = queries.brand_public_json(conn, brand_id, limit=STORED_BODY_MAX_SEGMENTS + 1)
+    if len(parts) > STORED_BODY_MAX_SEGMENTS:
         body: bytes | None = ASSEMBLED
     else:
-        body = brand_body(conn, brand_id)
+        body = _body_of(conn, brand_id, parts)
     queries.set_brand_body(conn, brand_id, body)
     record_change(conn, "brand", brand_id, moment)

@@ -69,11 +69,14 @@ _PUBLIC_COLUMNS = (
 )
 
 
-def brand_public_json(conn: sa.Connection, brand_id: str) -> list[bytes | None]:
+def brand_public_json(
+    conn: sa.Connection, brand_id: str, limit: int | None = None
+) -> list[bytes | None]:
     """Each segment's served JSON object, in the served order (None where a row was written
-    without it): the one read of the body rebuild (service/recording.py)."""
+    without it), the first `limit` of them: the one read of the body rebuild
+    (service/recording.py)."""
     query = sa.select(segments.c.public_json).where(segments.c.brand_id == brand_id)
-    return [row[0] for row in conn.execute(query.order_by(*_SEGMENT_ORDER))]
+    return [row[0] for row in conn.execute(query.order_by(*_SEGMENT_ORDER).limit(limit))]
 
 
 def brand_public_rows(conn: sa.Connection, brand_id: str) -> list[sa.Row[Any]]:
