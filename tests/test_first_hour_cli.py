@@ -116,9 +116,12 @@ def test_tables_keep_ids_whole_at_80_columns_and_fold_the_rest(
         "--type", "demographic", "--label", label, env=env,
     )  # fmt: skip
     segments = orjson.loads(zyntro.ok(*_list(demo), env=env))
-    for columns in (80,):
+    for columns in (80, 100):
         text = zyntro.ok("segment", "list", "--brand", demo["brand_id"], columns=columns, env=env)
         assert max(len(line) for line in text.splitlines()) <= columns
+        # The whole table, its right edge included: nothing cropped at the terminal's edge.
+        assert all(line[-1] in "┓┃┩│┘" for line in text.splitlines()), text
+        assert "Sustainability" in text  # words wrap whole where the column has room
         for segment in segments:
             assert segment["segment_id"] in text  # whole, on one line
         for header in ("segment_id", "segment_label", "segment_type", "updated_at"):

@@ -18,6 +18,7 @@ from enum import Enum
 from typing import Any
 
 import orjson
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -109,23 +110,66 @@ def print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         show("Nothing to list.")
         return
     cells = [[cell(value) for value in row] for row in rows]
-    widths = []
-    for index, name in enumerate(columns):
-        longest = max((cells_[index].cell_len for cells_ in cells), default=0)
-        widths.append(max(len(name), longest) if is_id_column(name) else len(name))
-    # Rich's default box: a border and one space of padding either side of every column.
-    if sum(widths) + 3 * len(columns) + 1 > console.width:
+    widths = column_widths(columns, cells, console.width)
+    if widths is None:
         _print_records(columns, cells)
         return
-    frame = Table()
+    # Every width is decided here, so Rich lays nothing out: it never crops the table's right
+    # edge (its own layout did, when a word was longer than a column's header).
+    frame = Table(width=table_width(widths))
     for name, width in zip(columns, widths, strict=True):
-        if is_id_column(name):
-            frame.add_column(name, no_wrap=True, min_width=width)
-        else:
-            frame.add_column(name, overflow="fold", min_width=width)
+        no_wrap = is_id_column(name)
+        frame.add_column(name, width=width, no_wrap=no_wrap, overflow="fold")
     for row in cells:
         frame.add_row(*row)
     console.print(frame)
+
+
+def table_width(widths: Sequence[int]) -> int:
+    """Rich's default box: a border and one space of padding either side of every column."""
+    return sum(widths) + 3 * len(widths) + 1
+
+
+def column_widths(
+    columns: Sequence[str], cells: Sequence[Sequence[Text]], limit: int
+) -> list[int] | None:
+    """The width of each column in a table at most `limit` wide, or None when none fits.
+
+    Id columns are as wide as their longest id. The others get what they need to show their
+    longest cell on one line when that fits; else at least their longest word (words wrap
+    whole), else at least their header (long words fold); the room left is shared out to the
+    columns that want more, narrowest first.
+    """
+    wanted, words, least = [], [], []
+    for index, name in enumerate(columns):
+        texts = [row[index].plain for row in cells]
+        longest = max([len(name), *(cell_len(text) for text in texts)])
+        wanted.append(longest)
+        if is_id_column(name):
+            words.append(longest)
+            least.append(longest)
+        else:
+            word = max([len(name), *(cell_len(w) for t in texts for w in t.split())])
+            words.append(word)
+            least.append(len(name))
+    room = limit - table_width([0] * len(columns))
+    for floor in (wanted, words, least):
+        if sum(floor) <= room:
+            return _share(floor, wanted, room)
+    return None
+
+
+def _share(floor: Sequence[int], wanted: Sequence[int], room: int) -> list[int]:
+    """`floor` widened toward `wanted` within `room`: the spare width is shared equally,
+    and a column that needs less than its share gives the rest to the others."""
+    widths = list(floor)
+    spare = room - sum(widths)
+    order = sorted(range(len(widths)), key=lambda i: wanted[i] - widths[i])
+    for position, index in enumerate(order):
+        give = min(wanted[index] - widths[index], spare // (len(order) - position))
+        widths[index] += give
+        spare -= give
+    return widths
 
 
 def _print_records(columns: Sequence[str], cells: Sequence[Sequence[Text]]) -> None:
