@@ -5,7 +5,9 @@ from __future__ import annotations
 import errno
 import os
 import shlex
+import shutil
 import socket
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -212,6 +214,11 @@ def demo(
     curl = f"curl -s -X POST {endpoint} -H 'Content-Type: application/json' -d {shlex.quote(body)}"
     dashboard = f"http://{host}:{port}/app"
     cli = f"export ZYNTRO_DATABASE_URL={shlex.quote(url)}"
+    client = (
+        f"export ZYNTRO_BASE_URL=http://{host}:{port} ZYNTRO_ORG_ID={info.org_id} "
+        f"ZYNTRO_API_KEY={info.api_key}"
+    )
+    command = _zyntro_command()
     if info.reused:
         kept = "  (kept from the last run, with a new key and password; --fresh starts anew)"
     elif moved is not None:
@@ -229,6 +236,7 @@ def demo(
             "password": info.password,
             "dashboard_url": dashboard,
             "curl": curl,
+            "command": command,
             "database": str(database),
             "database_url": url,
             "reused": info.reused,
@@ -250,7 +258,10 @@ def demo(
         "",
         "To use the CLI on this data, in another terminal:",
         f"  {cli}",
-        "  zyntro segment list --brand " + info.brand_id,
+        f"  {command} segment list --brand {info.brand_id}",
+        "",
+        "For the Python SDK, `zyntro audiences fetch` and the docs' examples:",
+        f"  {client}",
         "",
     )
     if no_serve:
@@ -259,6 +270,18 @@ def demo(
     # The demo's webhooks may reach a receiver on this machine (docs/webhooks.md).
     demo_settings = Settings(database_url=url, host=host, port=port, workers=1, demo=True)
     run_server(demo_settings.model_copy(update={"webhook_allow_private": True}))
+
+
+def _zyntro_command() -> str:
+    """How to run this `zyntro` from another terminal: `zyntro` when that is the one on PATH,
+    else its full path (`make run` runs `.venv/bin/zyntro`, which no shell finds by name)."""
+    script = Path(sys.argv[0])
+    if script.name != "zyntro":  # run some other way (python -m, a test runner)
+        return "zyntro"
+    found = shutil.which("zyntro")
+    if found is not None and Path(found).resolve() == script.resolve():
+        return "zyntro"
+    return shlex.quote(str(script.absolute()))
 
 
 def _demo_data(database: Path, url: str, fresh: bool) -> tuple[DemoInfo, Path | None]:
