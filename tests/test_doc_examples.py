@@ -102,3 +102,51 @@ def test_the_api_v1_examples_run_as_written(zyntro: Script) -> None:
         assert orjson.loads(changed.stdout)["data"]["segment_tone"] == "warm_direct", changed
         deleted = _shell(setup + commands[4].replace("seg_…", segment["segment_id"]), zyntro.cwd)
         assert deleted.returncode == 0 and "error" not in deleted.stdout, deleted
+
+
+README = DOCS.parent / "README.md"
+
+
+def _readme_list_commands() -> list[str]:
+    cli = README.read_text(encoding="utf-8").split("## CLI", 1)[1]
+    sentence = " ".join(cli.split("The list commands are ", 1)[1].split(".", 1)[0].split())
+    return re.findall(r"`([a-z ]+)`", sentence)
+
+
+def test_the_readme_names_the_output_mode_of_each_listing(zyntro: Script) -> None:
+    """Issue 15 item 4: the README's list commands print a table, and a JSON array with
+    --json; `events list` prints lines, and JSON Lines with --json; every `… list` command is
+    one of them, each run through the installed console script."""
+    from tests.test_docs import COMMANDS
+
+    listed = _readme_list_commands()
+    lists = {" ".join(path) for path, _ in COMMANDS if path[-1] == "list"}
+    assert lists - {"events list"} <= set(listed), lists - set(listed)
+    demo: dict[str, Any] = zyntro.json("demo", "--no-serve")
+    zyntro.env["ZYNTRO_DATABASE_URL"] = demo["database_url"]
+    zyntro.env["ZYNTRO_WEBHOOK_ALLOW_PRIVATE"] = "true"  # no DNS in a test
+    hook = zyntro.json("webhook", "create", "--org", demo["org_id"], "--url", "http://127.0.0.1:9/")
+    keys = zyntro.json("key", "list", "--member", demo["member_id"])
+    segment = zyntro.json("segment", "list", "--brand", demo["brand_id"])[0]["segment_id"]
+    arguments = {
+        "org list": (),
+        "brand list": ("--org", demo["org_id"]),
+        "member list": ("--org", demo["org_id"]),
+        "key list": ("--member", demo["member_id"]),
+        "key usage": (keys[0]["key_id"],),
+        "segment list": ("--brand", demo["brand_id"]),
+        "segment trash": ("--brand", demo["brand_id"]),
+        "segment history": (segment,),
+        "audit list": ("--org", demo["org_id"]),
+        "webhook list": ("--org", demo["org_id"]),
+        "webhook deliveries": (hook["webhook_id"],),
+    }
+    assert sorted(listed) == sorted(arguments)
+    for command, args in arguments.items():
+        text = zyntro.ok(*command.split(), *args, columns=250)
+        assert text.startswith("┏") or text == "Nothing to list.\n", (command, text)
+        assert isinstance(orjson.loads(zyntro.ok(*command.split(), *args, "--json")), list)
+    events = ("events", "list", "--org", demo["org_id"])
+    assert not zyntro.ok(*events).startswith(("┏", "[", "{"))
+    lines = zyntro.ok(*events, "--json").splitlines()
+    assert len(lines) > 1 and all(isinstance(orjson.loads(line), dict) for line in lines)
