@@ -148,3 +148,18 @@ def test_the_readme_says_what_lists_print(readme: str) -> None:
     cli = readme.split("## CLI", 1)[1]
     assert "list commands a JSON array" in cli and "list commands a table" in cli
     assert "Every command accepts" not in cli  # serve and db upgrade take no --json
+
+
+def test_every_dashboard_screenshot_is_shown_at_both_widths() -> None:
+    """Issue 15: docs/img holds each page at 1280 px and at 390 px (`-phone`), and the docs
+    show every one of them (scripts/dashboard_screenshots.py writes them)."""
+    images = README.parent / "docs" / "img"
+    docs = README.read_text(encoding="utf-8") + "".join(
+        page.read_text(encoding="utf-8") for page in (README.parent / "docs").glob("*.md")
+    )
+    names = sorted(path.name for path in images.glob("*.png"))
+    assert names
+    for name in names:
+        assert f"img/{name}" in docs, name
+        twin = name.replace("-phone.png", ".png") if "-phone" in name else name[:-4] + "-phone.png"
+        assert twin in names, name
