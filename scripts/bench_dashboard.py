@@ -65,7 +65,13 @@ def _time(client: TestClient, path: str, runs: int) -> tuple[float, float, int]:
         samples.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200, response.text
         body = response.text
-    return min(samples), statistics.median(samples), len(re.findall(r'<tr id="seg_', body))
+    return min(samples), statistics.median(samples), _rows(body)
+
+
+def _rows(body: str) -> int:
+    """The rows of the page's listing (its tbody's <tr>s)."""
+    listing = body.split("<tbody>", 1)[-1].split("</tbody>", 1)[0] if "<tbody>" in body else ""
+    return listing.count("<tr")
 
 
 def main() -> None:
