@@ -45,13 +45,16 @@ def test_the_demo_prints_commands_that_run_as_printed(zyntro: Script) -> None:
     commands = _after(text, "To use the CLI on this data")
     assert commands[0].startswith("export ZYNTRO_DATABASE_URL=")
     # `make run` runs .venv/bin/zyntro: a new terminal does not find `zyntro` by name.
-    ran = _shell("\n".join(commands), zyntro.cwd)
-    assert ran.returncode == 0, ran.stderr
-    assert "Primary Target Audience" in ran.stdout
-    client = _after(text, "For the Python SDK")
+    # docs/webhooks.md's receiver listens on this machine: the demo's CLI may register it.
     org_id = re.search(r"org_id +(org_\w+)", text)
+    assert org_id is not None
+    hook = f"{commands[1].split()[0]} webhook create --org {org_id.group(1)} --url http://127.0.0.1:8080/"
+    ran = _shell("\n".join([*commands, hook]), zyntro.cwd)
+    assert ran.returncode == 0, ran.stderr
+    assert "Primary Target Audience" in ran.stdout and "whsec_" in ran.stdout
+    client = _after(text, "For the Python SDK")
     api_key = re.search(r"api_key +(zk_\w+)", text)
-    assert org_id is not None and api_key is not None, text
+    assert api_key is not None, text
     assert client == [
         "export ZYNTRO_BASE_URL=http://127.0.0.1:8000 "
         f"ZYNTRO_ORG_ID={org_id.group(1)} ZYNTRO_API_KEY={api_key.group(1)}"

@@ -213,7 +213,8 @@ def demo(
     )
     curl = f"curl -s -X POST {endpoint} -H 'Content-Type: application/json' -d {shlex.quote(body)}"
     dashboard = f"http://{host}:{port}/app"
-    cli = f"export ZYNTRO_DATABASE_URL={shlex.quote(url)}"
+    # The demo's server lets webhooks reach this machine; the CLI on its data does too.
+    cli = f"export ZYNTRO_DATABASE_URL={shlex.quote(url)} ZYNTRO_WEBHOOK_ALLOW_PRIVATE=true"
     client = (
         f"export ZYNTRO_BASE_URL=http://{host}:{port} ZYNTRO_ORG_ID={info.org_id} "
         f"ZYNTRO_API_KEY={info.api_key}"
