@@ -149,6 +149,8 @@ def test_usage_errors_are_in_our_words(shared: tuple[Script, dict[str, Any]]) ->
     )
     limit = zyntro.fails("audit", "list", "--org", demo["org_id"], "--limit", "0", env=env)
     assert _ours(limit) == "error: --limit must be at least 1 (see --help)"
+    target = zyntro.fails("db", "copy", "sqlite:///a.db", env=env)
+    assert target == "error: TARGET_URL is required (see --help)"  # as --help names it
     missing = zyntro.fails("brand", "delete", "brand_nope", env=env)
     assert missing == "error: No brand brand_nope exists."  # no "your organization": admin
     no_tty = zyntro.fails("member", "set-password", demo["member_id"], env=env)

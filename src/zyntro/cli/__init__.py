@@ -85,6 +85,9 @@ def usage_message(exc: Exception) -> str:
     """A usage error in our words: `--limit must be at least 1`, not pydantic's sentence."""
     message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
     param, cause = getattr(exc, "param", None), exc.__cause__
+    if getattr(param, "param_type_name", None) == "argument" and "Missing argument" in message:
+        # As --help names it (TARGET_URL), not click's quoted 'target_url'.
+        return f"{str(getattr(param, 'name', 'an argument')).upper()} is required"
     errors = getattr(cause, "errors", None)
     if param is None or not callable(errors):
         return str(message)
