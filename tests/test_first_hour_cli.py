@@ -149,6 +149,15 @@ def test_usage_errors_are_in_our_words(shared: tuple[Script, dict[str, Any]]) ->
     )
     limit = zyntro.fails("audit", "list", "--org", demo["org_id"], "--limit", "0", env=env)
     assert _ours(limit) == "error: --limit must be at least 1 (see --help)"
+    # A rule the service checks names the option typed (and the field, where they differ).
+    expires = zyntro.fails("key", "create", "--member", demo["member_id"], "--expires-in", "0")
+    assert expires == "error: --expires-in must be 1-3650 days"
+    add = ("segment", "add", "--brand", demo["brand_id"], "--member", demo["member_id"])
+    label = zyntro.fails(*add, "--label", "", "--type", "demographic")
+    assert label == "error: --label (segment_label) must be 1-200 characters long"
+    assert (
+        zyntro.fails("brand", "create", "--org", demo["org_id"], " ") == "error: NAME is required"
+    )
     target = zyntro.fails("db", "copy", "sqlite:///a.db", env=env)
     assert target == "error: TARGET_URL is required (see --help)"  # as --help names it
     missing = zyntro.fails("brand", "delete", "brand_nope", env=env)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 import typer
 
 from zyntro.cli.output import show
-from zyntro.errors import ZyntroError
+from zyntro.errors import ValidationFailed, ZyntroError
 
 if TYPE_CHECKING:
     from zyntro.service import Service
@@ -152,10 +152,28 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise
         except KeyboardInterrupt:
             raise fail("interrupted; nothing was written by the unfinished step") from None
+        except ValidationFailed as exc:
+            option = _option_of(exc.field, args, kwargs)
+            raise fail(f"{option} {exc.reason}" if option else exc.message) from None
         except Exception as exc:
             raise fail(_error_message(exc, _database_of(args, kwargs))) from None
 
     return wrapper
+
+
+def _option_of(field: str, args: tuple[object, ...], kwargs: dict[str, object]) -> str | None:
+    """The option of this command that sets `field` (`--expires-in`; `--type (segment_type)`
+    where the names differ), so that a rule's message names what the operator typed."""
+    for value in (*args, *kwargs.values()):
+        for param in getattr(getattr(value, "command", None), "params", ()):
+            name = str(param.name)
+            spelled = (name, f"segment_{name}", f"segment_{name}s", f"segment_decision_{name}")
+            if field not in spelled:
+                continue
+            options = [opt for opt in param.opts if opt.startswith("--")] or [name.upper()]
+            same = options[0].removeprefix("--").replace("-", "_").lower() == field
+            return options[0] if same else f"{options[0]} ({field})"
+    return None
 
 
 def _database_of(args: tuple[object, ...], kwargs: dict[str, object]) -> str:
