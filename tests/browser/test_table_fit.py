@@ -79,3 +79,15 @@ def test_between_phone_and_desktop_only_the_table_scrolls(
             assert sideways <= 0, (path, sideways)
     finally:
         context.close()
+
+
+def test_a_segments_times_never_break_at_a_hyphen(wide_or_phone: Page, account: Account) -> None:
+    """On a phone the segment page's `created 2026-11-29 10:30:00` broke as `2026-` / `11-29`."""
+    page = wide_or_phone
+    page.goto(f"/app/brands/{account.brand_id}")
+    page.locator("#segments tbody tr a").first.click()
+    page.wait_for_url("**/segments/seg_*")
+    times = page.locator(".page-head .nowrap").evaluate_all(
+        "spans => spans.map(s => [s.textContent, s.getClientRects().length])"
+    )
+    assert len(times) == 2 and all(lines == 1 for _, lines in times), times
