@@ -1,14 +1,17 @@
 """Webhook delivery to real receivers on loopback: a redirect is not followed, a name that
 resolves to a private address at send time is refused, and a slow endpoint takes only its
-own slots while the others are delivered."""
+own slots while the others are delivered; a rotated-out secret stops signing after 24 h."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import anyio
 import pytest
+from standardwebhooks import Webhook as StandardWebhook
+from standardwebhooks import WebhookVerificationError
 from starlette.testclient import TestClient
 
 from tests.conftest import World
@@ -19,6 +22,7 @@ from zyntro.domain import utcnow
 from zyntro.service import Service
 from zyntro.settings import Settings
 from zyntro.webhooks.sender import Outcome, attempt, new_client
+from zyntro.webhooks.signing import signature_headers
 
 
 def _app(service: Service, database_url: str, **overrides: Any) -> TestClient:
@@ -111,3 +115,31 @@ def test_a_slow_endpoint_takes_only_its_own_slots(
         pending = service.webhook_deliveries(owner, slow.id, limit=100)[0]
         assert len(pending) == events and all(d.state == "pending" for d in pending)
         hook.release.set()
+
+
+def test_a_rotated_out_secret_signs_for_24_hours_and_then_stops(
+    service: Service, world: World
+) -> None:
+    owner = service.act_as(world.owner_id)
+    service.webhook_allow_private = True
+    webhook, old = service.create_webhook(owner, world.org_id, {"url": "http://127.0.0.1/x"})
+    _, new = service.rotate_webhook_secret(owner, webhook.id)
+    stored = service.get_webhook(owner, webhook.id)  # as a worker reads it back
+    assert stored.previous_secret_until is not None
+    rotated_at = stored.previous_secret_until - timedelta(hours=24)
+    assert abs(rotated_at - utcnow()) < timedelta(minutes=5)
+    payload = '{"id": "evt_1"}'
+
+    def verifies(secret: str, after: timedelta) -> bool:
+        in_use = stored.signing_secrets(rotated_at + after)
+        headers = signature_headers("evt_1", utcnow(), payload, in_use)
+        try:
+            StandardWebhook(secret).verify(payload, headers)
+        except WebhookVerificationError:
+            return False
+        return True
+
+    day = timedelta(hours=24)
+    assert verifies(new, day - timedelta(seconds=1)) and verifies(old, day - timedelta(seconds=1))
+    assert verifies(new, day) and not verifies(old, day)
+    assert stored.signing_secrets(rotated_at + day) == [new]
