@@ -1,6 +1,7 @@
 """Webhook delivery to real receivers on loopback: a redirect is not followed, a name that
 resolves to a private address at send time is refused, and a slow endpoint takes only its
-own slots while the others are delivered; a rotated-out secret stops signing after 24 h."""
+own slots while the others are delivered; a rotated-out secret stops signing after 24 h;
+timeout_seconds stays within 5-120."""
 
 from __future__ import annotations
 
@@ -143,3 +144,30 @@ def test_a_rotated_out_secret_signs_for_24_hours_and_then_stops(
     assert verifies(new, day - timedelta(seconds=1)) and verifies(old, day - timedelta(seconds=1))
     assert verifies(new, day) and not verifies(old, day)
     assert stored.signing_secrets(rotated_at + day) == [new]
+
+
+def test_timeout_seconds_is_5_to_120_and_30_by_default(
+    service: Service, database_url: str, world: World
+) -> None:
+    auth = {"Authorization": f"Bearer {world.owner_key}"}
+    with _app(service, database_url) as api:
+        url = "http://127.0.0.1:9/hook"
+        # A number out of range breaks a rule; a fraction is the wrong JSON type (api-v1.md).
+        for timeout, code in ((4, "invalid_parameter"), (121, "invalid_parameter")):
+            response = api.post(
+                "/api/v1/webhooks", json={"url": url, "timeout_seconds": timeout}, headers=auth
+            )
+            assert response.status_code == 400, (timeout, response.text)
+            assert response.json()["code"] == code
+        fraction = api.post(
+            "/api/v1/webhooks", json={"url": url, "timeout_seconds": 5.5}, headers=auth
+        )
+        assert fraction.status_code == 400 and fraction.json()["code"] == "invalid_request"
+        for timeout in (5, 120):
+            response = api.post(
+                "/api/v1/webhooks", json={"url": url, "timeout_seconds": timeout}, headers=auth
+            )
+            assert response.status_code == 201, (timeout, response.text)
+            assert response.json()["data"]["timeout_seconds"] == timeout
+        default = api.post("/api/v1/webhooks", json={"url": url}, headers=auth)
+        assert default.json()["data"]["timeout_seconds"] == 30
