@@ -20,6 +20,7 @@ from tests.live import wait_for
 from tests.receiver import Answer, Receiver, receiver
 from zyntro.api.app import create_app
 from zyntro.domain import utcnow
+from zyntro.errors import ValidationFailed
 from zyntro.service import Service
 from zyntro.settings import Settings
 from zyntro.webhooks.sender import Outcome, attempt, new_client
@@ -171,3 +172,22 @@ def test_timeout_seconds_is_5_to_120_and_30_by_default(
             assert response.json()["data"]["timeout_seconds"] == timeout
         default = api.post("/api/v1/webhooks", json={"url": url}, headers=auth)
         assert default.json()["data"]["timeout_seconds"] == 30
+
+
+def test_a_change_of_url_is_checked_as_a_new_one_is(service: Service, world: World) -> None:
+    owner = service.act_as(world.owner_id)
+    service.webhook_allow_private = False
+    webhook, _ = service.create_webhook(owner, world.org_id, {"url": "https://93.184.215.14/h"})
+    for url in (
+        "http://10.0.0.1/x",
+        "http://0.0.0.0/x",
+        "http://2130706433/x",  # 127.0.0.1 as one number
+        "http://100.64.0.1/x",  # shared address space
+        "http://[fd00::1]/x",  # unique local
+        "http://169.254.169.254/latest/meta-data",
+        "file:///etc/passwd",
+    ):
+        with pytest.raises(ValidationFailed) as refused:
+            service.update_webhook(owner, webhook.id, {"url": url})
+        assert refused.value.field == "url", url
+    assert service.get_webhook(owner, webhook.id).url == "https://93.184.215.14/h"
