@@ -145,6 +145,11 @@ def test_a_rotated_out_secret_signs_for_24_hours_and_then_stops(
     assert verifies(new, day - timedelta(seconds=1)) and verifies(old, day - timedelta(seconds=1))
     assert verifies(new, day) and not verifies(old, day)
     assert stored.signing_secrets(rotated_at + day) == [new]
+    # A second rotation within the day: the secret it replaces gets its own day; the first
+    # one stops signing at once (one old secret at a time, docs/webhooks.md).
+    _, newest = service.rotate_webhook_secret(owner, webhook.id)
+    again = service.get_webhook(owner, webhook.id)
+    assert again.signing_secrets(utcnow()) == [newest, new]
 
 
 def test_timeout_seconds_is_5_to_120_and_30_by_default(
