@@ -94,7 +94,14 @@ def account(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Account]:
         )
     finally:
         store.dispose()
-    with live_server(url, env={"ZYNTRO_SECRET_KEY": SECRET}) as base_url:
+    env = {
+        "ZYNTRO_SECRET_KEY": SECRET,
+        # The Webhooks page's flows post to a receiver on loopback; a failed attempt waits
+        # for the Redeliver button rather than an automatic retry.
+        "ZYNTRO_WEBHOOK_ALLOW_PRIVATE": "true",
+        "ZYNTRO_WEBHOOK_RETRY_SCHEDULE": "600",
+    }
+    with live_server(url, env=env) as base_url:
         yield Account(
             base_url=base_url,
             org_id=org.id,
