@@ -11,6 +11,7 @@ import httpx2 as httpx
 import pytest
 from starlette.testclient import TestClient
 
+from tests.cli import Cli
 from tests.conftest import SEED_SEGMENT, World
 from tests.dashboard import ClientFactory, email_of, sign_in
 from tests.helpers import PATH
@@ -196,3 +197,21 @@ def test_a_roll_on_one_server_is_honoured_by_another_within_a_second(
         wait_for(lambda: answer(two, second) == 401, timeout=1.0)
         assert answer(one, second) == 401
         wait_for(lambda: answer(two, third) == 200, timeout=1.0)
+
+
+# --- the CLI shows the scopes a key has ---------------------------------------------------
+
+
+def test_the_cli_shows_the_scopes_a_personal_key_has_as_introspection_does(
+    database_url: str, client: TestClient, world: World
+) -> None:
+    cli = Cli(database_url)
+    made = cli.json("key", "create", "--member", world.member_id)
+    has = ["audiences:read", "segments:read", "events:read", "keys:manage"]  # a member's role
+    assert made["scopes"] == has
+    seen = client.get("/api/v1/key", headers=_bearer(str(made["api_key"]))).json()["data"]
+    assert seen["scopes"] == has
+    listed = cli.json("key", "list", "--member", world.member_id)
+    assert [k["scopes"] for k in listed] == [has, has]  # the world's key and this one
+    narrowed = cli.json("key", "create", "--member", world.member_id, "--scope", "segments:read")
+    assert narrowed["scopes"] == ["segments:read"]
