@@ -215,3 +215,37 @@ def test_the_cli_shows_the_scopes_a_personal_key_has_as_introspection_does(
     assert [k["scopes"] for k in listed] == [has, has]  # the world's key and this one
     narrowed = cli.json("key", "create", "--member", world.member_id, "--scope", "segments:read")
     assert narrowed["scopes"] == ["segments:read"]
+
+
+# --- organization keys outlive their creator, whichever surface deactivates them ---------
+
+
+def test_organization_keys_outlive_a_creator_deactivated_in_the_dashboard_or_the_cli(
+    clients: ClientFactory, service: Service, people: World, database_url: str
+) -> None:
+    second = service.add_member(SYSTEM, people.org_id, "o2@example.com", "O2", "owner")  # type: ignore[arg-type]
+    made = []
+    for creator in (people.owner_id, people.in_charge_id):
+        if creator == people.in_charge_id:
+            service.set_role(SYSTEM, creator, "owner")  # type: ignore[arg-type]
+        _key, personal = service.create_key(SYSTEM, creator, "mine")
+        answer = clients().post(
+            "/api/v1/keys",
+            json={"kind": "organization", "scopes": ["audiences:read", "segments:read"]},
+            headers=_bearer(personal),
+        )
+        assert answer.status_code == 201, answer.text
+        made.append((personal, answer.json()["data"]["api_key"]))
+
+    service.set_password(SYSTEM, second.id, "correct horse battery staple")
+    dashboard = clients()
+    token = sign_in(dashboard, "o2@example.com")
+    gone = dashboard.post(f"/app/members/{people.owner_id}/deactivate", data={"csrf_token": token})
+    assert gone.status_code == 200, gone.text
+    Cli(database_url).json("member", "deactivate", people.in_charge_id)
+
+    api = clients()
+    for personal, org_key in made:
+        assert_error(api.get("/api/v1/key", headers=_bearer(personal)), 401, "invalid_api_key")
+        assert api.get("/api/v1/brands", headers=_bearer(org_key)).status_code == 200
+        assert _fetch(api, org_key, people).status_code == 200
