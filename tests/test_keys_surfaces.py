@@ -249,3 +249,64 @@ def test_organization_keys_outlive_a_creator_deactivated_in_the_dashboard_or_the
         assert_error(api.get("/api/v1/key", headers=_bearer(personal)), 401, "invalid_api_key")
         assert api.get("/api/v1/brands", headers=_bearer(org_key)).status_code == 200
         assert _fetch(api, org_key, people).status_code == 200
+
+
+# --- the CLI's client meets the refusals as fetchAudiences gives them --------------------
+
+
+def test_zyntro_audiences_fetch_says_what_the_key_may_not_do(
+    service: Service, database_url: str, world: World
+) -> None:
+    other = service.create_brand(SYSTEM, world.org_id, "Other brand")
+    _id, reader = _org_key(service, world, "segments:read")
+    _id, limited = _org_key(service, world, "audiences:read", brands=[world.brand_id])
+    _id, elsewhere = _org_key(service, world, "audiences:read", allowlist=["2001:db8::/32"])
+    cli = Cli(database_url)
+    with live_server(database_url) as base:
+
+        def fetch(key: str, brand_id: str) -> str:
+            args = ["audiences", "fetch", "--org", world.org_id, "--brand", brand_id]
+            result = cli.run(*args, "--url", base, "--api-key", "-", stdin=key + "\n")
+            assert result.exit_code == 1 and result.stdout == "", result.output
+            return result.stderr.strip()
+
+        assert "scope audiences:read" in fetch(reader, world.brand_id)
+        assert fetch(limited, other.id) == fetch(limited, "brand_nonexistent")
+        assert "No brand" in fetch(limited, other.id)
+        assert "IP address" in fetch(elsewhere, world.brand_id)
+        ok = cli.run(
+            "audiences",
+            "fetch",
+            "--org",
+            world.org_id,
+            "--brand",
+            world.brand_id,
+            "--url",
+            base,
+            "--api-key",
+            "-",
+            stdin=limited + "\n",
+        )
+        assert ok.exit_code == 0 and "Segment 0" in ok.stdout, ok.output
+
+
+# --- introspection: when last used, and a rolled key -------------------------------------
+
+
+def test_introspection_shows_when_the_key_was_last_used_and_its_roll(
+    client: TestClient, service: Service, world: World
+) -> None:
+    key_id, old = _org_key(service, world, "audiences:read", "segments:read")
+    before = client.get("/api/v1/key", headers=_bearer(old)).json()["data"]
+    assert before["last_used_at"] is None and before["previous_secret_until"] is None
+    assert _fetch(client, old, world).status_code == 200
+    service.flush_usage()
+    used = client.get("/api/v1/key", headers=_bearer(old)).json()["data"]
+    assert used["last_used_at"] is not None
+    _rolled, new = service.roll_key(SYSTEM, key_id)
+    for secret in (old, new):  # the previous secret, in its grace, is the same key
+        seen = client.get("/api/v1/key", headers=_bearer(secret))
+        data = seen.json()["data"]
+        assert data["key_id"] == key_id and data["prefix"] == new[:8]
+        assert data["previous_secret_until"] is not None
+        assert old not in seen.text and new not in seen.text
