@@ -60,7 +60,7 @@ def test_the_keys_pages_show_each_keys_use_a_day(
     assert '<td data-label="Errors" class="num">2</td>' in rows[earlier]
 
     mine = owner.get(f"/app/me/keys/{personal.id}/usage")
-    assert mine.status_code == 200 and "1 requests, 0 errors" in mine.text
+    assert mine.status_code == 200 and "1 request, 0 errors" in mine.text
     assert f'href="/app/me/keys/{personal.id}/usage"' in owner.get("/app/me/keys").text
     # Each page shows its own kind of key only; a member sees neither the organization's
     # keys nor another member's.
