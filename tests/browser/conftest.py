@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +61,13 @@ class Account:
 
 @pytest.fixture(scope="module")
 def account(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Account]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'zyntro.db'}"
+    with serve_account(f"sqlite:///{tmp_path_factory.mktemp('browser') / 'zyntro.db'}") as found:
+        yield found
+
+
+@contextmanager
+def serve_account(url: str) -> Iterator[Account]:
+    """The account written into the (empty) database at `url`, and a live server of it."""
     store = Store(url)
     try:
         migrate.upgrade(store.engine)
@@ -177,7 +184,8 @@ def screenshot(page: Page, name: str, full_page: bool = True) -> Path:
 
 # Boosted forms change the URL with history.pushState, which `expect(...).to_have_url` sees
 # (it polls) and `wait_for_url` can miss under load; sign-in also hashes with argon2.
-SIGNED_IN = re.compile(r"/app/brands$")
+# The path, not a query: the code step's URL ends with `?next=/app/brands` too.
+SIGNED_IN = re.compile(r"^[^?]*/app/brands$")
 SIGNED_OUT = re.compile(r"/app/sign-in$")
 NAVIGATION_MS = 20_000
 

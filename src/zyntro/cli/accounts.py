@@ -187,10 +187,13 @@ def member_set_password(
     )
 
 
-def _key_row(key: ApiKey) -> dict[str, object]:
+def _key_row(ctx: typer.Context, key: ApiKey) -> dict[str, object]:
+    """The key's fields, its scopes those it has now (a personal key's: all its member's role
+    allows unless narrowed, as `GET /api/v1/key` shows them), never null."""
     row = asdict(key)
     row["key_id"] = row.pop("id")
     row["kind"] = key.kind
+    row["scopes"] = list(service(ctx).scopes_of(key))
     return dict(row)
 
 
@@ -235,7 +238,7 @@ def key_create(
         key, plain_key = service(ctx).create_key(SYSTEM, member, label, expires_in, limits)
     emit(
         as_json,
-        {**_key_row(key), "api_key": plain_key},
+        {**_key_row(ctx, key), "api_key": plain_key},
         f"Created key {key.id}: {plain_key}",
         "Store it now: it is shown only once.",
     )
@@ -259,7 +262,7 @@ def key_list(
     )
     emit_table(
         as_json,
-        [_key_row(k) for k in found],
+        [_key_row(ctx, k) for k in found],
         ["key_id", "kind", "prefix", "label", "scopes", "created_at", "last_used_at", "revoked_at"],
     )
 
@@ -269,7 +272,7 @@ def key_list(
 def key_revoke(ctx: typer.Context, key_id: str, as_json: bool = JsonOption) -> None:
     """Revoke a key; every server refuses it within a second."""
     key = service(ctx).revoke_key(SYSTEM, key_id)
-    emit(as_json, _key_row(key), f"Revoked key {key.id}")
+    emit(as_json, _key_row(ctx, key), f"Revoked key {key.id}")
 
 
 @key_app.command("roll")
@@ -287,7 +290,7 @@ def key_roll(
     until = key.previous_until
     emit(
         as_json,
-        {**_key_row(key), "api_key": plain_key},
+        {**_key_row(ctx, key), "api_key": plain_key},
         f"Rolled key {key.id}: {plain_key}",
         "Store it now: it is shown only once. The previous secret "
         + (f"works until {format_timestamp(until)} UTC." if until else "no longer works."),
