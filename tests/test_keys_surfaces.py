@@ -211,6 +211,12 @@ def test_the_cli_shows_the_scopes_a_personal_key_has_as_introspection_does(
     assert made["scopes"] == has
     seen = client.get("/api/v1/key", headers=_bearer(str(made["api_key"]))).json()["data"]
     assert seen["scopes"] == has
+    # the same object, field for field and in the same order, but the secret (once) and the
+    # use the introspection itself just made
+    shown = {name: value for name, value in made.items() if name != "api_key"}
+    assert list(shown) == list(seen) and shown == {**seen, "last_used_at": None}
+    rolled = cli.json("key", "roll", made["key_id"], "--grace", "1h")
+    assert rolled["previous_secret_until"] is not None and "previous_until" not in rolled
     listed = cli.json("key", "list", "--member", world.member_id)
     assert [k["scopes"] for k in listed] == [has, has]  # the world's key and this one
     narrowed = cli.json("key", "create", "--member", world.member_id, "--scope", "segments:read")

@@ -11,6 +11,7 @@ import typer
 from zyntro.cli.common import JsonOption, fail, handle_errors, service
 from zyntro.cli.output import emit, emit_table
 from zyntro.domain import ApiKey, Role, format_timestamp
+from zyntro.events import key_view
 from zyntro.identity import SYSTEM
 
 org_app = typer.Typer(help="Organizations.", no_args_is_help=True)
@@ -188,13 +189,9 @@ def member_set_password(
 
 
 def _key_row(ctx: typer.Context, key: ApiKey) -> dict[str, object]:
-    """The key's fields, its scopes those it has now (a personal key's: all its member's role
-    allows unless narrowed, as `GET /api/v1/key` shows them), never null."""
-    row = asdict(key)
-    row["key_id"] = row.pop("id")
-    row["kind"] = key.kind
-    row["scopes"] = list(service(ctx).scopes_of(key))
-    return dict(row)
+    """The key as `/api/v1` shows it (the same fields, names and order), its scopes those it
+    has now (a personal key's: all its member's role allows unless narrowed)."""
+    return key_view(key, service(ctx).scopes_of(key))
 
 
 def _grace(text: str) -> timedelta:
