@@ -276,8 +276,14 @@ def test_empty_choices_are_asked_again_then_refused(
 
 @pytest.mark.parametrize(
     ("reply", "retry_after"),
-    [(RATE_LIMITED, "20"), (SERVER_ERROR, "10"), (OVERLOADED, "10"), (Reply(hang=True), "10")],
-    ids=["429", "500", "503-not-json", "timeout"],
+    [
+        (RATE_LIMITED, "20"),
+        (SERVER_ERROR, "10"),
+        (OVERLOADED, "10"),
+        (Reply(hang=True), "10"),
+        (Reply(200, completion(json.dumps({"segments": [DRAFT_A]})), trickle=0.3), "10"),
+    ],
+    ids=["429", "500", "503-not-json", "timeout", "timeout-slow-body"],
 )
 def test_provider_failures_are_503_with_retry_after(
     api: TestClient,

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
+import anyio
 import openai
 
 from zyntro.errors import DraftingFailed, DraftingUnavailable
@@ -82,6 +84,7 @@ class ChatProvider:
         or DraftingFailed (it will not work)."""
         with_schema = self.asks_for_schema
         seconds = timeout if timeout is not None else self.timeout
+        deadline = time.monotonic() + seconds
         try:
             return await self._ask(messages, response_format if with_schema else None, seconds)
         except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
@@ -96,10 +99,10 @@ class ChatProvider:
             )
             self._schema_refused = True
             try:
-                return await self._ask(messages, None, seconds)
-            except openai.OpenAIError as again:
+                return await self._ask(messages, None, max(0.0, deadline - time.monotonic()))
+            except (openai.OpenAIError, TimeoutError) as again:
                 raise _translated(again) from None
-        except openai.OpenAIError as exc:
+        except (openai.OpenAIError, TimeoutError) as exc:
             raise _translated(exc) from None
 
     async def _ask(
@@ -109,18 +112,21 @@ class ChatProvider:
         timeout: float,
     ) -> Answer:
         log.debug("drafting request to %s: %s", self.model, messages)
-        async with openai.AsyncOpenAI(
-            base_url=self.base_url,
-            api_key=self.api_key or NO_KEY,
-            timeout=timeout,
-            max_retries=0,
-        ) as client:
-            completion = await client.chat.completions.create(
-                model=self.model,
-                messages=cast(Any, messages),
-                stream=False,
-                response_format=cast(Any, response_format) if response_format else openai.omit,
-            )
+        # The client's timeout bounds each read; fail_after bounds the whole answer, so that
+        # an endpoint sending its body a few bytes at a time cannot hold the person waiting.
+        with anyio.fail_after(timeout):
+            async with openai.AsyncOpenAI(
+                base_url=self.base_url,
+                api_key=self.api_key or NO_KEY,
+                timeout=timeout,
+                max_retries=0,
+            ) as client:
+                completion = await client.chat.completions.create(
+                    model=self.model,
+                    messages=cast(Any, messages),
+                    stream=False,
+                    response_format=cast(Any, response_format) if response_format else openai.omit,
+                )
         if not completion.choices:
             log.debug("drafting answer without choices")
             return Answer(None)
@@ -130,9 +136,9 @@ class ChatProvider:
         return Answer(message.content, getattr(message, "refusal", None), choice.finish_reason)
 
 
-def _translated(exc: openai.OpenAIError) -> Exception:
+def _translated(exc: openai.OpenAIError | TimeoutError) -> Exception:
     """The user's error for a failure of the provider."""
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, openai.APITimeoutError | TimeoutError):
         log.warning("the AI provider did not answer in time")
         return DraftingUnavailable(
             "The AI provider did not answer in time. Please try again shortly.",
