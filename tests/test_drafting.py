@@ -201,6 +201,23 @@ def test_a_tool_less_model_answering_json_in_prose(
     assert sent.headers["authorization"] == "Bearer unset"  # never OPENAI_API_KEY
 
 
+def test_a_reasoning_models_thinking_is_not_taken_for_the_answer(
+    api: TestClient, world: World, provider: ChatCompletionsServer
+) -> None:
+    """DeepSeek-R1 or Qwen3 through Ollama's OpenAI endpoint: `<think>…</think>` (braces and
+    a first try at the JSON in it) before the answer, in `content`."""
+    thinking = (
+        '<think>\nThey want {segments}. Maybe {"segment_label": "Parents"}? No, '
+        "a budget angle is better.\n</think>\n\n"
+    )
+    content = thinking + "```json\n" + json.dumps({"segments": [DRAFT_A]}) + "\n```"
+    provider.script(Reply(200, completion(content, model="deepseek-r1:8b", ollama=True)))
+    response = draft(api, world, count=1)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"] == [DRAFT_A]
+    assert len(provider.received) == 1  # no repair needed
+
+
 def test_an_endpoint_that_refuses_json_schema_is_asked_without_it(
     api: TestClient, world: World, provider: ChatCompletionsServer
 ) -> None:

@@ -104,12 +104,15 @@ class InvalidOutput(Exception):
 
 
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*\n?(.*?)\n?```$", re.DOTALL)
+# What reasoning models (DeepSeek-R1, QwQ, Qwen3 through Ollama's or a vendor's OpenAI shim)
+# write before the answer; it may hold braces and drafts of the JSON.
+_THINKING = re.compile(r"^\s*<(think|thinking)>.*?</\1>", re.DOTALL | re.IGNORECASE)
 
 
 def _json_text(content: str) -> str:
-    """The JSON of an answer: without the Markdown fence or the sentence around it that
-    models without a schema like to add."""
-    text = content.strip()
+    """The JSON of an answer: without the reasoning model's thinking, the Markdown fence or
+    the sentence around it that models without a schema like to add."""
+    text = _THINKING.sub("", content, count=1).strip()
     fenced = _FENCE.match(text)
     if fenced:
         return fenced.group(1).strip()
