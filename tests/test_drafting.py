@@ -7,10 +7,12 @@ profile's storage is tested on both backends in tests/test_brand_profile.py.
 
 from __future__ import annotations
 
+import email.utils
 import json
 import logging
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -291,6 +293,14 @@ def test_empty_choices_are_asked_again_then_refused(
     assert "empty" in body["message"]
 
 
+def _rate_limited(headers: dict[str, str]) -> Reply:
+    return Reply(429, RATE_LIMITED.body, headers)
+
+
+def _http_date(days: int) -> str:
+    return email.utils.format_datetime(datetime.now(UTC) + timedelta(days=days), usegmt=True)
+
+
 @pytest.mark.parametrize(
     ("reply", "retry_after"),
     [
@@ -298,9 +308,23 @@ def test_empty_choices_are_asked_again_then_refused(
         (SERVER_ERROR, "10"),
         (OVERLOADED, "10"),
         (Reply(hang=True), "10"),
+        (_rate_limited({"retry-after-ms": "4500"}), "5"),  # Azure OpenAI's
+        (_rate_limited({"retry-after": _http_date(days=2)}), "3600"),  # a date, capped
+        (_rate_limited({"retry-after": _http_date(days=-1)}), "30"),  # past: the default
+        (_rate_limited({"retry-after": "soon"}), "30"),
         (Reply(200, completion(json.dumps({"segments": [DRAFT_A]})), trickle=0.3), "10"),
     ],
-    ids=["429", "500", "503-not-json", "timeout", "timeout-slow-body"],
+    ids=[
+        "429",
+        "500",
+        "503-not-json",
+        "timeout",
+        "429-retry-after-ms",
+        "429-http-date",
+        "429-past-date",
+        "429-unreadable",
+        "timeout-slow-body",
+    ],
 )
 def test_provider_failures_are_503_with_retry_after(
     api: TestClient,

@@ -8,10 +8,13 @@ Prompts and answers are logged at DEBUG only.
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
 import anyio
@@ -151,13 +154,13 @@ def _translated(exc: openai.OpenAIError | TimeoutError) -> Exception:
         )
     if isinstance(exc, openai.RateLimitError):
         log.warning("the AI provider is rate limiting drafts (HTTP 429)")
-        wait = _retry_after(exc.response.headers.get("retry-after"), RETRY_AFTER_RATE_LIMITED)
+        wait = _retry_after(exc.response.headers, RETRY_AFTER_RATE_LIMITED)
         return DraftingUnavailable(
             "The AI provider is busy with too many requests. Please try again later.", wait
         )
     if isinstance(exc, openai.APIStatusError) and exc.status_code >= 500:
         log.warning("the AI provider failed (HTTP %s)", exc.status_code)
-        wait = _retry_after(exc.response.headers.get("retry-after"), RETRY_AFTER_DEFAULT)
+        wait = _retry_after(exc.response.headers, RETRY_AFTER_DEFAULT)
         return DraftingUnavailable(None, wait)
     if isinstance(exc, openai.APIStatusError):
         return _failed(exc)
@@ -181,11 +184,21 @@ def _about_schema(exc: openai.APIStatusError) -> bool:
     return any(word in text for word in ("response_format", "json_schema", "schema", "format"))
 
 
-def _retry_after(value: str | None, default: int) -> int:
-    """The provider's Retry-After in whole seconds (delay-seconds only), within bounds."""
+def _retry_after(headers: Mapping[str, str], default: int) -> int:
+    """The provider's wait in whole seconds, within bounds: `retry-after-ms` (Azure OpenAI,
+    and OpenAI at times), else `Retry-After` as seconds or as an HTTP date; else `default`."""
+    seconds = math.nan
     try:
-        seconds = float(value) if value is not None else math.nan
-    except ValueError:
+        if "retry-after-ms" in headers:
+            seconds = float(headers["retry-after-ms"]) / 1000
+        elif "retry-after" in headers:
+            value = headers["retry-after"].strip()
+            try:
+                seconds = float(value)
+            except ValueError:
+                when = email.utils.parsedate_to_datetime(value)
+                seconds = (when - datetime.now(when.tzinfo or UTC)).total_seconds()
+    except (ValueError, TypeError, OverflowError):
         seconds = math.nan
     if not math.isfinite(seconds) or seconds < 0:
         return default
