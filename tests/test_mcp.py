@@ -75,6 +75,7 @@ async def _exercise(session: ClientSession, orgs: Orgs) -> None:
     assert set(tools) == TOOLS
     for tool in tools.values():  # usable without the docs: described, typed, read-only
         assert tool.description and len(tool.description) > 40, tool.name
+        assert " ".join(tool.description.split()) == tool.description  # no source indentation
         assert tool.annotations is not None and tool.annotations.read_only_hint
         for name, schema in tool.input_schema.get("properties", {}).items():
             assert schema.get("description"), (tool.name, name)
@@ -128,6 +129,7 @@ async def _exercise(session: ClientSession, orgs: Orgs) -> None:
 
     # The prompt: a brief and a segment's context in one message.
     prompts = (await session.list_prompts()).prompts
+    assert all(p.description and "\n" not in p.description for p in prompts)
     assert [(p.name, sorted(a.name for a in p.arguments or [])) for p in prompts] == [
         ("write_for_audience", ["brief", "segment_id"])
     ]
@@ -227,8 +229,9 @@ async def test_stdio_writes_when_allowed(tmp_path: Path) -> None:
     orgs = _orgs(f"sqlite:///{tmp_path / 'zyntro.db'}")
     world, env = orgs.ours, {"ZYNTRO_MCP_WRITES": "true"}  # as --allow-writes
     async with stdio_session(orgs.database_url, world.owner_key, tmp_path / "e", env) as session:
-        tools = {tool.name for tool in (await session.list_tools()).tools}
-        assert tools == TOOLS | {"create_segment", "update_segment"}
+        listed = (await session.list_tools()).tools
+        assert {tool.name for tool in listed} == TOOLS | {"create_segment", "update_segment"}
+        assert all(tool.description and "\n" not in tool.description for tool in listed)
         created = await call(
             session,
             "create_segment",

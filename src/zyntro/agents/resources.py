@@ -8,7 +8,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.prompts.base import UserMessage
 from pydantic import Field
 
-from zyntro.agents.server import Reads
+from zyntro.agents.server import Reads, plain_doc
 
 
 def add_resources(server: MCPServer[Any], reads: Reads) -> None:
@@ -62,6 +62,7 @@ def add_prompts(server: MCPServer[Any], reads: Reads) -> None:
     in the agents that offer MCP prompts)."""
 
     @server.prompt(title="Write for an audience")
+    @plain_doc
     async def write_for_audience(
         segment_id: Annotated[str, Field(description="The audience: a segment_id.")],
         brief: Annotated[str, Field(description="What to write, e.g. a three-line welcome email.")],

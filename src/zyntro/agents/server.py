@@ -215,6 +215,16 @@ class Reads:
         return segment_context(segment, self.service.get_brand(actor, segment.brand_id).name)
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def plain_doc(fn: F) -> F:
+    """The docstring on one line: the SDK hands an agent the raw docstring as the tool's or
+    prompt's description, the source's indentation and line breaks included."""
+    fn.__doc__ = " ".join((fn.__doc__ or "").split())
+    return fn
+
+
 def agent_segment(segment: Segment) -> AgentSegment:
     return AgentSegment(brand_id=segment.brand_id, **segment.to_public())
 
@@ -249,23 +259,27 @@ def build_server(service: Service, access: Access, *, writes: bool = False) -> M
     reads = Reads(service, access)
 
     @server.tool(title="List brands", annotations=_READ_ONLY)
+    @plain_doc
     async def list_brands() -> BrandList:
         """List the brands of your organization, each with its brand_id and how many
         audience segments it has. Start here: the other tools take these brand_ids."""
         return await reads.run(reads.brands)
 
     @server.tool(title="List a brand's segments", annotations=_READ_ONLY)
+    @plain_doc
     async def list_segments(brand_id: BrandId) -> BrandSegments:
         """Every audience segment of one brand, oldest first: label, type, tag, tone, decision
         drivers, pain points, use cases and the reasoning behind it."""
         return await reads.run(lambda actor: reads.brand_segments(actor, brand_id))
 
     @server.tool(title="Get a segment", annotations=_READ_ONLY)
+    @plain_doc
     async def get_segment(segment_id: SegmentId) -> AgentSegment:
         """One audience segment, with every field and the brand_id it belongs to."""
         return await reads.run(lambda actor: reads.segment(actor, segment_id))
 
     @server.tool(title="Search segments", annotations=_READ_ONLY)
+    @plain_doc
     async def search_segments(
         query: Annotated[
             str,
@@ -313,6 +327,7 @@ def build_server(service: Service, access: Access, *, writes: bool = False) -> M
         return await reads.run(search)
 
     @server.tool(title="Segment as prompt context", annotations=_READ_ONLY)
+    @plain_doc
     async def segment_context(segment_id: SegmentId) -> str:
         """One audience segment as a compact text block to paste into a prompt that writes for
         that audience (copy, emails, ads, personas). The same segment always gives the same
