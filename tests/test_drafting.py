@@ -150,6 +150,8 @@ def test_json_schema_request_and_drafts_for_review(
     assert sent.headers["authorization"] == f"Bearer {API_KEY}"
     assert sent.body["model"] == MODEL
     assert sent.body["stream"] is False
+    assert set(sent.body) == {"model", "messages", "stream", "response_format"}  # nothing else
+    assert sent.headers["content-type"] == "application/json"
     schema = sent.body["response_format"]
     assert schema["type"] == "json_schema"
     assert schema["json_schema"]["strict"] is True
@@ -355,6 +357,19 @@ def test_a_refusal_or_a_refused_request_is_502_with_the_reason(
     assert "HTTP 401" in body["message"] and "ZYNTRO_LLM_API_KEY" in body["message"]
     assert "sk-test" not in body["message"]
     assert len(provider.received) == 2  # neither is asked again
+
+
+def test_a_base_url_without_v1_is_named_in_the_error(
+    service: Service, database_url: str, provider: ChatCompletionsServer, world: World
+) -> None:
+    """The usual mistake (`http://127.0.0.1:11434` for Ollama): the endpoint answers 404,
+    and the person is told the administrator should check the base URL."""
+    settings = drafting_settings(database_url, provider.base_url.removesuffix("/v1"))
+    with TestClient(create_app(settings, service)) as client:
+        body = assert_error(draft(client, world), 502, "drafting_failed")
+    assert "HTTP 404" in body["message"] and "ZYNTRO_LLM_BASE_URL" in body["message"]
+    [sent] = provider.received
+    assert sent.path == "/chat/completions"
 
 
 @pytest.mark.anyio

@@ -139,7 +139,17 @@ class ChatCompletionsServer:
                         json.loads(raw or b"{}"),
                     )
                 )
-                reply = owner.replies.popleft() if owner.replies else Reply(500, {"error": {}})
+                if self.path != "/v1/chat/completions":  # as OpenAI answers, scripts untouched
+                    reply = Reply(
+                        404,
+                        error(
+                            404, f"Invalid URL (POST {self.path})", "invalid_request_error", None
+                        ),
+                    )
+                elif owner.replies:
+                    reply = owner.replies.popleft()
+                else:
+                    reply = Reply(500, {"error": {}})
                 if reply.hang:
                     owner._release.wait(30)
                     self.close_connection = True
