@@ -342,6 +342,25 @@ def test_provider_failures_are_503_with_retry_after(
     assert len(provider.received) == 1  # not retried behind the user's back
 
 
+def test_an_account_out_of_quota_is_told_apart_from_a_busy_provider(
+    api: TestClient, world: World, provider: ChatCompletionsServer
+) -> None:
+    """OpenAI's 429 `insufficient_quota` (no Retry-After): still 503 (a 429 of the provider's),
+    but waiting a minute will not help, and the message says who must act."""
+    out_of_quota = error(
+        429,
+        "You exceeded your current quota, please check your plan and billing details.",
+        "insufficient_quota",
+        "insufficient_quota",
+    )
+    provider.script(Reply(429, out_of_quota))
+    response = draft(api, world)
+    body = assert_error(response, 503, "drafting_unavailable")
+    assert "run out of quota" in body["message"] and "billing" in body["message"]
+    assert response.headers["retry-after"] == "3600"
+    assert len(provider.received) == 1
+
+
 def test_a_refusal_or_a_refused_request_is_502_with_the_reason(
     api: TestClient, world: World, provider: ChatCompletionsServer
 ) -> None:

@@ -152,6 +152,15 @@ def _translated(exc: openai.OpenAIError | TimeoutError) -> Exception:
         return DraftingUnavailable(
             "The AI provider cannot be reached. Please try again shortly.", RETRY_AFTER_DEFAULT
         )
+    if isinstance(exc, openai.RateLimitError) and exc.code == "insufficient_quota":
+        # OpenAI's 429 for an account out of credit: no wait makes it pass, an admin must act.
+        log.warning("the AI provider's account is out of quota (HTTP 429 insufficient_quota)")
+        wait = _retry_after(exc.response.headers, RETRY_AFTER_MAX)
+        return DraftingUnavailable(
+            "The AI provider's account has run out of quota. An administrator should check "
+            "its plan and billing.",
+            wait,
+        )
     if isinstance(exc, openai.RateLimitError):
         log.warning("the AI provider is rate limiting drafts (HTTP 429)")
         wait = _retry_after(exc.response.headers, RETRY_AFTER_RATE_LIMITED)
