@@ -90,6 +90,20 @@ async def _exercise(session: ClientSession, orgs: Orgs) -> None:
     listed = (await call(session, "list_segments", brand_id=world.brand_id)).structured_content
     assert listed is not None and listed["name"] == "Brand"
     assert [s["segment_id"] for s in listed["segments"]] == world.segment_ids
+    assert listed["next_cursor"] is None
+    # A page at a time: a brand of a thousand segments does not flood the agent's context.
+    page = await call(session, "list_segments", brand_id=world.brand_id, limit=2)
+    assert page.structured_content is not None
+    assert [s["segment_id"] for s in page.structured_content["segments"]] == world.segment_ids[:2]
+    cursor = page.structured_content["next_cursor"]
+    rest = await call(session, "list_segments", brand_id=world.brand_id, limit=2, cursor=cursor)
+    assert rest.structured_content is not None
+    assert [s["segment_id"] for s in rest.structured_content["segments"]] == world.segment_ids[2:]
+    assert rest.structured_content["next_cursor"] is None
+    elsewhere = await call(session, "list_segments", brand_id=world.empty_brand_id, cursor=cursor)
+    assert elsewhere.is_error and "(invalid_parameter)" in text_of(elsewhere)
+    too_many = await call(session, "list_segments", brand_id=world.brand_id, limit=101)
+    assert too_many.is_error
 
     one = (await call(session, "get_segment", segment_id=world.segment_ids[1])).structured_content
     assert one is not None

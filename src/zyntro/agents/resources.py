@@ -28,7 +28,8 @@ def add_resources(server: MCPServer[Any], reads: Reads) -> None:
         "zyntro://brands/{brand_id}",
         name="brand",
         title="A brand and its segments",
-        description="One brand with every audience segment of it.",
+        description="One brand with its first audience segments (list_segments' first page; "
+        "next_cursor leads to the rest).",
         mime_type="application/json",
     )
     async def brand_resource(brand_id: str) -> str:
