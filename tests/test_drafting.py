@@ -222,6 +222,24 @@ def test_a_reasoning_models_thinking_is_not_taken_for_the_answer(
     assert len(provider.received) == 1  # no repair needed
 
 
+def test_lists_as_text_and_drivers_as_a_list_are_read_as_meant(
+    api: TestClient, world: World, provider: ChatCompletionsServer
+) -> None:
+    """A model without the schema writing the drivers as an array and a list as one text:
+    taken as meant, without a repair round."""
+    loose = {
+        **DRAFT_A,
+        "segment_decision_drivers": ["Price", " Durability", "Fast Delivery"],
+        "segment_pain_points": "tight_budget, fast_growing_feet;last_minute_shopping",
+        "segment_use_cases": "august_promotions\nbundle_offers\nreminder_emails\n",
+    }
+    provider.script(provider.json_reply({"segments": [loose]}, model="llama3.2", ollama=True))
+    response = draft(api, world, count=1)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"] == [DRAFT_A]
+    assert len(provider.received) == 1
+
+
 def test_an_endpoint_that_refuses_json_schema_is_asked_without_it(
     api: TestClient, world: World, provider: ChatCompletionsServer
 ) -> None:

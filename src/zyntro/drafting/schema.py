@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from zyntro.domain import (
     EDITABLE_FIELDS,
@@ -87,6 +87,22 @@ class _Draft(BaseModel):
     segment_use_cases: list[str] = []
     segment_tone: str = ""
     reasoning: str = ""
+
+    # What models without the schema write for these fields as often as the right shape: the
+    # drivers as a list, the lists as one comma-separated text. Read as meant, not repaired.
+    @field_validator("segment_decision_drivers", mode="before")
+    @classmethod
+    def _drivers_as_text(cls, value: Any) -> Any:
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return ", ".join(item.strip() for item in value if item.strip())
+        return value
+
+    @field_validator("segment_pain_points", "segment_use_cases", mode="before")
+    @classmethod
+    def _list_from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item for item in re.split(r"[,;\n]", value) if item.strip()]
+        return value
 
 
 class _Drafts(BaseModel):
