@@ -140,7 +140,10 @@ async def test_the_readme_stdio_configuration_works_as_written(
 ) -> None:
     stdio, _http = _readme_configs()
     database_url, key, brand_id = readme_world
-    assert stdio["command"].endswith("/.venv/bin/zyntro") and stdio["args"] == ["mcp"]
+    # The command is where docs/deploy.md installs zyntro (the systemd unit runs it there).
+    unit = (ROOT / "deploy" / "systemd" / "zyntro.service").read_text(encoding="utf-8")
+    [installed] = re.findall(r"^ExecStart=(\S+) serve$", unit, re.MULTILINE)
+    assert stdio["command"] == installed and stdio["args"] == ["mcp"]
     assert set(stdio["env"]) == {"ZYNTRO_API_KEY", "ZYNTRO_DATABASE_URL"}
     # What an agent does with it: this command, these args, only this env (the SDK adds the
     # few variables every process inherits, PATH and HOME among them, as agents do).
