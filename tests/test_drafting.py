@@ -605,6 +605,8 @@ def test_dashboard_hides_drafting_without_a_provider(
     token = sign_in(browser, email_of(service, people.in_charge_id))
     page = browser.get(f"/app/brands/{people.brand_id}/segments/new")
     assert page.status_code == 200 and "Draft with AI" not in page.text
+    profile = browser.get(f"/app/brands/{people.brand_id}/profile")
+    assert profile.status_code == 200 and "Drafting with AI" not in profile.text  # unnamed
     refused = browser.post(
         f"/app/brands/{people.brand_id}/drafts",
         data={"description": DESCRIPTION, "csrf_token": token},
@@ -623,6 +625,8 @@ def test_dashboard_draft_failures_keep_the_description(
         token = sign_in(browser, email_of(service, people.in_charge_id))
         page = browser.get(f"/app/brands/{people.brand_id}/segments/new")
         assert 'id="draft-panel"' in page.text
+        profile = browser.get(f"/app/brands/{people.brand_id}/profile")
+        assert "Drafting with AI reads it" in profile.text
         provider.script(RATE_LIMITED)
         busy = browser.post(
             f"/app/brands/{people.brand_id}/drafts",
