@@ -379,6 +379,28 @@ def test_an_account_out_of_quota_is_told_apart_from_a_busy_provider(
     assert len(provider.received) == 1
 
 
+def test_a_content_filter_is_named_and_not_asked_again(
+    api: TestClient, world: World, provider: ChatCompletionsServer
+) -> None:
+    """Azure OpenAI's filter: on the prompt (400 `content_filter`), or on the answer (cut off,
+    finish_reason `content_filter`). The words are the cause, not the setup; no repair."""
+    on_prompt = error(
+        400,
+        "The response was filtered due to the prompt triggering Azure OpenAI's content "
+        "management policy.",
+        "invalid_request_error",
+        "content_filter",
+    )
+    cut = completion('{"segments": [{"segment_label": "', finish_reason="content_filter")
+    provider.script(Reply(400, on_prompt), Reply(200, cut))
+    for _ in range(2):
+        body = assert_error(draft(api, world), 502, "drafting_failed")
+        assert "content filter stopped this draft" in body["message"]
+        assert "ZYNTRO_LLM" not in body["message"]
+    assert len(provider.received) == 2
+    assert all("response_format" in sent.body for sent in provider.received)  # schema kept
+
+
 def test_a_refusal_or_a_refused_request_is_502_with_the_reason(
     api: TestClient, world: World, provider: ChatCompletionsServer
 ) -> None:

@@ -30,6 +30,12 @@ StructuredOutput = Literal["auto", "json_schema", "none"]
 RETRY_AFTER_DEFAULT = 10
 RETRY_AFTER_RATE_LIMITED = 30
 RETRY_AFTER_MAX = 3600
+# What a person is told when the provider's content filter stops a draft (Azure OpenAI's 400
+# `content_filter` on the prompt, or an answer cut off with finish_reason `content_filter`).
+CONTENT_FILTERED = (
+    "The AI provider's content filter stopped this draft. Please describe the audience in "
+    "other words."
+)
 # Without a key of its own the library would read OPENAI_API_KEY from the environment: the
 # provider gets this instead (Ollama and most local servers take any key).
 NO_KEY = "unset"
@@ -180,6 +186,8 @@ def _translated(exc: openai.OpenAIError | TimeoutError) -> Exception:
 def _failed(exc: openai.APIStatusError) -> DraftingFailed:
     # 400, 401, 403, 404: the request or the setup is wrong, and trying again will not help.
     log.warning("the AI provider refused the drafting request (HTTP %s)", exc.status_code)
+    if exc.code == "content_filter":  # Azure OpenAI's filter on the prompt: the words, not setup
+        return DraftingFailed(CONTENT_FILTERED)
     return DraftingFailed(
         f"The AI provider refused the request (HTTP {exc.status_code}). An administrator "
         "should check ZYNTRO_LLM_BASE_URL, ZYNTRO_LLM_MODEL and ZYNTRO_LLM_API_KEY."
