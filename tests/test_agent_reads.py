@@ -14,6 +14,7 @@ from zyntro.agents.prompt import segment_context
 from zyntro.api.app import create_app
 from zyntro.errors import BrandNotFound, NotFound, ValidationFailed
 from zyntro.service import SYSTEM, Service
+from zyntro.service.keys import KeyLimits
 from zyntro.settings import Settings
 
 # --- search ---------------------------------------------------------------------------------
@@ -59,6 +60,28 @@ def test_search_stays_in_the_organization(service: Service, world: World) -> Non
         service.search_segments(actor, other.org_id)
     with pytest.raises(ValidationFailed):
         service.search_segments(actor, world.org_id, limit=0)
+
+
+def test_search_stays_in_the_keys_brands(service: Service, world: World) -> None:
+    """A key narrowed to some brands (issue 13's brand limits) finds nothing of the others,
+    as list_brands and list_segments already do not show them."""
+    lead = service.act_as(world.in_charge_id)
+    hidden = service.add_segment(
+        lead, world.empty_brand_id, {**SEED_SEGMENT, "segment_label": "Hidden Hikers"}
+    )
+    _, secret = service.create_key(
+        SYSTEM, world.member_id, "one brand", limits=KeyLimits(brands=[world.brand_id])
+    )
+    actor = service.principal_for_key(secret).actor
+    found, more = service.search_segments(actor, world.org_id, limit=100)
+    assert [s.id for s in found] == world.segment_ids and not more
+    assert hidden.id not in [s.id for s in found]
+    found, _ = service.search_segments(actor, world.org_id, text="hidden hikers")
+    assert found == []
+    with pytest.raises(BrandNotFound):
+        service.search_segments(actor, world.org_id, brand_id=world.empty_brand_id)
+    unlimited = service.act_as(world.member_id)
+    assert hidden.id in [s.id for s in service.search_segments(unlimited, world.org_id)[0]]
 
 
 # --- prompt-ready context -------------------------------------------------------------------

@@ -178,3 +178,26 @@ def test_the_app_loads_the_mcp_sdk_when_an_agent_first_calls(tmp_path: Path) -> 
     )
     env = {"ZYNTRO_DATABASE_URL": url, "ZYNTRO_LOG_LEVEL": "WARNING"}
     assert _loaded(code, ("mcp", "zyntro.agents.server"), env) == []
+
+
+def test_a_setting_out_of_range_is_one_line_naming_it(tmp_path: Path) -> None:
+    """`zyntro serve` with ZYNTRO_EVENT_RETENTION_DAYS under its floor of 30 (issue 12) does
+    not start, and says which setting and why in one line, without echoing values."""
+    from tests.live import ZYNTRO
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZYNTRO_")}
+    env.update(
+        ZYNTRO_DATABASE_URL=f"sqlite:///{tmp_path / 'z.db'}",
+        ZYNTRO_EVENT_RETENTION_DAYS="7",
+        ZYNTRO_WORKERS="0",
+    )
+    result = subprocess.run(
+        [ZYNTRO, "serve", "--port", "1"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: ") and "unexpected" not in line
+    assert sorted(line.removeprefix("error: ").split("; ")) == [
+        "ZYNTRO_EVENT_RETENTION_DAYS: Input should be greater than or equal to 30",
+        "ZYNTRO_WORKERS: Input should be greater than or equal to 1",
+    ]

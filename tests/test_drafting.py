@@ -7,10 +7,12 @@ profile's storage is tested on both backends in tests/test_brand_profile.py.
 
 from __future__ import annotations
 
+import email.utils
 import json
 import logging
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +150,8 @@ def test_json_schema_request_and_drafts_for_review(
     assert sent.headers["authorization"] == f"Bearer {API_KEY}"
     assert sent.body["model"] == MODEL
     assert sent.body["stream"] is False
+    assert set(sent.body) == {"model", "messages", "stream", "response_format"}  # nothing else
+    assert sent.headers["content-type"] == "application/json"
     schema = sent.body["response_format"]
     assert schema["type"] == "json_schema"
     assert schema["json_schema"]["strict"] is True
@@ -199,6 +203,41 @@ def test_a_tool_less_model_answering_json_in_prose(
     [sent] = provider.received
     assert "response_format" not in sent.body
     assert sent.headers["authorization"] == "Bearer unset"  # never OPENAI_API_KEY
+
+
+def test_a_reasoning_models_thinking_is_not_taken_for_the_answer(
+    api: TestClient, world: World, provider: ChatCompletionsServer
+) -> None:
+    """DeepSeek-R1 or Qwen3 through Ollama's OpenAI endpoint: `<think>…</think>` (braces and
+    a first try at the JSON in it) before the answer, in `content`."""
+    thinking = (
+        '<think>\nThey want {segments}. Maybe {"segment_label": "Parents"}? No, '
+        "a budget angle is better.\n</think>\n\n"
+    )
+    content = thinking + "```json\n" + json.dumps({"segments": [DRAFT_A]}) + "\n```"
+    provider.script(Reply(200, completion(content, model="deepseek-r1:8b", ollama=True)))
+    response = draft(api, world, count=1)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"] == [DRAFT_A]
+    assert len(provider.received) == 1  # no repair needed
+
+
+def test_lists_as_text_and_drivers_as_a_list_are_read_as_meant(
+    api: TestClient, world: World, provider: ChatCompletionsServer
+) -> None:
+    """A model without the schema writing the drivers as an array and a list as one text:
+    taken as meant, without a repair round."""
+    loose = {
+        **DRAFT_A,
+        "segment_decision_drivers": ["Price", " Durability", "Fast Delivery"],
+        "segment_pain_points": "tight_budget, fast_growing_feet;last_minute_shopping",
+        "segment_use_cases": "august_promotions\nbundle_offers\nreminder_emails\n",
+    }
+    provider.script(provider.json_reply({"segments": [loose]}, model="llama3.2", ollama=True))
+    response = draft(api, world, count=1)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"] == [DRAFT_A]
+    assert len(provider.received) == 1
 
 
 def test_an_endpoint_that_refuses_json_schema_is_asked_without_it(
@@ -274,10 +313,38 @@ def test_empty_choices_are_asked_again_then_refused(
     assert "empty" in body["message"]
 
 
+def _rate_limited(headers: dict[str, str]) -> Reply:
+    return Reply(429, RATE_LIMITED.body, headers)
+
+
+def _http_date(days: int) -> str:
+    return email.utils.format_datetime(datetime.now(UTC) + timedelta(days=days), usegmt=True)
+
+
 @pytest.mark.parametrize(
     ("reply", "retry_after"),
-    [(RATE_LIMITED, "20"), (SERVER_ERROR, "10"), (OVERLOADED, "10"), (Reply(hang=True), "10")],
-    ids=["429", "500", "503-not-json", "timeout"],
+    [
+        (RATE_LIMITED, "20"),
+        (SERVER_ERROR, "10"),
+        (OVERLOADED, "10"),
+        (Reply(hang=True), "10"),
+        (_rate_limited({"retry-after-ms": "4500"}), "5"),  # Azure OpenAI's
+        (_rate_limited({"retry-after": _http_date(days=2)}), "3600"),  # a date, capped
+        (_rate_limited({"retry-after": _http_date(days=-1)}), "30"),  # past: the default
+        (_rate_limited({"retry-after": "soon"}), "30"),
+        (Reply(200, completion(json.dumps({"segments": [DRAFT_A]})), trickle=0.3), "10"),
+    ],
+    ids=[
+        "429",
+        "500",
+        "503-not-json",
+        "timeout",
+        "429-retry-after-ms",
+        "429-http-date",
+        "429-past-date",
+        "429-unreadable",
+        "timeout-slow-body",
+    ],
 )
 def test_provider_failures_are_503_with_retry_after(
     api: TestClient,
@@ -291,6 +358,47 @@ def test_provider_failures_are_503_with_retry_after(
     assert_error(response, 503, "drafting_unavailable")
     assert response.headers["retry-after"] == retry_after
     assert len(provider.received) == 1  # not retried behind the user's back
+
+
+def test_an_account_out_of_quota_is_told_apart_from_a_busy_provider(
+    api: TestClient, world: World, provider: ChatCompletionsServer
+) -> None:
+    """OpenAI's 429 `insufficient_quota` (no Retry-After): still 503 (a 429 of the provider's),
+    but waiting a minute will not help, and the message says who must act."""
+    out_of_quota = error(
+        429,
+        "You exceeded your current quota, please check your plan and billing details.",
+        "insufficient_quota",
+        "insufficient_quota",
+    )
+    provider.script(Reply(429, out_of_quota))
+    response = draft(api, world)
+    body = assert_error(response, 503, "drafting_unavailable")
+    assert "run out of quota" in body["message"] and "billing" in body["message"]
+    assert response.headers["retry-after"] == "3600"
+    assert len(provider.received) == 1
+
+
+def test_a_content_filter_is_named_and_not_asked_again(
+    api: TestClient, world: World, provider: ChatCompletionsServer
+) -> None:
+    """Azure OpenAI's filter: on the prompt (400 `content_filter`), or on the answer (cut off,
+    finish_reason `content_filter`). The words are the cause, not the setup; no repair."""
+    on_prompt = error(
+        400,
+        "The response was filtered due to the prompt triggering Azure OpenAI's content "
+        "management policy.",
+        "invalid_request_error",
+        "content_filter",
+    )
+    cut = completion('{"segments": [{"segment_label": "', finish_reason="content_filter")
+    provider.script(Reply(400, on_prompt), Reply(200, cut))
+    for _ in range(2):
+        body = assert_error(draft(api, world), 502, "drafting_failed")
+        assert "content filter stopped this draft" in body["message"]
+        assert "ZYNTRO_LLM" not in body["message"]
+    assert len(provider.received) == 2
+    assert all("response_format" in sent.body for sent in provider.received)  # schema kept
 
 
 def test_a_refusal_or_a_refused_request_is_502_with_the_reason(
@@ -308,6 +416,19 @@ def test_a_refusal_or_a_refused_request_is_502_with_the_reason(
     assert "HTTP 401" in body["message"] and "ZYNTRO_LLM_API_KEY" in body["message"]
     assert "sk-test" not in body["message"]
     assert len(provider.received) == 2  # neither is asked again
+
+
+def test_a_base_url_without_v1_is_named_in_the_error(
+    service: Service, database_url: str, provider: ChatCompletionsServer, world: World
+) -> None:
+    """The usual mistake (`http://127.0.0.1:11434` for Ollama): the endpoint answers 404,
+    and the person is told the administrator should check the base URL."""
+    settings = drafting_settings(database_url, provider.base_url.removesuffix("/v1"))
+    with TestClient(create_app(settings, service)) as client:
+        body = assert_error(draft(client, world), 502, "drafting_failed")
+    assert "HTTP 404" in body["message"] and "ZYNTRO_LLM_BASE_URL" in body["message"]
+    [sent] = provider.received
+    assert sent.path == "/chat/completions"
 
 
 @pytest.mark.anyio
@@ -506,6 +627,8 @@ def test_dashboard_hides_drafting_without_a_provider(
     token = sign_in(browser, email_of(service, people.in_charge_id))
     page = browser.get(f"/app/brands/{people.brand_id}/segments/new")
     assert page.status_code == 200 and "Draft with AI" not in page.text
+    profile = browser.get(f"/app/brands/{people.brand_id}/profile")
+    assert profile.status_code == 200 and "Drafting with AI" not in profile.text  # unnamed
     refused = browser.post(
         f"/app/brands/{people.brand_id}/drafts",
         data={"description": DESCRIPTION, "csrf_token": token},
@@ -524,6 +647,8 @@ def test_dashboard_draft_failures_keep_the_description(
         token = sign_in(browser, email_of(service, people.in_charge_id))
         page = browser.get(f"/app/brands/{people.brand_id}/segments/new")
         assert 'id="draft-panel"' in page.text
+        profile = browser.get(f"/app/brands/{people.brand_id}/profile")
+        assert "Drafting with AI reads it" in profile.text
         provider.script(RATE_LIMITED)
         busy = browser.post(
             f"/app/brands/{people.brand_id}/drafts",

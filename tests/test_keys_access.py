@@ -409,7 +409,7 @@ def test_cli_organization_keys_scopes_roll_and_usage(
     )
     assert "--member" in cli.fails("key", "create")
     rolled = cli.json("key", "roll", made["key_id"], "--grace", "0")
-    assert rolled["api_key"] != made["api_key"] and rolled["previous_until"] is None
+    assert rolled["api_key"] != made["api_key"] and rolled["previous_secret_until"] is None
     _id, plain = _org_key(service, world, "audiences:read")
     assert _fetch(client, plain, world).status_code == 200
     service.flush_usage()

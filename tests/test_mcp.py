@@ -75,6 +75,7 @@ async def _exercise(session: ClientSession, orgs: Orgs) -> None:
     assert set(tools) == TOOLS
     for tool in tools.values():  # usable without the docs: described, typed, read-only
         assert tool.description and len(tool.description) > 40, tool.name
+        assert " ".join(tool.description.split()) == tool.description  # no source indentation
         assert tool.annotations is not None and tool.annotations.read_only_hint
         for name, schema in tool.input_schema.get("properties", {}).items():
             assert schema.get("description"), (tool.name, name)
@@ -89,6 +90,20 @@ async def _exercise(session: ClientSession, orgs: Orgs) -> None:
     listed = (await call(session, "list_segments", brand_id=world.brand_id)).structured_content
     assert listed is not None and listed["name"] == "Brand"
     assert [s["segment_id"] for s in listed["segments"]] == world.segment_ids
+    assert listed["next_cursor"] is None
+    # A page at a time: a brand of a thousand segments does not flood the agent's context.
+    page = await call(session, "list_segments", brand_id=world.brand_id, limit=2)
+    assert page.structured_content is not None
+    assert [s["segment_id"] for s in page.structured_content["segments"]] == world.segment_ids[:2]
+    cursor = page.structured_content["next_cursor"]
+    rest = await call(session, "list_segments", brand_id=world.brand_id, limit=2, cursor=cursor)
+    assert rest.structured_content is not None
+    assert [s["segment_id"] for s in rest.structured_content["segments"]] == world.segment_ids[2:]
+    assert rest.structured_content["next_cursor"] is None
+    elsewhere = await call(session, "list_segments", brand_id=world.empty_brand_id, cursor=cursor)
+    assert elsewhere.is_error and "(invalid_parameter)" in text_of(elsewhere)
+    too_many = await call(session, "list_segments", brand_id=world.brand_id, limit=101)
+    assert too_many.is_error
 
     one = (await call(session, "get_segment", segment_id=world.segment_ids[1])).structured_content
     assert one is not None
@@ -128,6 +143,7 @@ async def _exercise(session: ClientSession, orgs: Orgs) -> None:
 
     # The prompt: a brief and a segment's context in one message.
     prompts = (await session.list_prompts()).prompts
+    assert all(p.description and "\n" not in p.description for p in prompts)
     assert [(p.name, sorted(a.name for a in p.arguments or [])) for p in prompts] == [
         ("write_for_audience", ["brief", "segment_id"])
     ]
@@ -227,8 +243,9 @@ async def test_stdio_writes_when_allowed(tmp_path: Path) -> None:
     orgs = _orgs(f"sqlite:///{tmp_path / 'zyntro.db'}")
     world, env = orgs.ours, {"ZYNTRO_MCP_WRITES": "true"}  # as --allow-writes
     async with stdio_session(orgs.database_url, world.owner_key, tmp_path / "e", env) as session:
-        tools = {tool.name for tool in (await session.list_tools()).tools}
-        assert tools == TOOLS | {"create_segment", "update_segment"}
+        listed = (await session.list_tools()).tools
+        assert {tool.name for tool in listed} == TOOLS | {"create_segment", "update_segment"}
+        assert all(tool.description and "\n" not in tool.description for tool in listed)
         created = await call(
             session,
             "create_segment",

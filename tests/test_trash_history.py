@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import anyio
 import orjson
+import pydantic
 import pytest
 import sqlalchemy as sa
 
@@ -279,9 +280,9 @@ def test_concurrent_deletes_and_edits_leave_one_tombstone_and_no_error_page(
 def test_the_server_configures_retention_and_purges_in_the_background(
     service: Service, world: World, database_url: str
 ) -> None:
-    settings = Settings(database_url=database_url, event_retention_days=7, trash_retention_days=1)
+    settings = Settings(database_url=database_url, event_retention_days=45, trash_retention_days=1)
     create_app(settings, service)
-    assert service.event_retention == timedelta(days=7)
+    assert service.event_retention == timedelta(days=45)
     assert service.trash_retention == timedelta(days=1)
     service.delete_segment(SYSTEM, world.segment_ids[0])
     with service.store.write() as conn:
@@ -297,3 +298,12 @@ def test_the_server_configures_retention_and_purges_in_the_background(
     anyio.run(purge_once)
     with pytest.raises(NotFound):
         service.restore_segment(SYSTEM, world.segment_ids[0])
+
+
+def test_the_events_feed_keeps_events_at_least_30_days() -> None:
+    """The feed promises integrations 30 days: a shorter ZYNTRO_EVENT_RETENTION_DAYS is
+    refused when the settings load (the server does not start), a longer one is kept."""
+    with pytest.raises(pydantic.ValidationError, match="event_retention_days"):
+        Settings(event_retention_days=29)
+    assert Settings(event_retention_days=30).event_retention_days == 30
+    assert Settings(event_retention_days=365).event_retention_days == 365

@@ -3,8 +3,10 @@ PostgreSQL): what an integration sees, and the OpenAPI document of each route.""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+from fastapi.routing import APIRoute
 from starlette.testclient import TestClient
 
 from tests.conftest import SEED_SEGMENT, World, make_world
@@ -160,3 +162,37 @@ def test_the_openapi_document_describes_every_new_route(client: TestClient) -> N
             assert "200" in operation["responses"] and "404" in operation["responses"]
     feed = paths["/api/v1/events"]["get"]
     assert {p["name"] for p in feed["parameters"]} >= {"cursor", "limit", "type", "brand_id"}
+
+
+def _served_routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(path, method) of every API route under `routes`, through included routers (FastAPI
+    keeps an included router's routes and its prefix apart)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _served_routes(inner.routes, prefix + route.include_context.prefix)
+        elif isinstance(route, APIRoute):
+            for method in route.methods - {"HEAD"}:
+                yield prefix + route.path, method.lower()
+
+
+def test_the_openapi_document_describes_every_route_the_app_serves(client: TestClient) -> None:
+    """Not a list kept by hand: every method of every /api/v1 route the app routes, the
+    webhook routes among them, is in /openapi.json with a summary, its success answer and
+    the error answers."""
+    paths = client.get("/openapi.json").json()["paths"]
+    app: Any = client.app
+    served = [r for r in _served_routes(app.fastapi.routes) if r[0].startswith("/api/v1/")]
+    assert ("/api/v1/webhooks/{webhook_id}/rotate-secret", "post") in served
+    assert len(served) >= 30, served
+    for path, method in served:
+        operation = paths[path][method]
+        assert operation["summary"], (path, method)
+        answers = set(operation["responses"])
+        assert answers & {"200", "201", "202", "204"}, (path, method)
+        assert {"400", "401", "403", "404"} <= answers, (path, method)
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    created = paths["/api/v1/webhooks"]["post"]["responses"]["201"]["content"]
+    name = created["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    data = schemas[name]["properties"]["data"]["$ref"].rsplit("/", 1)[1]
+    assert "secret" in schemas[data]["properties"], "the create answer documents the secret"

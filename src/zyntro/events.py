@@ -80,3 +80,14 @@ def key_data(key: ApiKey, scopes: Sequence[str]) -> dict[str, Any]:
         "revoked_at": _time(key.revoked_at),
         "previous_secret_until": _time(key.previous_until),
     }
+
+
+def key_view(key: ApiKey, scopes: Sequence[str]) -> dict[str, Any]:
+    """The key as `/api/v1` and the CLI show it: `key_data` with `last_used_at` after
+    `expires_at`, in the order docs/api-v1.md gives."""
+    view: dict[str, Any] = {}
+    for name, value in key_data(key, scopes).items():
+        view[name] = value
+        if name == "expires_at":
+            view["last_used_at"] = _time(key.last_used_at)
+    return view

@@ -81,7 +81,9 @@ class Settings(BaseSettings):
     )
     draft_org_rate_limit: str = Field(default="200/hour", description="drafts per organization")
     event_retention_days: int = Field(
-        default=30, ge=1, description="days the events feed keeps each event"
+        default=30,
+        ge=30,  # the feed's promise to integrations: at least 30 days (docs/events.md)
+        description="days the events feed keeps each event (at least 30)",
     )
     trash_retention_days: int = Field(
         default=30, ge=1, description="days a deleted segment stays restorable in the trash"

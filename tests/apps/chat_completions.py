@@ -21,12 +21,15 @@ from typing import Any
 @dataclass
 class Reply:
     """One scripted answer: a status, a JSON body (or raw bytes), headers; or, with `hang`,
-    no answer at all until the server stops (the client's timeout)."""
+    no answer at all until the server stops (the client's timeout); with `trickle`, the
+    headers at once and then the body a few bytes every `trickle` seconds (each read of
+    the client's is quick, the whole answer is not)."""
 
     status: int = 200
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False
+    trickle: float = 0.0
 
 
 @dataclass
@@ -136,7 +139,17 @@ class ChatCompletionsServer:
                         json.loads(raw or b"{}"),
                     )
                 )
-                reply = owner.replies.popleft() if owner.replies else Reply(500, {"error": {}})
+                if self.path != "/v1/chat/completions":  # as OpenAI answers, scripts untouched
+                    reply = Reply(
+                        404,
+                        error(
+                            404, f"Invalid URL (POST {self.path})", "invalid_request_error", None
+                        ),
+                    )
+                elif owner.replies:
+                    reply = owner.replies.popleft()
+                else:
+                    reply = Reply(500, {"error": {}})
                 if reply.hang:
                     owner._release.wait(30)
                     self.close_connection = True
@@ -151,7 +164,15 @@ class ChatCompletionsServer:
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(payload)
+                if not reply.trickle:
+                    self.wfile.write(payload)
+                    return
+                for start in range(0, len(payload), 4):
+                    self.wfile.write(payload[start : start + 4])
+                    self.wfile.flush()
+                    if owner._release.wait(reply.trickle):
+                        self.close_connection = True
+                        return
 
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 pass

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +61,13 @@ class Account:
 
 @pytest.fixture(scope="module")
 def account(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Account]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'zyntro.db'}"
+    with serve_account(f"sqlite:///{tmp_path_factory.mktemp('browser') / 'zyntro.db'}") as found:
+        yield found
+
+
+@contextmanager
+def serve_account(url: str) -> Iterator[Account]:
+    """The account written into the (empty) database at `url`, and a live server of it."""
     store = Store(url)
     try:
         migrate.upgrade(store.engine)
@@ -94,7 +101,14 @@ def account(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Account]:
         )
     finally:
         store.dispose()
-    with live_server(url, env={"ZYNTRO_SECRET_KEY": SECRET}) as base_url:
+    env = {
+        "ZYNTRO_SECRET_KEY": SECRET,
+        # The Webhooks page's flows post to a receiver on loopback; a failed attempt waits
+        # for the Redeliver button rather than an automatic retry.
+        "ZYNTRO_WEBHOOK_ALLOW_PRIVATE": "true",
+        "ZYNTRO_WEBHOOK_RETRY_SCHEDULE": "600",
+    }
+    with live_server(url, env=env) as base_url:
         yield Account(
             base_url=base_url,
             org_id=org.id,
@@ -170,7 +184,8 @@ def screenshot(page: Page, name: str, full_page: bool = True) -> Path:
 
 # Boosted forms change the URL with history.pushState, which `expect(...).to_have_url` sees
 # (it polls) and `wait_for_url` can miss under load; sign-in also hashes with argon2.
-SIGNED_IN = re.compile(r"/app/brands$")
+# The path, not a query: the code step's URL ends with `?next=/app/brands` too.
+SIGNED_IN = re.compile(r"^[^?]*/app/brands$")
 SIGNED_OUT = re.compile(r"/app/sign-in$")
 NAVIGATION_MS = 20_000
 

@@ -125,6 +125,13 @@ def test_create_use_and_revoke_a_key(context: BrowserContext, page: Page, accoun
     assert fetch(account, api_key).status_code == 200
     page.reload()
     expect(page.locator("#new-key-value")).to_have_count(0)  # shown once only
+    # The 30-day total leads to the key's use a day (issue 13): 30 rows, drawn within the CSP.
+    page.locator("#keys tr", has_text="reporting script").locator("td.usage a").click()
+    expect(page.locator("h1")).to_contain_text("Use of “reporting script”")
+    expect(page.locator("#usage tbody tr")).to_have_count(30)
+    screenshot(page, "06b-api-key-use")
+    page.click("nav.crumbs >> text=API Keys")
+    expect(page.locator("h1")).to_have_text("API Keys")
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.locator("#keys tr", has_text="reporting script").locator(

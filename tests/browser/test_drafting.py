@@ -47,6 +47,7 @@ DRAFTS = [
 @dataclass
 class Drafting:
     base_url: str
+    database_url: str
     brand_id: str
     email: str
     provider: ChatCompletionsServer
@@ -77,7 +78,21 @@ def drafting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drafting]:
             "ZYNTRO_LLM_MODEL": "llama3.2",
         }
         with live_server(url, env=env) as base_url:
-            yield Drafting(base_url, brand.id, "ivan@acme.example", provider)
+            yield Drafting(base_url, url, brand.id, "ivan@acme.example", provider)
+
+
+def _saved(drafting: Drafting) -> dict[str, list[str]]:
+    """The brand's segments in the database (label: pain points), read as another process."""
+    store = Store(drafting.database_url)
+    try:
+        segments = Service(store).list_segments(SYSTEM, drafting.brand_id)
+    finally:
+        store.dispose()
+    return {s.segment_label: list(s.segment_pain_points) for s in segments}
+
+
+def _labels(drafting: Drafting) -> list[str]:
+    return list(_saved(drafting))
 
 
 @pytest.fixture
@@ -146,11 +161,18 @@ def test_profile_then_draft_edit_and_save(page: Page, drafting: Drafting) -> Non
     page.fill("#segment_label", "First Ultra Runners")
     page.locator("[data-tags=segment_pain_points] .tag-remove").first.click()
     screenshot(page, "21-draft-in-form")
+    # The draft is in the form, edited: still nothing saved until "Create segment".
+    assert _labels(drafting) == ["Weekend Hikers"]
     page.click("button:has-text('Create segment')")
     expect(page.locator(".notice")).to_contain_text("Segment “First Ultra Runners” created")
     expect(page.locator("#segments")).to_contain_text("First Ultra Runners")
     expect(page.locator("#segments")).not_to_contain_text("Rainy Season Hikers")
 
+    # Saved as edited: the new label, one pain point fewer; the other draft not at all.
+    assert _saved(drafting) == {
+        "Weekend Hikers": [],
+        "First Ultra Runners": ["race_nerves", "gear_overwhelm"],
+    }
     saved = httpx.get(drafting.base_url + "/healthz", timeout=5)  # the server is still fine
     assert saved.status_code == 200
 

@@ -27,6 +27,10 @@ class BrandSegments(BaseModel):
     brand_id: str
     name: str = Field(description="The brand's name.")
     segments: list[AgentSegment] = Field(description="Oldest first; empty when it has none.")
+    next_cursor: str | None = Field(
+        description="More segments follow: pass this as `cursor` (same brand_id) for the next "
+        "page. Null on the last page."
+    )
 
 
 class SearchResult(BaseModel):

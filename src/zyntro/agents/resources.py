@@ -8,7 +8,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.prompts.base import UserMessage
 from pydantic import Field
 
-from zyntro.agents.server import Reads
+from zyntro.agents.server import Reads, plain_doc
 
 
 def add_resources(server: MCPServer[Any], reads: Reads) -> None:
@@ -28,7 +28,8 @@ def add_resources(server: MCPServer[Any], reads: Reads) -> None:
         "zyntro://brands/{brand_id}",
         name="brand",
         title="A brand and its segments",
-        description="One brand with every audience segment of it.",
+        description="One brand with its first audience segments (list_segments' first page; "
+        "next_cursor leads to the rest).",
         mime_type="application/json",
     )
     async def brand_resource(brand_id: str) -> str:
@@ -62,6 +63,7 @@ def add_prompts(server: MCPServer[Any], reads: Reads) -> None:
     in the agents that offer MCP prompts)."""
 
     @server.prompt(title="Write for an audience")
+    @plain_doc
     async def write_for_audience(
         segment_id: Annotated[str, Field(description="The audience: a segment_id.")],
         brief: Annotated[str, Field(description="What to write, e.g. a three-line welcome email.")],

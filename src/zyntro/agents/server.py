@@ -34,6 +34,7 @@ from zyntro.agents.models import (
     SearchResult,
 )
 from zyntro.agents.prompt import segment_context
+from zyntro.api.v1.http import decode_cursor, encode_cursor
 from zyntro.domain import Segment
 from zyntro.errors import ServiceUnavailable, ZyntroError
 from zyntro.identity import Actor, Principal
@@ -44,6 +45,9 @@ T = TypeVar("T")
 Kind = Literal["tool", "resource", "prompt"]  # what a read answers, for its errors
 Request = ServerRequestContext[Any, Any]
 
+# list_segments' page: its default, and its largest (a page is an agent's context to read).
+PAGE = 20
+MAX_PAGE = 100
 # What every tool and resource reads: the scope `authorize` is asked for (checked there once
 # API keys carry scopes).
 READ_SCOPE = "segments:read"
@@ -200,11 +204,18 @@ class Reads:
             ]
         )
 
-    def brand_segments(self, actor: Actor, brand_id: str) -> BrandSegments:
+    def brand_segments(
+        self, actor: Actor, brand_id: str, limit: int = PAGE, cursor: str | None = None
+    ) -> BrandSegments:
         brand = self.service.get_brand(actor, brand_id)
-        segments = self.service.list_segments(actor, brand.id)
+        after = decode_cursor(cursor, (brand.id,)) if cursor else None
+        found, more = self.service.segments_page(actor, brand.id, limit=limit, after=after)
+        last = found[-1] if more and found else None
         return BrandSegments(
-            brand_id=brand.id, name=brand.name, segments=[agent_segment(s) for s in segments]
+            brand_id=brand.id,
+            name=brand.name,
+            segments=[agent_segment(s) for s in found],
+            next_cursor=encode_cursor((last.created_at, last.id), (brand.id,)) if last else None,
         )
 
     def segment(self, actor: Actor, segment_id: str) -> AgentSegment:
@@ -213,6 +224,16 @@ class Reads:
     def context(self, actor: Actor, segment_id: str) -> str:
         segment = self.service.get_segment(actor, segment_id)
         return segment_context(segment, self.service.get_brand(actor, segment.brand_id).name)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def plain_doc(fn: F) -> F:
+    """The docstring on one line: the SDK hands an agent the raw docstring as the tool's or
+    prompt's description, the source's indentation and line breaks included."""
+    fn.__doc__ = " ".join((fn.__doc__ or "").split())
+    return fn
 
 
 def agent_segment(segment: Segment) -> AgentSegment:
@@ -249,23 +270,41 @@ def build_server(service: Service, access: Access, *, writes: bool = False) -> M
     reads = Reads(service, access)
 
     @server.tool(title="List brands", annotations=_READ_ONLY)
+    @plain_doc
     async def list_brands() -> BrandList:
         """List the brands of your organization, each with its brand_id and how many
         audience segments it has. Start here: the other tools take these brand_ids."""
         return await reads.run(reads.brands)
 
     @server.tool(title="List a brand's segments", annotations=_READ_ONLY)
-    async def list_segments(brand_id: BrandId) -> BrandSegments:
-        """Every audience segment of one brand, oldest first: label, type, tag, tone, decision
-        drivers, pain points, use cases and the reasoning behind it."""
-        return await reads.run(lambda actor: reads.brand_segments(actor, brand_id))
+    @plain_doc
+    async def list_segments(
+        brand_id: BrandId,
+        limit: Annotated[
+            int, Field(description="At most this many segments in a page.", ge=1, le=MAX_PAGE)
+        ] = PAGE,
+        cursor: Annotated[
+            str | None,
+            Field(
+                description="next_cursor of the previous page of this brand; leave it out "
+                "for the first page.",
+                max_length=512,
+            ),
+        ] = None,
+    ) -> BrandSegments:
+        """The audience segments of one brand, oldest first, a page at a time: label, type,
+        tag, tone, decision drivers, pain points, use cases and the reasoning behind each.
+        To find particular segments, search_segments is quicker."""
+        return await reads.run(lambda actor: reads.brand_segments(actor, brand_id, limit, cursor))
 
     @server.tool(title="Get a segment", annotations=_READ_ONLY)
+    @plain_doc
     async def get_segment(segment_id: SegmentId) -> AgentSegment:
         """One audience segment, with every field and the brand_id it belongs to."""
         return await reads.run(lambda actor: reads.segment(actor, segment_id))
 
     @server.tool(title="Search segments", annotations=_READ_ONLY)
+    @plain_doc
     async def search_segments(
         query: Annotated[
             str,
@@ -313,6 +352,7 @@ def build_server(service: Service, access: Access, *, writes: bool = False) -> M
         return await reads.run(search)
 
     @server.tool(title="Segment as prompt context", annotations=_READ_ONLY)
+    @plain_doc
     async def segment_context(segment_id: SegmentId) -> str:
         """One audience segment as a compact text block to paste into a prompt that writes for
         that audience (copy, emails, ads, personas). The same segment always gives the same

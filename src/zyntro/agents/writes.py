@@ -14,7 +14,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from zyntro.agents.models import AgentSegment
-from zyntro.agents.server import BrandId, Reads, SegmentId, agent_segment
+from zyntro.agents.server import BrandId, Reads, SegmentId, agent_segment, plain_doc
 from zyntro.domain import MAX_ITEM_LENGTH, MAX_LIST_ITEMS, TYPE_MAX_LENGTH
 from zyntro.errors import ValidationFailed
 from zyntro.identity import Actor
@@ -50,6 +50,7 @@ def add_write_tools(server: MCPServer[Any], reads: Reads) -> None:
     service = reads.service
 
     @server.tool(title="Create a segment", annotations=_CREATES)
+    @plain_doc
     async def create_segment(
         brand_id: BrandId,
         segment_label: Label,
@@ -80,6 +81,7 @@ def add_write_tools(server: MCPServer[Any], reads: Reads) -> None:
         return await reads.run(create, scope=WRITE_SCOPE)
 
     @server.tool(title="Update a segment", annotations=_UPDATES)
+    @plain_doc
     async def update_segment(
         segment_id: SegmentId,
         segment_label: Label | None = None,

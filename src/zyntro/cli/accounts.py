@@ -11,6 +11,7 @@ import typer
 from zyntro.cli.common import JsonOption, fail, handle_errors, service
 from zyntro.cli.output import emit, emit_table
 from zyntro.domain import ApiKey, Role, format_timestamp
+from zyntro.events import key_view
 from zyntro.identity import SYSTEM
 
 org_app = typer.Typer(help="Organizations.", no_args_is_help=True)
@@ -187,11 +188,10 @@ def member_set_password(
     )
 
 
-def _key_row(key: ApiKey) -> dict[str, object]:
-    row = asdict(key)
-    row["key_id"] = row.pop("id")
-    row["kind"] = key.kind
-    return dict(row)
+def _key_row(ctx: typer.Context, key: ApiKey) -> dict[str, object]:
+    """The key as `/api/v1` shows it (the same fields, names and order), its scopes those it
+    has now (a personal key's: all its member's role allows unless narrowed)."""
+    return key_view(key, service(ctx).scopes_of(key))
 
 
 def _grace(text: str) -> timedelta:
@@ -235,7 +235,7 @@ def key_create(
         key, plain_key = service(ctx).create_key(SYSTEM, member, label, expires_in, limits)
     emit(
         as_json,
-        {**_key_row(key), "api_key": plain_key},
+        {**_key_row(ctx, key), "api_key": plain_key},
         f"Created key {key.id}: {plain_key}",
         "Store it now: it is shown only once.",
     )
@@ -259,7 +259,7 @@ def key_list(
     )
     emit_table(
         as_json,
-        [_key_row(k) for k in found],
+        [_key_row(ctx, k) for k in found],
         ["key_id", "kind", "prefix", "label", "scopes", "created_at", "last_used_at", "revoked_at"],
     )
 
@@ -269,7 +269,7 @@ def key_list(
 def key_revoke(ctx: typer.Context, key_id: str, as_json: bool = JsonOption) -> None:
     """Revoke a key; every server refuses it within a second."""
     key = service(ctx).revoke_key(SYSTEM, key_id)
-    emit(as_json, _key_row(key), f"Revoked key {key.id}")
+    emit(as_json, _key_row(ctx, key), f"Revoked key {key.id}")
 
 
 @key_app.command("roll")
@@ -287,7 +287,7 @@ def key_roll(
     until = key.previous_until
     emit(
         as_json,
-        {**_key_row(key), "api_key": plain_key},
+        {**_key_row(ctx, key), "api_key": plain_key},
         f"Rolled key {key.id}: {plain_key}",
         "Store it now: it is shown only once. The previous secret "
         + (f"works until {format_timestamp(until)} UTC." if until else "no longer works."),

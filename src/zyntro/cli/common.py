@@ -9,10 +9,10 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 
@@ -197,4 +197,16 @@ def _error_message(exc: Exception, database_url: str) -> str:
             return f"cannot reach the database {shown_url(database_url)}: {reason}"
         if isinstance(exc, sqlalchemy.exc.ArgumentError | sqlalchemy.exc.NoSuchModuleError):
             return f"{shown_url(database_url)} is not a database URL: use {SUPPORTED_URLS}"
+    if "pydantic" in sys.modules:  # a setting out of its range (the server does not start)
+        import pydantic
+
+        if isinstance(exc, pydantic.ValidationError) and exc.title == "Settings":
+            return "; ".join(_setting_error(error) for error in exc.errors())
     return f"unexpected {type(exc).__name__}: {exc}"
+
+
+def _setting_error(error: Mapping[str, Any]) -> str:
+    """`ZYNTRO_NAME: the rule`, for one setting a pydantic check refused (never its value:
+    it may be a secret or a database URL with a password)."""
+    name = "ZYNTRO_" + "_".join(str(part) for part in error["loc"]).upper()
+    return f"{name}: {error['msg']}"

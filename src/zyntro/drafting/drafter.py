@@ -16,7 +16,7 @@ from typing import Any
 import anyio.to_thread
 
 from zyntro.drafting import prompt
-from zyntro.drafting.provider import ChatProvider
+from zyntro.drafting.provider import CONTENT_FILTERED, ChatProvider
 from zyntro.drafting.schema import (
     DEFAULT_COUNT,
     DESCRIPTION_MAX,
@@ -116,6 +116,8 @@ class Drafter:
         answer = await self.provider.complete(first, response_format())
         if answer.refusal:
             raise DraftingFailed(f"The AI provider declined to draft: {answer.refusal[:300]}")
+        if answer.finish_reason == "content_filter":  # asking again gets the same
+            raise DraftingFailed(CONTENT_FILTERED)
         try:
             return parse_drafts(answer.content, count)
         except InvalidOutput as invalid:

@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from zyntro.domain import (
     EDITABLE_FIELDS,
@@ -88,6 +88,22 @@ class _Draft(BaseModel):
     segment_tone: str = ""
     reasoning: str = ""
 
+    # What models without the schema write for these fields as often as the right shape: the
+    # drivers as a list, the lists as one comma-separated text. Read as meant, not repaired.
+    @field_validator("segment_decision_drivers", mode="before")
+    @classmethod
+    def _drivers_as_text(cls, value: Any) -> Any:
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return ", ".join(item.strip() for item in value if item.strip())
+        return value
+
+    @field_validator("segment_pain_points", "segment_use_cases", mode="before")
+    @classmethod
+    def _list_from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item for item in re.split(r"[,;\n]", value) if item.strip()]
+        return value
+
 
 class _Drafts(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
@@ -104,12 +120,15 @@ class InvalidOutput(Exception):
 
 
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*\n?(.*?)\n?```$", re.DOTALL)
+# What reasoning models (DeepSeek-R1, QwQ, Qwen3 through Ollama's or a vendor's OpenAI shim)
+# write before the answer; it may hold braces and drafts of the JSON.
+_THINKING = re.compile(r"^\s*<(think|thinking)>.*?</\1>", re.DOTALL | re.IGNORECASE)
 
 
 def _json_text(content: str) -> str:
-    """The JSON of an answer: without the Markdown fence or the sentence around it that
-    models without a schema like to add."""
-    text = content.strip()
+    """The JSON of an answer: without the reasoning model's thinking, the Markdown fence or
+    the sentence around it that models without a schema like to add."""
+    text = _THINKING.sub("", content, count=1).strip()
     fenced = _FENCE.match(text)
     if fenced:
         return fenced.group(1).strip()

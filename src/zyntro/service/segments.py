@@ -147,6 +147,7 @@ class Segments(Accounts):
                 conn,
                 org_id,
                 brand_id=brand_id,
+                among=actor.brands,  # a key narrowed to some brands searches only those
                 segment_type=segment_type or None,
                 segment_tag=segment_tag or None,
             )

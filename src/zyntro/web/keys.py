@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from zyntro.access import ROLE_SCOPES, Scope
 from zyntro.domain import ApiKey, utcnow
-from zyntro.errors import ValidationFailed
+from zyntro.errors import NotFound, ValidationFailed
 from zyntro.service.accounts import MAX_EXPIRY_DAYS
 from zyntro.service.keys import KeyLimits
 from zyntro.web.context import PREFIX, CheckedForm, Dashboard, DashboardRoute, SignedIn, text
@@ -117,6 +117,25 @@ def form_grace(form: FormData) -> timedelta:
     return timedelta(seconds=int(value))
 
 
+def usage_page(dash: Dashboard, key_id: str, organization: bool) -> Response:
+    """One key's requests and errors a day over the last 30 days, linked from its row on
+    Me > API Keys (`organization` False) or Organization > API Keys (True)."""
+    key = dash.service.get_key(dash.actor, key_id)  # the member's own, or (owners) the org's
+    if (key.member_id is None) != organization:
+        raise NotFound("No such API key on this page.")
+    days = dash.service.key_usage(dash.actor, key.id)
+    return dash.render(
+        "key_usage.html",
+        section="org-keys" if organization else "keys",
+        base=PREFIX + ("/org/keys" if organization else "/me/keys"),
+        key=key,
+        days=days,
+        requests=sum(day[1] for day in days),
+        errors=sum(day[2] for day in days),
+        peak=max([1, *(day[1] for day in days)]),
+    )
+
+
 @router.get(PREFIX + "/me/keys")
 def keys_page(request: Request, dash: Dashboard = SignedIn) -> Response:
     return _keys_page(dash, query=list_query(request))
@@ -146,6 +165,11 @@ def create_key(dash: Dashboard = SignedIn, form: FormData = CheckedForm) -> Resp
             # Rendered, not redirected: the key must never travel in a cookie or a URL.
             return _keys_page(dash, 201, new_key=plain)
     return _keys_page(dash, 422, errors=errors, label=label)
+
+
+@router.get(PREFIX + "/me/keys/{key_id}/usage")
+def key_usage(key_id: str, dash: Dashboard = SignedIn) -> Response:
+    return usage_page(dash, key_id, organization=False)
 
 
 @router.post(PREFIX + "/me/keys/{key_id}/revoke")

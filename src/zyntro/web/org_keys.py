@@ -10,7 +10,7 @@ from starlette.responses import Response
 from zyntro.access import ORG_DEFAULT_SCOPES, ORG_SCOPES, Scope
 from zyntro.errors import Forbidden, ValidationFailed
 from zyntro.web.context import PREFIX, CheckedForm, Dashboard, DashboardRoute, SignedIn, text
-from zyntro.web.keys import form_grace, form_limits, key_list
+from zyntro.web.keys import form_grace, form_limits, key_list, usage_page
 from zyntro.web.listing import ListQuery, list_query
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
@@ -61,6 +61,13 @@ def create_org_key(dash: Dashboard = SignedIn, form: FormData = CheckedForm) -> 
     except ValidationFailed as error:
         return _page(dash, 422, errors={error.field: error.reason}, label=label)
     return _page(dash, 201, new_key=plain)  # rendered: the key never travels in a URL
+
+
+@router.get(PREFIX + PAGE + "/{key_id}/usage")
+def org_key_usage(key_id: str, dash: Dashboard = SignedIn) -> Response:
+    if not dash.is_owner:
+        raise Forbidden("Only an owner can manage the organization's API keys.")
+    return usage_page(dash, key_id, organization=True)
 
 
 @router.post(PREFIX + PAGE + "/{key_id}/roll")

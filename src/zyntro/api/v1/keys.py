@@ -15,8 +15,8 @@ from zyntro.api.deps import service_of
 from zyntro.api.v1.auth import LimitedRoute, requires
 from zyntro.api.v1.http import json_response
 from zyntro.api.v1.models import BODY_WRITE_ERRORS, ERRORS, WRITE_ERRORS
-from zyntro.domain import ApiKey, format_timestamp
-from zyntro.events import key_data
+from zyntro.domain import ApiKey
+from zyntro.events import key_view
 from zyntro.service import Actor, Service
 from zyntro.service.keys import DEFAULT_GRACE, KeyLimits
 
@@ -64,19 +64,10 @@ class KeyRoll(BaseModel):
     )
 
 
-def _time(value: Any) -> str | None:
-    return format_timestamp(value) if value is not None else None
-
-
 def public_key(service: Service, key: ApiKey) -> dict[str, Any]:
     """A key as the API shows it: never its secret (a key event's `data`, and when it was
     last used)."""
-    data: dict[str, Any] = {}
-    for name, value in key_data(key, service.scopes_of(key)).items():
-        data[name] = value
-        if name == "expires_at":  # in the order docs/api-v1.md gives
-            data["last_used_at"] = _time(key.last_used_at)
-    return data
+    return key_view(key, service.scopes_of(key))
 
 
 @router.get("/key", responses=ERRORS, summary="What the presented key is (any valid key)")

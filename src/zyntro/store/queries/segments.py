@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -298,11 +298,13 @@ def org_segments(
     org_id: str,
     *,
     brand_id: str | None = None,
+    among: Collection[str] | None = None,
     segment_type: str | None = None,
     segment_tag: str | None = None,
 ) -> Iterator[Segment]:
-    """The segments of an organization's brands (or of one of them), by type and tag when
-    given, brand by brand in the endpoint's order; read lazily, so a caller may stop early."""
+    """The segments of an organization's brands (or of one of them, or of those `among`), by
+    type and tag when given, brand by brand in the endpoint's order; read lazily, so a caller
+    may stop early."""
     query = (
         sa.select(segments)
         .join(brands, brands.c.id == segments.c.brand_id)
@@ -310,6 +312,8 @@ def org_segments(
     )
     if brand_id is not None:
         query = query.where(segments.c.brand_id == brand_id)
+    if among is not None:
+        query = query.where(segments.c.brand_id.in_(sorted(among)))
     if segment_type is not None:
         query = query.where(segments.c.segment_type == segment_type)
     if segment_tag is not None:
