@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from enum import Enum
@@ -179,13 +179,6 @@ def _print_records(columns: Sequence[str], cells: Sequence[Sequence[Text]]) -> N
             console.print()
         for name, value in zip(columns, row, strict=True):
             console.print(Text(f"{name.ljust(label)}  ") + value, soft_wrap=is_id_column(name))
-
-
-def table(frame: Table, rows: Iterable[Sequence[Any]]) -> Table:
-    """`frame` (its columns set) with `rows` added as literal text."""
-    for row in rows:
-        frame.add_row(*(cell(value) for value in row))
-    return frame
 
 
 def cell(value: Any) -> Text:
