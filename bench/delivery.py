@@ -1,6 +1,6 @@
 """Webhook delivery benchmark: 1,000 segment writes fanned out to 10 webhooks on a local receiver.
 
-    python -m bench.delivery [--writes 1000] [--webhooks 10]
+    python -m bench.delivery [--writes 1000] [--webhooks 10] [--rounds 3] [--record]
 
 Three processes: the receiver (a bare asyncio HTTP server that notes when each request
 arrived) and the writer (this process: 1,000 segment writes through the service, the
@@ -8,9 +8,11 @@ commit time of each event noted) share CPU 1; the deliverer (`Deliverer`, what e
 `zyntro serve` runs) has CPU 0 to itself. Reports deliveries/s (deliveries over the time from
 the first commit to the last receipt) and the commit-to-receipt p50/p99, then the same with an
 11th webhook beside them whose endpoint holds each request 2 s and answers 500. Then the same
-with 100 writes paced at 20 a second (200 deliveries/s), for the commit-to-receipt latency of a
-deliverer that keeps up (all at once, the latency is the backlog's). SQLite in a temporary
-directory. Prints a table; `--record` writes it into docs/performance.md.
+1,000 writes paced at 50 a second (500 deliveries/s, the rate the deliverer must reach), for
+the commit-to-receipt latency of a deliverer that keeps up (all at once, the latency is the
+backlog's). Each figure is the median of `--rounds` rounds (3), each round alternating which
+of a pair runs first. SQLite in a temporary directory, removed after each run. Prints a
+table; `--record` writes it into docs/performance.md.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import argparse
 import asyncio
 import os
 import re
+import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -156,6 +160,8 @@ def _one_run(
         receiver.wait(timeout=30)
         service.close()
     received = [line.split() for line in receipts.read_text().splitlines()]
+    cpu = float(cpu_file.read_text())
+    shutil.rmtree(workdir, ignore_errors=True)
     latencies = [float(t) - committed[event] for event, t in received if event in committed]
     first, last = min(committed.values()), max(float(t) for _e, t in received)
     return {
@@ -164,9 +170,23 @@ def _one_run(
         "p50": _percentile(latencies, 0.50),
         "p99": _percentile(latencies, 0.99),
         "seconds": last - first,
-        "cpu": float(cpu_file.read_text()),
-        "per_cpu_second": len(received) / float(cpu_file.read_text()),
+        "cpu": cpu,
+        "per_cpu_second": len(received) / cpu,
     }
+
+
+def _names(
+    runs: Sequence[tuple[str, int, float | None]], webhooks: int, failing: Sequence[bool]
+) -> list[str]:
+    return [
+        f"{label}, {webhooks} webhooks" + (" + 1 failing" if fails else "")
+        for label, _writes, _pace in runs
+        for fails in failing
+    ]
+
+
+def _median(results: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(r[key] for r in results) for key in results[0]}
 
 
 def _free_port() -> int:
@@ -204,8 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The webhook delivery benchmark.")
     parser.add_argument("--writes", type=int, default=1000)
     parser.add_argument("--webhooks", type=int, default=10)
-    parser.add_argument("--paced", type=int, default=100, help="writes of the latency runs")
-    parser.add_argument("--pace", type=float, default=20.0, help="their writes per second")
+    parser.add_argument("--paced", type=int, default=1000, help="writes of the latency runs")
+    parser.add_argument("--pace", type=float, default=50.0, help="their writes per second")
+    parser.add_argument("--rounds", type=int, default=3, help="medians over this many rounds")
     parser.add_argument("--record", action="store_true", help="write into docs/performance.md")
     parser.add_argument("--receiver", nargs=2, metavar=("PORT", "FILE"), help=argparse.SUPPRESS)
     parser.add_argument("--deliverer", nargs=2, metavar=("URL", "FILE"), help=argparse.SUPPRESS)
@@ -219,24 +240,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         _run_deliverer(args.deliverer[0], Path(args.deliverer[1]))
         return 0
     _pin(OTHER_CPU)
-    rows = []
     runs = [
-        (f"{args.writes:,} writes at once", None),
-        (f"{args.paced:,} writes at {args.pace:g}/s", args.pace),
+        (f"{args.writes:,} writes at once", args.writes, None),
+        (f"{args.paced:,} writes at {args.pace:g}/s", args.paced, args.pace),
     ]
-    for label, pace in runs:
-        writes = args.writes if pace is None else args.paced
-        for failing in (False, True):
-            name = f"{label}, {args.webhooks} webhooks" + (" + 1 failing" if failing else "")
-            result = _one_run(writes, args.webhooks, failing, _free_port(), pace)
-            rows.append((name, result))
-            print(f"{name}: {result}", flush=True)
+    rounds: dict[str, list[dict[str, float]]] = {}
+    for number in range(args.rounds):
+        for label, writes, pace in runs:
+            # each round alternates which of a pair goes first: drift falls on both
+            for failing in (False, True) if number % 2 == 0 else (True, False):
+                (name,) = _names([(label, writes, pace)], args.webhooks, (failing,))
+                result = _one_run(writes, args.webhooks, failing, _free_port(), pace)
+                rounds.setdefault(name, []).append(result)
+                print(f"round {number + 1}, {name}: {result}", flush=True)
+    rows = [(name, _median(rounds[name])) for name in _names(runs, args.webhooks, (False, True))]
     table = _table(rows)
     print(table)
     for (name, base), (_, beside) in (rows[0:2], rows[2:4]):
         for figure in ("rate", "per_cpu_second", "p99"):
             change = (beside[figure] - base[figure]) / base[figure] * 100
-            print(f"{name}: {figure} with a failing endpoint beside them {change:+.1f} %")
+            print(f"{name}: {figure} with a failing endpoint beside them {change:+.1f} % (medians)")
     if args.record:
         _record(table)
     return 0

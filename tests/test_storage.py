@@ -15,10 +15,12 @@ from alembic.runtime.migration import MigrationContext
 
 from tests.conftest import World, make_world
 from zyntro import keys
+from zyntro.domain import utcnow
 from zyntro.ids import PREFIXES, is_valid_id, new_id
 from zyntro.service import SYSTEM, Service
 from zyntro.store import Store, migrate
 from zyntro.store.hot import HotReader
+from zyntro.store.queries import webhooks as webhook_queries
 from zyntro.store.tables import metadata
 
 ID_PATTERN = re.compile(r"(org|brand|mem|seg|key)_[0-9A-HJKMNP-TV-Z]{26}")
@@ -88,6 +90,38 @@ def test_every_lookup_of_the_endpoint_has_an_index(store: Store) -> None:
     assert indexed("brands", ["id"])
     assert indexed("segments", ["brand_id", "created_at", "id"])
     assert indexed("members", ["id"])
+
+
+def test_the_claim_reads_one_webhooks_due_deliveries_by_an_index(store: Store) -> None:
+    """Not by walking every webhook's due rows: a paused endpoint's backlog stays due, and was
+    walked again for each other webhook at each claim (docs/performance.md)."""
+    statements: list[tuple[str, object]] = []
+
+    def note(
+        _conn: object, _cursor: object, statement: str, parameters: object, *_: object
+    ) -> None:
+        statements.append((statement, parameters))
+
+    sa.event.listen(store.engine, "before_cursor_execute", note)
+    try:
+        with store.read() as conn:
+            webhook_queries.due_deliveries(conn, "wh_x", utcnow(), 8, not store.is_sqlite)
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", note)
+    (statement, parameters), *_ = (s for s in statements if "webhook_deliveries" in s[0])
+    with store.engine.connect() as conn:
+        if store.is_sqlite:
+            plan = " ".join(
+                str(row[-1])
+                for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            )  # type: ignore[arg-type]
+            assert "ix_webhook_deliveries_webhook_id_state_next_attempt_at" in plan, plan
+        else:  # a small table is scanned whatever the indexes: ask with scans off
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            plan = " ".join(
+                str(row[0]) for row in conn.exec_driver_sql(f"EXPLAIN {statement}", parameters)
+            )  # type: ignore[arg-type]
+            assert "ix_webhook_deliveries_webhook_id_state_next_attempt_at" in plan, plan
 
 
 # --- keys at rest ----------------------------------------------------------------------------

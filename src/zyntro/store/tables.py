@@ -339,8 +339,10 @@ webhook_deliveries = sa.Table(
     sa.Column("last_error", sa.String(200), nullable=False, server_default=""),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("delivered_at", UTCDateTime(), nullable=True),
-    # The workers' one read: due rows by time; and a webhook's deliveries, newest first.
+    # The workers' reads: due rows by time, and one webhook's due rows (migration 0011);
+    # and a webhook's deliveries, newest first.
     sa.Index(None, "state", "next_attempt_at"),
+    sa.Index(None, "webhook_id", "state", "next_attempt_at"),
     sa.Index(None, "webhook_id", "id"),
 )
 
