@@ -198,6 +198,6 @@ def test_a_setting_out_of_range_is_one_line_naming_it(tmp_path: Path) -> None:
     [line] = result.stderr.splitlines()
     assert line.startswith("error: ") and "unexpected" not in line
     assert sorted(line.removeprefix("error: ").split("; ")) == [
-        "ZYNTRO_EVENT_RETENTION_DAYS: Input should be greater than or equal to 30",
-        "ZYNTRO_WORKERS: Input should be greater than or equal to 1",
+        "ZYNTRO_EVENT_RETENTION_DAYS must be at least 30",
+        "ZYNTRO_WORKERS must be at least 1",
     ]

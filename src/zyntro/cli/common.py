@@ -18,6 +18,7 @@ import typer
 
 from zyntro.cli.output import show
 from zyntro.errors import ValidationFailed, ZyntroError
+from zyntro.wording import requirement
 
 if TYPE_CHECKING:
     from zyntro.service import Service
@@ -206,7 +207,7 @@ def _error_message(exc: Exception, database_url: str) -> str:
 
 
 def _setting_error(error: Mapping[str, Any]) -> str:
-    """`ZYNTRO_NAME: the rule`, for one setting a pydantic check refused (never its value:
-    it may be a secret or a database URL with a password)."""
+    """`ZYNTRO_NAME must be at least 30`, for one setting a pydantic check refused, in our
+    words (zyntro/wording.py); never its value: it may be a secret or a URL with a password."""
     name = "ZYNTRO_" + "_".join(str(part) for part in error["loc"]).upper()
-    return f"{name}: {error['msg']}"
+    return f"{name} {requirement(error)}"
