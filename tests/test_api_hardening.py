@@ -200,7 +200,7 @@ def test_finding_13_v1_updated_since_out_of_range_is_a_400_naming_it(
         segments_url(world.brand_id), params={"updated_since": since}, headers=auth(world.owner_key)
     )
     body = assert_error(response, 400, "invalid_parameter")
-    assert body["message"].startswith("updated_since: "), body
+    assert body["message"].startswith("The field updated_since "), body
     assert error_records == []
 
 

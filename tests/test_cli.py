@@ -262,7 +262,7 @@ def test_segment_import_bad_row_names_it_and_writes_nothing(
         "segment", "import", "--brand", account["brand_id"], "--member", account["lead_id"],
         str(path),
     )  # fmt: skip
-    assert "row 2" in line and "segment_type" in line
+    assert "Row 2" in line and "segment_type" in line
     assert cli.json("segment", "list", "--brand", account["brand_id"]) == []
 
 

@@ -77,7 +77,7 @@ def test_finding_13_cli_import_names_the_row_of_an_out_of_range_time(
         "segment", "import", str(path), "--brand", world.empty_brand_id,
         "--member", world.in_charge_id,
     )  # fmt: skip
-    assert line.startswith("error: row 2, created_at: "), line
+    assert line.startswith("error: Row 2: the field created_at "), line
     assert "Overflow" not in line
     assert _public(service, world.empty_brand_id) == []
 

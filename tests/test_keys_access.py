@@ -404,7 +404,7 @@ def test_cli_organization_keys_scopes_roll_and_usage(
     assert made["kind"] == "organization" and made["scopes"] == ["audiences:read"]
     listed = cli.json("key", "list", "--org", world.org_id)
     assert [k["key_id"] for k in listed] == [made["key_id"]]
-    assert "unknown scope" in cli.fails(
+    assert "is not a scope" in cli.fails(
         "key", "create", "--org", world.org_id, "--scope", "everything"
     )
     assert "--member" in cli.fails("key", "create")

@@ -284,7 +284,7 @@ def test_one_bad_row_imports_nothing(
             path.write_bytes(orjson.dumps(rows))
             with pytest.raises(ValidationFailed) as caught:
                 _import(service, world, world.brand_id, path)
-            assert "row 3" in caught.value.message
+            assert "Row 3" in caught.value.message
             assert field in caught.value.message
             assert _public(service, world.brand_id) == before
 
@@ -297,7 +297,7 @@ def test_a_bad_csv_row_is_named(service: Service, world: World, tmp_path: Path) 
     )
     with pytest.raises(ValidationFailed) as caught:
         _import(service, world, world.empty_brand_id, path)
-    assert "row 3" in caught.value.message and "segment_type" in caught.value.message
+    assert "Row 3" in caught.value.message and "segment_type" in caught.value.message
     assert _public(service, world.empty_brand_id) == []
 
 
@@ -308,7 +308,7 @@ def test_a_repeated_id_in_one_file_is_refused(
     path.write_bytes(orjson.dumps([{**SEED_SEGMENT, "segment_id": "same"}] * 2))
     with pytest.raises(ValidationFailed) as caught:
         _import(service, world, world.empty_brand_id, path)
-    assert "row 2" in caught.value.message and "segment_id" in caught.value.message
+    assert "Row 2" in caught.value.message and "segment_id" in caught.value.message
     assert _public(service, world.empty_brand_id) == []
 
 
@@ -319,7 +319,7 @@ def test_an_id_of_another_brand_is_refused(service: Service, world: World, tmp_p
     path.write_bytes(orjson.dumps(rows))
     with pytest.raises(Conflict) as caught:
         _import(service, world, world.empty_brand_id, path)
-    assert "row 2" in caught.value.message
+    assert "Row 2" in caught.value.message
     assert _public(service, world.empty_brand_id) == []
     assert len(_public(service, world.brand_id)) == 3
 
@@ -354,5 +354,5 @@ def test_rows_that_are_not_objects_are_refused(
     path.write_bytes(orjson.dumps([{**SEED_SEGMENT}, "just a string"]))
     with pytest.raises(ValidationFailed) as caught:
         _import(service, world, world.empty_brand_id, path)
-    assert "row 2" in caught.value.message
+    assert "Row 2" in caught.value.message
     assert _public(service, world.empty_brand_id) == []

@@ -175,7 +175,7 @@ def test_bad_and_foreign_cursors(client: TestClient, world: World) -> None:
     for cursor in ("garbage!", "W10", "eyJhIjoxfQ"):
         response = client.get(segments_url(world.brand_id), params={"cursor": cursor}, headers=key)
         assert_error(response, 400, "invalid_parameter")
-        assert response.json()["message"].startswith("cursor:")
+        assert response.json()["message"].startswith("The field cursor ")
     first = client.get(segments_url(world.brand_id), params={"limit": 1}, headers=key).json()
     other_filters = client.get(
         segments_url(world.brand_id),

@@ -362,4 +362,4 @@ def test_cli_set_password(
     sign_in(clients(), email_of(service, world.in_charge_id), "another passphrase")
     short = runner.invoke(cli, [*args, "--password-stdin"], input="short\n")
     assert short.exit_code == 1
-    assert "password: must be" in short.output
+    assert "The field password must be" in short.output

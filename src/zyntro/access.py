@@ -79,17 +79,19 @@ def parse_scopes(values: Iterable[str]) -> tuple[str, ...]:
     given = {part.strip() for value in values for part in value.split(",") if part.strip()}
     unknown = sorted(given - ALL_SCOPES)
     if unknown:
-        raise ValidationFailed("scopes", f"unknown scope {unknown[0]!r}; one of {', '.join(Scope)}")
+        raise ValidationFailed(
+            "scopes", f"must be among {', '.join(Scope)} ({unknown[0]!r} is not a scope)"
+        )
     return tuple(scope for scope in Scope if scope in given)
 
 
 def parse_brand_ids(values: Iterable[str]) -> tuple[str, ...]:
     ids = sorted({part.strip() for value in values for part in value.split(",") if part.strip()})
     if len(ids) > MAX_BRANDS:
-        raise ValidationFailed("brands", f"at most {MAX_BRANDS} brands")
+        raise ValidationFailed("brands", f"must name at most {MAX_BRANDS} brands")
     for brand_id in ids:
         if not is_valid_id(brand_id):
-            raise ValidationFailed("brands", f"{brand_id!r} is not a brand id")
+            raise ValidationFailed("brands", f"must be brand ids ({brand_id!r} is not one)")
     return tuple(ids)
 
 
@@ -100,9 +102,11 @@ def parse_allowlist(values: Iterable[str]) -> tuple[str, ...]:
         for value in values:
             networks += parse_networks(value)
     except ValueError as exc:
-        raise ValidationFailed("allowlist", str(exc)) from None
+        raise ValidationFailed(
+            "allowlist", f"must be IPv4 or IPv6 addresses or CIDRs ({exc})"
+        ) from None
     if len(networks) > MAX_NETWORKS:
-        raise ValidationFailed("allowlist", f"at most {MAX_NETWORKS} networks")
+        raise ValidationFailed("allowlist", f"must name at most {MAX_NETWORKS} networks")
     return tuple(dict.fromkeys(str(network) for network in networks))
 
 

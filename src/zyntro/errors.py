@@ -142,15 +142,22 @@ class SegmentLimitReached(Conflict):
 
 
 class ValidationFailed(ZyntroError):
-    """A value that breaks a domain rule (segment fields, names, ids)."""
+    """A value that breaks a domain rule (segment fields, names, ids).
+
+    `reason` goes on from the field's name (`must be 1-200 characters long`): the dashboard
+    shows it beside the field, the CLI after the option typed, and the message says it in a
+    sentence like the public endpoint's (`The field segment_label must be …`). `subject`
+    replaces `The field <field>` where that is not what the value is (`Row 3: the field …`)."""
 
     code = "invalid_parameter"
     status = 400
 
-    def __init__(self, field: str, reason: str) -> None:
+    def __init__(self, field: str, reason: str, subject: str | None = None) -> None:
         self.field = field
         self.reason = reason
-        super().__init__(f"{field}: {reason}")
+        if subject is None:
+            subject = "The request body" if field == "body" else f"The field {field}"
+        super().__init__(f"{subject} {reason}.")
 
 
 class RateLimited(ZyntroError):

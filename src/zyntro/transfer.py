@@ -82,8 +82,9 @@ def segments_csv(segments: Sequence[Segment]) -> str:
         for name in LIST_FIELDS:
             if any(LIST_SEPARATOR in item for item in row[name]):
                 raise ValidationFailed(
-                    f"{segment.id} {name}",
-                    f"an item contains '{LIST_SEPARATOR}', which CSV cannot carry; export JSON",
+                    name,
+                    f"of segment {segment.id} has an item containing '{LIST_SEPARATOR}', which CSV"
+                    " cannot carry; export JSON",
                 )
             row[name] = LIST_SEPARATOR.join(row[name])
         writer.writerow({name: quoted_cell(value) for name, value in row.items()})

@@ -109,7 +109,7 @@ def add_write_tools(server: MCPServer[Any], reads: Reads) -> None:
 
         def update(actor: Actor) -> AgentSegment:
             if not values:
-                raise ValidationFailed("fields", "give at least one field to change")
+                raise ValidationFailed("fields", "must name at least one field to change")
             return agent_segment(service.update_segment(actor, segment_id, values))
 
         return await reads.run(update, scope=WRITE_SCOPE)

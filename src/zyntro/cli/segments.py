@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from zyntro.cli.common import JsonOption, handle_errors, service
+from zyntro.cli.common import JsonOption, fail, handle_errors, service
 from zyntro.cli.output import emit, emit_table, error_console, plural, show
 from zyntro.errors import ValidationFailed
 from zyntro.identity import SYSTEM, Actor
@@ -118,7 +118,7 @@ def segment_update(
     svc = service(ctx)
     values = _fields(label, segment_type, tag, drivers, pain_point, use_case, tone, reasoning)
     if not values:
-        raise ValidationFailed("segment", "give at least one field to change")
+        raise fail("give at least one field to change (--label, --type, --tag, …)")
     segment = svc.update_segment(_actor(svc, member), segment_id, values)
     emit(as_json, segment.to_public(), f"Updated segment {segment.id}")
 
@@ -159,7 +159,7 @@ def segment_import(
     from rich.progress import Progress
 
     if new_ids and brand is None:
-        raise ValidationFailed("--new-ids", "copies into one brand: give it with --brand")
+        raise fail("--new-ids copies into one brand: give it with --brand")
     svc = service(ctx)
     actor = svc.act_as(member)
     rows = read_segment_file(file)

@@ -77,14 +77,13 @@ class Imports(Segments):
             try:
                 segment = _import_row(row, plan.brand.id, plan.creator, now, new_ids)
             except ValidationFailed as exc:
-                raise ValidationFailed(f"row {number}, {exc.field}", exc.reason) from None
+                raise _row_error(number, exc.field, exc.reason) from None
             if segment.initiated_by not in plan.members:
                 segment = replace(segment, initiated_by=plan.creator)
                 result.reattributed += 1
             if segment.id in seen:
-                raise ValidationFailed(
-                    f"row {number}, segment_id",
-                    f"repeats row {seen[segment.id]} ({segment.id})",
+                raise _row_error(
+                    number, "segment_id", f"repeats row {seen[segment.id]} ({segment.id})"
                 )
             seen[segment.id] = number
             plan.rows.append((number, segment, row))
@@ -105,7 +104,9 @@ class Imports(Segments):
         try:
             brand = self.get_brand(actor, brand_id)
         except BrandNotFound:
-            raise BrandNotFound(f"row {number}: no brand {brand_id} in your organization") from None
+            raise BrandNotFound(
+                f"Row {number}: no brand {brand_id} in your organization."
+            ) from None
         require_content_role(actor, brand.org_id)
         creator = self._creator(actor, brand, initiated_by)
         with self.store.read() as conn:
@@ -173,12 +174,10 @@ def _row_brand(row: Any, number: int, default: str | None) -> str:
     named = row.get("brand_id") if isinstance(row, Mapping) else None
     if named in (None, ""):
         if default is None:
-            raise ValidationFailed(
-                f"row {number}, brand_id", "is required when no brand is given for the file"
-            )
+            raise _row_error(number, "brand_id", "is required when no brand is given for the file")
         return default
     if not isinstance(named, str) or not is_valid_id(named):
-        raise ValidationFailed(f"row {number}, brand_id", "must be a brand id")
+        raise _row_error(number, "brand_id", "must be a brand id")
     return named
 
 
@@ -187,8 +186,8 @@ def _check_owners(plan: _BrandPlan, owners: Mapping[str, str]) -> None:
         owner = owners.get(segment.id)
         if owner is not None and owner != plan.brand.id:
             raise Conflict(
-                f"row {number}, segment_id: {segment.id} belongs to another brand; "
-                "to copy segments into this brand, import with --new-ids"
+                f"Row {number}: the segment {segment.id} belongs to another brand; "
+                "to copy segments into this brand, import with --new-ids."
             )
 
 
@@ -260,3 +259,10 @@ def _merge_import(
     if not row.get("updated_at"):
         incoming = replace(incoming, updated_at=whole_seconds(now))
     return incoming
+
+
+def _row_error(number: int, field: str, reason: str) -> ValidationFailed:
+    """A field of the file's row `number` (from 1), or the row itself, breaks a rule:
+    `Row 3: the field segment_label is required.`, `Row 3 must be an object …`."""
+    subject = f"Row {number}" if field == "row" else f"Row {number}: the field {field}"
+    return ValidationFailed(f"row {number}, {field}", reason, subject)

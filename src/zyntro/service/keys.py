@@ -45,9 +45,13 @@ class KeyLimits:
         self.brands = access.parse_brand_ids(brands) if brands is not None else None
         self.allowlist = access.parse_allowlist(allowlist) if allowlist is not None else None
         if self.brands == ():
-            raise ValidationFailed("brands", "name at least one brand, or none to allow all")
+            raise ValidationFailed(
+                "brands", "must name at least one brand (leave it out to allow all)"
+            )
         if self.allowlist == ():
-            raise ValidationFailed("allowlist", "name at least one network, or none to allow all")
+            raise ValidationFailed(
+                "allowlist", "must name at least one network (leave it out to allow all)"
+            )
 
 
 class KeyManagement(Accounts):
@@ -92,7 +96,7 @@ class KeyManagement(Accounts):
         if scopes is None:
             scopes = tuple(s for s in access.Scope if s in access.ORG_DEFAULT_SCOPES)
         if not scopes:
-            raise ValidationFailed("scopes", "an organization key needs at least one scope")
+            raise ValidationFailed("scopes", "must name at least one scope for an organization key")
         if access.Scope.KEYS_MANAGE in scopes:
             raise Forbidden("An organization key cannot manage API keys.")
         limits.scopes = scopes
@@ -132,7 +136,9 @@ class KeyManagement(Accounts):
                 own = {brand.id for brand in queries.list_brands(conn, org_id)}
                 unknown = [b for b in limits.brands if b not in own]
                 if unknown:
-                    raise ValidationFailed("brands", f"no brand {unknown[0]} in the organization")
+                    raise ValidationFailed(
+                        "brands", f"must be brands of the organization ({unknown[0]} is not one)"
+                    )
             # Concurrent creations count one at a time.
             if member is not None:
                 queries.lock_member(conn, member.id)

@@ -84,7 +84,8 @@ class WebhookAdmin(ServiceCore):
                     brand = queries.get_brand(conn, brand_id)
                     if brand is None or brand.org_id != org_id:
                         raise ValidationFailed(
-                            "brand_ids", f"no brand {brand_id} in your organization"
+                            "brand_ids",
+                            f"must be brands of your organization ({brand_id} is not one)",
                         )
         if "description" in values:
             clean["description"] = validate_description(values["description"])
@@ -154,7 +155,7 @@ class WebhookAdmin(ServiceCore):
         webhook = self.get_webhook(actor, webhook_id)
         check_fields(values, _PATCH_FIELDS)
         if not values:
-            raise ValidationFailed("body", "send at least one field to change")
+            raise ValidationFailed("body", "must have at least one field to change")
         clean = self._webhook_values(webhook.org_id, values)
         now = utcnow()
         if "enabled" in values:

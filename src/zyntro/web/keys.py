@@ -113,7 +113,7 @@ def form_grace(form: FormData) -> timedelta:
     value = text(form, "grace")
     seconds = dict(GRACE_CHOICES)
     if not value.isdigit() or int(value) not in seconds:
-        raise ValidationFailed("grace", "choose one of the offered periods")
+        raise ValidationFailed("grace", "must be one of the offered periods")
     return timedelta(seconds=int(value))
 
 

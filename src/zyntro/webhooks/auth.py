@@ -56,7 +56,7 @@ def validate_auth(value: Any) -> dict[str, str]:
     for name in _FIELDS[kind]:
         text = given.get(name)
         if not isinstance(text, str) or not text or len(text) > MAX_CREDENTIAL:
-            raise ValidationFailed(f"auth.{name}", f"1-{MAX_CREDENTIAL} characters are required")
+            raise ValidationFailed(f"auth.{name}", f"must be 1-{MAX_CREDENTIAL} characters")
         if any(ord(c) < 32 or ord(c) == 127 for c in text):
             raise ValidationFailed(f"auth.{name}", "must not hold control characters")
         clean[name] = text

@@ -71,7 +71,7 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
-        raise UnsafeAddress(f"the host {host} does not resolve") from None
+        raise UnsafeAddress(f"names a host that does not resolve ({host})") from None
     found: list[IPAddress] = []
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
@@ -89,7 +89,7 @@ def safe_addresses(url: str) -> list[IPAddress]:
     bad = [a for a in addresses if refused(a)]
     if bad or not addresses:
         raise UnsafeAddress(
-            f"{host} resolves to {bad[0] if bad else 'nothing'}, a private, loopback, "
-            "link-local or metadata address that webhooks may not reach"
+            "must not reach a private, loopback, link-local or metadata address "
+            f"({host} resolves to {bad[0] if bad else 'nothing'})"
         )
     return addresses

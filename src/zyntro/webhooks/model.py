@@ -150,7 +150,8 @@ def validate_events(value: Any) -> list[str]:
     for item in value:
         if item != ALL_EVENTS and item not in EVENT_TYPES:
             raise ValidationFailed(
-                "events", f"{str(item)[:50]!r} is not an event type ({', '.join(EVENT_TYPES)})"
+                "events",
+                f"must be event types ({', '.join(EVENT_TYPES)}); {str(item)[:50]!r} is not one",
             )
         if item not in clean:
             clean.append(item)

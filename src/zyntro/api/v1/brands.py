@@ -63,7 +63,7 @@ def update_brand(
     """Fields left out keep their values. The profile (what the brand sells, to whom, its
     voice) is what drafting shows the model (docs/ai.md)."""
     if body.name is None and body.profile is None:
-        raise ValidationFailed("body", "send name, profile, or both")
+        raise ValidationFailed("body", "must have name, profile, or both")
     service = service_of(request)
     brand = service.get_brand(actor, brand_id)
     parts = body.profile.model_dump(exclude_unset=True) if body.profile is not None else {}

@@ -136,7 +136,7 @@ def update_segment(
 ) -> Response:
     values = body.model_dump(exclude_unset=True)
     if not values:
-        raise ValidationFailed("body", "send at least one field to change")
+        raise ValidationFailed("body", "must have at least one field to change")
     service = service_of(request)
     segment = service.get_brand_segment(actor, brand_id, segment_id)
     updated = service.update_segment(actor, segment.id, values)
