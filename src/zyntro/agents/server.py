@@ -34,7 +34,7 @@ from zyntro.agents.models import (
     SearchResult,
 )
 from zyntro.agents.prompt import segment_context
-from zyntro.api.v1.http import decode_cursor, encode_cursor
+from zyntro.cursors import decode_cursor, encode_cursor
 from zyntro.domain import Segment
 from zyntro.errors import ServiceUnavailable, ZyntroError
 from zyntro.identity import Actor, Principal

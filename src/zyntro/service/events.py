@@ -7,8 +7,6 @@ empty page means "nothing new yet", and nothing that commits later lands before 
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from zyntro import cursors
 from zyntro.domain import utcnow
 from zyntro.errors import BrandNotFound, ValidationFailed
 from zyntro.events import EVENT_TYPES
@@ -38,19 +37,17 @@ class EventPage:
 
 def encode_event_cursor(position: int) -> str:
     """An opaque cursor for a position of the feed (the same for every filter)."""
-    raw = orjson.dumps(["e", position])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursors.pack("e", position)
 
 
 def decode_event_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        tag, position = orjson.loads(raw)
+    def read(values: list[Any]) -> int:
+        tag, position = values
         if tag != "e" or not isinstance(position, int) or position < 0:
             raise ValueError
-    except (binascii.Error, ValueError, TypeError, orjson.JSONDecodeError):
-        raise ValidationFailed("cursor", "is not a cursor this API gave out") from None
-    return position
+        return position
+
+    return cursors.unpack(cursor, read)
 
 
 class EventFeed(Accounts):

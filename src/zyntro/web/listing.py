@@ -2,7 +2,7 @@
 
 A list page reads its `ListQuery` from the URL (`?q=…&type=…&cursor=…&start=…`), gets one
 `Page` of rows, and renders it with the macros of `templates/listing.html` (controls, summary,
-pager). The cursor is the management API's (api/v1/http.py): the last row's (created_at, id),
+pager). The cursor is the management API's (zyntro/cursors.py): the last row's (created_at, id),
 bound to the filters it was made with. Segments are paged in the database (`segments_page`);
 short lists (brands, members, keys) are filtered and paged in memory with `page_of`.
 """
@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 
-from zyntro.api.v1.http import decode_cursor, encode_cursor
+from zyntro.cursors import decode_cursor, encode_cursor
 from zyntro.errors import ValidationFailed
 
 T = TypeVar("T")

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
+from typing import Any
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
@@ -13,9 +11,9 @@ from zyntro.access import Scope
 from zyntro.api.deps import service_of
 from zyntro.api.v1.auth import LimitedRoute, requires
 from zyntro.api.v1.history_models import RevisionPage, TrashPage
-from zyntro.api.v1.http import decode_cursor, encode_cursor, json_response
+from zyntro.api.v1.http import json_response
 from zyntro.api.v1.models import ERRORS, WRITE_ERRORS, SegmentOne
-from zyntro.errors import ValidationFailed
+from zyntro.cursors import decode_cursor, encode_cursor, pack, unpack
 from zyntro.service import Actor
 
 router = APIRouter(route_class=LimitedRoute)
@@ -110,14 +108,14 @@ def restore_revision(
 
 
 def _encode_seq(seq: int) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(["r", seq])).decode().rstrip("=")
+    return pack("r", seq)
 
 
 def _decode_seq(cursor: str) -> int:
-    try:
-        tag, seq = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    def read(values: list[Any]) -> int:
+        tag, seq = values
         if tag != "r" or not isinstance(seq, int):
             raise ValueError
-    except (binascii.Error, ValueError, TypeError, orjson.JSONDecodeError):
-        raise ValidationFailed("cursor", "is not a cursor this API gave out") from None
-    return seq
+        return seq
+
+    return unpack(cursor, read)

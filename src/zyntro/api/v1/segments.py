@@ -8,7 +8,7 @@ from starlette.responses import Response
 from zyntro.access import Scope
 from zyntro.api.deps import service_of
 from zyntro.api.v1.auth import LimitedRoute, requires
-from zyntro.api.v1.http import conditional_json, decode_cursor, encode_cursor, json_response
+from zyntro.api.v1.http import conditional_json, json_response
 from zyntro.api.v1.models import (
     BODY_WRITE_ERRORS,
     ERRORS,
@@ -18,6 +18,7 @@ from zyntro.api.v1.models import (
     SegmentPage,
     SegmentUpdate,
 )
+from zyntro.cursors import decode_cursor, encode_cursor
 from zyntro.domain import parse_timestamp
 from zyntro.errors import ValidationFailed
 from zyntro.service import Actor
